@@ -1,0 +1,163 @@
+"""Typed reading of one TOML table, collecting every problem instead of stopping at the first.
+
+Each part of the configuration (a channel, an agent, a rule) is read through a
+:class:`Section` that knows where it is (``inbox.toml: email "school"``), so
+every message names the file and the entry. Problems are appended to a shared
+list; the loader raises one :class:`ConfigError` with all of them, so an admin
+fixes a file in one pass. Unknown keys are errors: a typo must not silently
+fall back to a default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from inbox.secrets import Secret
+
+_REQUIRED: Any = object()
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` lists each one, file and entry first."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class Section:
+    """A reader for one table. Call :meth:`done` last to report unknown keys."""
+
+    def __init__(self, data: Any, where: str, problems: list[str]):
+        self.where = where
+        self.problems = problems
+        if not isinstance(data, Mapping):
+            self.problem(f"must be a table, not {type(data).__name__}")
+            data = {}
+        self.data: Mapping[str, Any] = data
+        self.seen: set[str] = set()
+
+    def problem(self, text: str) -> None:
+        self.problems.append(f"{self.where}: {text}")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def _get(self, key: str, default: Any, types: tuple[type, ...], what: str) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if default is _REQUIRED:
+                self.problem(f"{key} is required")
+                return None
+            return default
+        value = self.data[key]
+        # bool is an int in Python; a TOML boolean is never a number here.
+        if isinstance(value, bool) and bool not in types:
+            value_ok = False
+        else:
+            value_ok = isinstance(value, types)
+        if not value_ok:
+            self.problem(f"{key} must be {what}, not {_toml_type(value)}")
+            return None if default is _REQUIRED else default
+        return value
+
+    def text(self, key: str, default: Any = _REQUIRED) -> str:
+        return self._get(key, default, (str,), "a string")
+
+    def integer(self, key: str, default: Any = _REQUIRED, minimum: int | None = None) -> int:
+        value = self._get(key, default, (int,), "an integer")
+        if value is not None and minimum is not None and value < minimum:
+            self.problem(f"{key} must be at least {minimum}, not {value}")
+            return default if default is not _REQUIRED else minimum
+        return value
+
+    def number(self, key: str, default: Any = _REQUIRED, minimum: float | None = None) -> float:
+        value = self._get(key, default, (int, float), "a number")
+        if value is not None and minimum is not None and value < minimum:
+            self.problem(f"{key} must be at least {minimum}, not {value}")
+            return default if default is not _REQUIRED else minimum
+        return float(value) if value is not None else value
+
+    def flag(self, key: str, default: Any = _REQUIRED) -> bool:
+        return self._get(key, default, (bool,), "true or false")
+
+    def texts(self, key: str, default: Any = ()) -> tuple[str, ...]:
+        value = self._get(key, default, (list, str), "a list of strings")
+        if isinstance(value, str):
+            return (value,)
+        if value is None:
+            return ()
+        if not all(isinstance(item, str) for item in value):
+            self.problem(f"{key} must be a list of strings")
+            return tuple(str(item) for item in value)
+        return tuple(value)
+
+    def choice(self, key: str, options: Iterable[str], default: Any = _REQUIRED) -> str:
+        options = tuple(options)
+        value = self.text(key, default)
+        if value is not None and value not in options:
+            self.problem(f"{key} {value!r} is not one of: {', '.join(options)}")
+            return default if default is not _REQUIRED else options[0]
+        return value
+
+    def table(self, key: str) -> Section:
+        """A sub-table (``[store]`` in the file); missing means empty."""
+        self.seen.add(key)
+        return Section(self.data.get(key, {}), f"{self.where} {key}".strip(), self.problems)
+
+    def tables(self, key: str, label: str = "name") -> list[Section]:
+        """An array of tables (``[[email]]``), each named by its ``label`` key when it has one."""
+        self.seen.add(key)
+        value = self.data.get(key, [])
+        if isinstance(value, Mapping):
+            value = [value]
+        if not isinstance(value, list):
+            self.problem(f"{key} must be an array of tables ([[{key}]])")
+            return []
+        sections = []
+        for number, item in enumerate(value, start=1):
+            name = item.get(label) if isinstance(item, Mapping) else None
+            where = f"{key} {number}" + (f" {name!r}".replace("'", '"') if name else "")
+            prefix = self.where.split(":")[0] if ":" in self.where else self.where
+            sections.append(Section(item, f"{prefix}: {where}", self.problems))
+        return sections
+
+    def secret(self, stem: str, required: bool = True, command: bool = False) -> Secret | None:
+        """Read ``{stem}_env`` / ``{stem}_file`` (/ ``{stem}_command``); refuse a plain ``{stem}``.
+
+        A value written into the file itself is refused: config files are
+        copied, backed up and pasted into chats, and a password must not travel
+        with them.
+        """
+        keys = [f"{stem}_env", f"{stem}_file"] + ([f"{stem}_command"] if command else [])
+        if stem in self.data:
+            self.seen.add(stem)
+            self.problem(
+                f"{stem} must not be written in the file; put it in an environment variable"
+                f" ({stem}_env = \"NAME\") or a file readable only by the service"
+                f" ({stem}_file = \"/etc/school-inbox/{stem}\")"
+            )
+        given = {key: self.text(key, "") for key in keys}
+        given = {key: value for key, value in given.items() if value}
+        if len(given) > 1:
+            self.problem(f"give only one of {', '.join(given)}")
+        if not given:
+            if required and stem not in self.data:
+                self.problem(f"{' or '.join(keys)} is required")
+            return None
+        key, value = next(iter(given.items()))
+        kind = key.rsplit("_", 1)[1]
+        return Secret(**{kind: value})
+
+    def done(self) -> None:
+        unknown = [key for key in self.data if key not in self.seen]
+        for key in unknown:
+            known = ", ".join(sorted(self.seen)) or "none"
+            self.problem(f"unknown key {key!r} (known keys: {known})")
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
