@@ -1,0 +1,151 @@
+"""The store's schema as numbered migrations; part of the store, the only other place with SQL.
+
+Each entry upgrades the database from version ``n`` to ``n + 1`` (``PRAGMA
+user_version``). Never edit a released migration: append a new one, so an older
+database on a school's server upgrades in place on the next start.
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the conversation store.
+    """
+    CREATE TABLE contacts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        segment TEXT NOT NULL DEFAULT '',
+        tags TEXT NOT NULL DEFAULT '[]',
+        language TEXT NOT NULL DEFAULT '',
+        start_payload TEXT NOT NULL DEFAULT '',
+        unreachable INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE identities (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+        display_name TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (kind, value)
+    );
+    CREATE INDEX identities_contact ON identities(contact_id);
+    CREATE TABLE threads (
+        id INTEGER PRIMARY KEY,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'pending', 'closed')),
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        conversation TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        contact_id INTEGER NOT NULL REFERENCES contacts(id),
+        language TEXT NOT NULL DEFAULT '',
+        language_confidence REAL NOT NULL DEFAULT 0,
+        segment TEXT NOT NULL DEFAULT '',
+        team TEXT NOT NULL DEFAULT '',
+        agent TEXT NOT NULL DEFAULT '',
+        priority TEXT NOT NULL DEFAULT 'normal',
+        tags TEXT NOT NULL DEFAULT '[]',
+        sla_policy TEXT NOT NULL DEFAULT '',
+        first_response_due TEXT,
+        resolution_due TEXT,
+        first_response_at TEXT,
+        closed_at TEXT,
+        flags TEXT NOT NULL DEFAULT '[]',
+        routing TEXT NOT NULL DEFAULT '{}',
+        reopened_from INTEGER REFERENCES threads(id),
+        created_at TEXT NOT NULL,
+        last_message_at TEXT NOT NULL
+    );
+    CREATE INDEX threads_status ON threads(status, last_message_at);
+    CREATE INDEX threads_conversation ON threads(account, conversation);
+    CREATE INDEX threads_contact ON threads(contact_id);
+    CREATE TABLE raw (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        thread_id INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out', 'note', 'auto')),
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        external_id TEXT,
+        header_message_id TEXT NOT NULL DEFAULT '',
+        sender TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        visible_text TEXT NOT NULL DEFAULT '',
+        html TEXT,
+        flags TEXT NOT NULL DEFAULT '[]',
+        meta TEXT NOT NULL DEFAULT '{}',
+        raw_id INTEGER REFERENCES raw(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (account, external_id)
+    );
+    CREATE INDEX messages_thread ON messages(thread_id, id);
+    CREATE INDEX messages_header_id ON messages(header_message_id) WHERE header_message_id != '';
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL DEFAULT '',
+        inline INTEGER NOT NULL DEFAULT 0,
+        content_id TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX attachments_message ON attachments(message_id);
+    CREATE INDEX attachments_sha ON attachments(sha256);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        thread_id INTEGER REFERENCES threads(id) ON DELETE CASCADE,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX events_thread ON events(thread_id, id);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        thread_id INTEGER REFERENCES threads(id) ON DELETE CASCADE,
+        message_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL,
+        headers TEXT NOT NULL DEFAULT '{}',
+        attachments TEXT NOT NULL DEFAULT '[]',
+        reply_to_external TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'retrying', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        external_id TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+    CREATE TABLE sync_state (
+        account TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (account, key)
+    );
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        subject, text, content='messages', content_rowid='id', tokenize='unicode61'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, subject, text) VALUES (new.id, new.subject, new.text);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, subject, text)
+            VALUES ('delete', old.id, old.subject, old.text);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF subject, text ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, subject, text)
+            VALUES ('delete', old.id, old.subject, old.text);
+        INSERT INTO messages_fts(rowid, subject, text) VALUES (new.id, new.subject, new.text);
+    END;
+    """,
+)

@@ -1,0 +1,602 @@
+"""The conversation store: the one module that speaks SQL.
+
+One :class:`Store` owns the SQLite connection (WAL, foreign keys on) and the
+attachment directory. It offers verbs in the product's words (``add_message``,
+``queue_outbound``, ``thread``) and returns model objects, never rows. Writes
+that belong together go inside ``with store.transaction():`` — nested blocks
+become savepoints, so one bad message can be rolled back without losing the
+batch around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from inbox.model import (
+    Attachment,
+    Contact,
+    DeliveryState,
+    Direction,
+    Event,
+    Identity,
+    Message,
+    Outbound,
+    Status,
+    Thread,
+)
+from inbox.schema import MIGRATIONS
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The database cannot be used: newer schema than this program, or not a store at all."""
+
+
+class NotFound(StoreError):
+    """A thread, message or contact id that does not exist."""
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with offset, in UTC: sortable as text and unambiguous for the JSON contract."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What :meth:`Store.add_message` did: a new message id, or the existing one (re-delivery)."""
+
+    message_id: int
+    thread_id: int
+    created: bool
+
+
+class Store:
+    """The SQLite store and the attachment files beside it."""
+
+    def __init__(self, path: str | Path, attachments_dir: str | Path | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.attachments_dir = Path(attachments_dir or self.path.parent / "attachments")
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a school-inbox database: {exc}") from None
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        self.migrate()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        """Bring an older database up to :data:`SCHEMA_VERSION`, one migration per transaction."""
+        current = self.version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this program's"
+                f" {SCHEMA_VERSION}: upgrade school-inbox or restore an older backup"
+            )
+        for number in range(current, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[number]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together; nested use becomes a savepoint."""
+        with self._lock, self.db.atomic():
+            yield
+
+    # -- contacts --------------------------------------------------------------------
+
+    def contact_for(self, identity: Identity) -> Contact | None:
+        row = self._one(
+            "SELECT contact_id FROM identities WHERE kind = ? AND value = ?",
+            (identity.kind, identity.value),
+        )
+        return self.contact(row["contact_id"]) if row else None
+
+    def ensure_contact(self, identity: Identity, name: str = "") -> Contact:
+        """The contact this identity belongs to, created on first contact."""
+        found = self.contact_for(identity)
+        if found:
+            return found
+        with self.transaction():
+            contact_id = self.db["contacts"].insert(
+                {"name": name or identity.display_name or identity.value,
+                 "created_at": iso(now_utc())}
+            ).last_pk
+            self.db["identities"].insert(
+                {"kind": identity.kind, "value": identity.value, "contact_id": contact_id,
+                 "display_name": identity.display_name}
+            )
+        return self.contact(contact_id)
+
+    def contact(self, contact_id: int) -> Contact:
+        row = self._one("SELECT * FROM contacts WHERE id = ?", (contact_id,))
+        if row is None:
+            raise NotFound(f"no contact {contact_id}")
+        identities = tuple(
+            Identity(r["kind"], r["value"], r["display_name"])
+            for r in self.db.query(
+                "SELECT * FROM identities WHERE contact_id = ? ORDER BY kind, value", [contact_id]
+            )
+        )
+        return Contact(
+            id=row["id"], name=row["name"], identities=identities, segment=row["segment"],
+            tags=tuple(json.loads(row["tags"])), language=row["language"],
+            start_payload=row["start_payload"], unreachable=bool(row["unreachable"]),
+        )
+
+    def update_contact(self, contact_id: int, **fields: Any) -> None:
+        if "tags" in fields:
+            fields["tags"] = json.dumps(list(fields["tags"]))
+        with self.transaction():
+            self.db["contacts"].update(contact_id, fields)
+
+    def add_identity(self, contact_id: int, identity: Identity) -> None:
+        with self.transaction():
+            self.db["identities"].insert(
+                {"kind": identity.kind, "value": identity.value, "contact_id": contact_id,
+                 "display_name": identity.display_name},
+                replace=True,
+            )
+
+    # -- threads ---------------------------------------------------------------------
+
+    def create_thread(self, *, channel: str, account: str, contact_id: int, subject: str,
+                      created_at: datetime, conversation: str = "",
+                      reopened_from: int | None = None, flags: Sequence[str] = ()) -> int:
+        with self.transaction():
+            return self.db["threads"].insert({
+                "channel": channel, "account": account, "contact_id": contact_id,
+                "subject": subject, "conversation": conversation,
+                "reopened_from": reopened_from, "flags": json.dumps(sorted(flags)),
+                "created_at": iso(created_at), "last_message_at": iso(created_at),
+            }).last_pk
+
+    def update_thread(self, thread_id: int, **fields: Any) -> None:
+        """Set thread columns; datetimes, tags, flags and the routing record are encoded here."""
+        encoded = {}
+        for key, value in fields.items():
+            if isinstance(value, datetime):
+                value = iso(value)
+            elif key in ("tags", "flags"):
+                value = json.dumps(sorted(set(value)) if key == "flags" else list(value))
+            elif key == "routing":
+                value = json.dumps(value, ensure_ascii=False)
+            elif isinstance(value, Status):
+                value = value.value
+            encoded[key] = value
+        with self.transaction():
+            self.db["threads"].update(thread_id, encoded)
+
+    def thread(self, thread_id: int) -> Thread:
+        rows = list(self._thread_rows("t.id = ?", [thread_id]))
+        if not rows:
+            raise NotFound(f"no thread {thread_id}")
+        return rows[0]
+
+    def threads(self, *, status: str | None = None, team: str | None = None,
+                agent: str | None = None, contact_id: int | None = None,
+                since: datetime | None = None, limit: int | None = None) -> list[Thread]:
+        where, params = ["1"], []
+        for column, value in (("status", status), ("team", team), ("agent", agent),
+                              ("contact_id", contact_id)):
+            if value is not None:
+                where.append(f"t.{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("t.created_at >= ?")
+            params.append(iso(since))
+        return list(self._thread_rows(" AND ".join(where), params, limit=limit))
+
+    def _thread_rows(self, where: str, params: list, limit: int | None = None) -> Iterator[Thread]:
+        sql = f"""
+            SELECT t.*, c.name AS contact_name,
+                   (SELECT count(*) FROM messages m WHERE m.thread_id = t.id) AS message_count
+            FROM threads t JOIN contacts c ON c.id = t.contact_id
+            WHERE {where} ORDER BY t.last_message_at DESC, t.id DESC
+        """
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        for row in self.db.query(sql, params):
+            yield _thread(row)
+
+    def routing_record(self, thread_id: int) -> dict:
+        row = self._one("SELECT routing FROM threads WHERE id = ?", (thread_id,))
+        if row is None:
+            raise NotFound(f"no thread {thread_id}")
+        return json.loads(row["routing"])
+
+    def thread_by_header_ids(self, header_ids: Sequence[str]) -> Thread | None:
+        """The thread holding any of these Message-IDs (ours or the customer's), newest first."""
+        ids = [h for h in header_ids if h]
+        if not ids:
+            return None
+        marks = ",".join("?" * len(ids))
+        row = self._one(
+            f"SELECT thread_id FROM messages WHERE header_message_id IN ({marks})"
+            " ORDER BY id DESC LIMIT 1", ids,
+        )
+        return self.thread(row["thread_id"]) if row else None
+
+    def latest_thread_for_conversation(self, account: str, conversation: str) -> Thread | None:
+        row = self._one(
+            "SELECT id FROM threads WHERE account = ? AND conversation = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (account, conversation),
+        )
+        return self.thread(row["id"]) if row else None
+
+    def open_counts(self) -> dict[str, int]:
+        """Open threads per agent: what ``least_open`` assignment balances."""
+        return {
+            row["agent"]: row["n"]
+            for row in self.db.query(
+                "SELECT agent, count(*) AS n FROM threads WHERE status != 'closed' AND agent != ''"
+                " GROUP BY agent"
+            )
+        }
+
+    def last_assigned(self, team: str) -> str:
+        row = self._one(
+            "SELECT agent FROM threads WHERE team = ? AND agent != '' ORDER BY id DESC LIMIT 1",
+            (team,),
+        )
+        return row["agent"] if row else ""
+
+    def previous_agent(self, contact_id: int, before_thread: int) -> str:
+        row = self._one(
+            "SELECT agent FROM threads WHERE contact_id = ? AND id < ? AND agent != ''"
+            " ORDER BY id DESC LIMIT 1", (contact_id, before_thread),
+        )
+        return row["agent"] if row else ""
+
+    # -- messages --------------------------------------------------------------------
+
+    def find_message(self, account: str, external_id: str) -> Stored | None:
+        row = self._one(
+            "SELECT id, thread_id FROM messages WHERE account = ? AND external_id = ?",
+            (account, external_id),
+        )
+        return Stored(row["id"], row["thread_id"], False) if row else None
+
+    def add_message(self, *, thread_id: int, direction: Direction, channel: str, account: str,
+                    text: str, created_at: datetime, sender: str = "", subject: str = "",
+                    visible_text: str | None = None, html: str | None = None,
+                    external_id: str | None = None, header_message_id: str = "",
+                    flags: Sequence[str] = (), meta: dict | None = None,
+                    raw: bytes | None = None, raw_kind: str = "",
+                    attachments: Sequence[Attachment] = ()) -> Stored:
+        """File one message; a re-delivered ``(account, external_id)`` returns the existing one.
+
+        Attachment bytes are written to content-addressed files before the
+        commit: a crash leaves at most an unreferenced file, never a row
+        pointing at nothing.
+        """
+        if external_id:
+            existing = self.find_message(account, external_id)
+            if existing:
+                return existing
+        with self.transaction():
+            raw_id = None
+            if raw is not None:
+                raw_id = self.db["raw"].insert({"kind": raw_kind, "data": raw}).last_pk
+            message_id = self.db["messages"].insert({
+                "thread_id": thread_id, "direction": str(direction), "channel": channel,
+                "account": account, "external_id": external_id or None,
+                "header_message_id": header_message_id, "sender": sender, "subject": subject,
+                "text": text, "visible_text": text if visible_text is None else visible_text,
+                "html": html, "flags": json.dumps(sorted(flags)),
+                "meta": json.dumps(meta or {}, ensure_ascii=False), "raw_id": raw_id,
+                "created_at": iso(created_at),
+            }).last_pk
+            for attachment in attachments:
+                self._add_attachment(message_id, attachment)
+            self.db.execute(
+                "UPDATE threads SET last_message_at = max(last_message_at, ?) WHERE id = ?",
+                [iso(created_at), thread_id],
+            )
+        return Stored(message_id, thread_id, True)
+
+    def update_message_text(self, message_id: int, text: str, visible_text: str) -> None:
+        with self.transaction():
+            self.db["messages"].update(message_id, {"text": text, "visible_text": visible_text})
+
+    def message(self, message_id: int) -> Message:
+        rows = self._message_rows("m.id = ?", [message_id])
+        if not rows:
+            raise NotFound(f"no message {message_id}")
+        return rows[0]
+
+    def messages(self, thread_id: int) -> list[Message]:
+        return self._message_rows("m.thread_id = ?", [thread_id])
+
+    def message_meta(self, message_id: int) -> dict:
+        row = self._one("SELECT meta FROM messages WHERE id = ?", (message_id,))
+        return json.loads(row["meta"]) if row else {}
+
+    def raw(self, message_id: int) -> bytes | None:
+        row = self._one(
+            "SELECT r.data FROM messages m JOIN raw r ON r.id = m.raw_id WHERE m.id = ?",
+            (message_id,),
+        )
+        return row["data"] if row else None
+
+    def _message_rows(self, where: str, params: list) -> list[Message]:
+        rows = list(self.db.query(
+            f"""SELECT m.*, (SELECT o.state FROM outbox o WHERE o.message_id = m.id
+                             ORDER BY o.id DESC LIMIT 1) AS delivery
+                FROM messages m WHERE {where} ORDER BY m.created_at, m.id""", params))
+        attachments: dict[int, list[Attachment]] = {}
+        if rows:
+            marks = ",".join("?" * len(rows))
+            for a in self.db.query(
+                f"SELECT * FROM attachments WHERE message_id IN ({marks}) ORDER BY id",
+                [r["id"] for r in rows],
+            ):
+                attachments.setdefault(a["message_id"], []).append(_attachment(a))
+        return [_message(row, attachments.get(row["id"], [])) for row in rows]
+
+    def search(self, query: str, limit: int = 50) -> list[tuple[Message, Thread]]:
+        """Full-text search; the query is quoted per word so user input is never FTS syntax."""
+        terms = " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
+        if not terms:
+            return []
+        ids = [row["rowid"] for row in self.db.query(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?",
+            [terms, limit],
+        )]
+        results = []
+        for message_id in ids:
+            message = self.message(message_id)
+            results.append((message, self.thread(message.thread_id)))
+        return results
+
+    # -- attachments -----------------------------------------------------------------
+
+    def _add_attachment(self, message_id: int, attachment: Attachment) -> None:
+        sha = attachment.sha256
+        if attachment.data is not None:
+            sha = hashlib.sha256(attachment.data).hexdigest()
+            path = self.attachment_path(sha)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".part")
+                partial.write_bytes(attachment.data)
+                partial.replace(path)
+        self.db["attachments"].insert({
+            "message_id": message_id, "filename": attachment.filename,
+            "content_type": attachment.content_type, "size": attachment.size,
+            "sha256": sha, "inline": int(attachment.inline), "content_id": attachment.content_id,
+        })
+
+    def attachment_path(self, sha256: str) -> Path:
+        return self.attachments_dir / sha256[:2] / sha256
+
+    def attachment_data(self, attachment: Attachment) -> bytes | None:
+        if not attachment.sha256:
+            return None
+        path = self.attachment_path(attachment.sha256)
+        return path.read_bytes() if path.exists() else None
+
+    # -- events ----------------------------------------------------------------------
+
+    def log_event(self, thread_id: int | None, actor: str, action: str,
+                  detail: dict | None = None, at: datetime | None = None) -> None:
+        with self.transaction():
+            self.db["events"].insert({
+                "thread_id": thread_id, "actor": actor, "action": action,
+                "detail": json.dumps(detail or {}, ensure_ascii=False),
+                "created_at": iso(at or now_utc()),
+            })
+
+    def events(self, thread_id: int) -> list[Event]:
+        return [
+            Event(row["id"], row["thread_id"], row["actor"], row["action"],
+                  json.loads(row["detail"]), parse_time(row["created_at"]))
+            for row in self.db.query(
+                "SELECT * FROM events WHERE thread_id = ? ORDER BY id", [thread_id]
+            )
+        ]
+
+    # -- outbox ----------------------------------------------------------------------
+
+    def queue_outbound(self, *, channel: str, account: str, recipient: str, text: str,
+                       kind: str, thread_id: int | None = None, message_id: int | None = None,
+                       subject: str = "", headers: dict | None = None,
+                       attachment_ids: Sequence[int] = (), reply_to_external: str = "",
+                       at: datetime | None = None) -> int:
+        """Write what must leave; call it inside the transaction of the event that caused it."""
+        moment = iso(at or now_utc())
+        with self.transaction():
+            return self.db["outbox"].insert({
+                "thread_id": thread_id, "message_id": message_id, "channel": channel,
+                "account": account, "recipient": recipient, "kind": kind, "subject": subject,
+                "text": text, "headers": json.dumps(headers or {}, ensure_ascii=False),
+                "attachments": json.dumps(list(attachment_ids)),
+                "reply_to_external": reply_to_external, "state": "queued",
+                "next_attempt_at": moment, "created_at": moment,
+            }).last_pk
+
+    def due_outbound(self, now: datetime, limit: int = 100) -> list[Outbound]:
+        rows = self.db.query(
+            "SELECT * FROM outbox WHERE state IN ('queued', 'retrying') AND next_attempt_at <= ?"
+            " ORDER BY next_attempt_at, id LIMIT ?", [iso(now), limit],
+        )
+        return [self._outbound(row) for row in rows]
+
+    def outbound(self, outbox_id: int) -> Outbound:
+        row = self._one("SELECT * FROM outbox WHERE id = ?", (outbox_id,))
+        if row is None:
+            raise NotFound(f"no outbox entry {outbox_id}")
+        return self._outbound(row)
+
+    def _outbound(self, row: dict) -> Outbound:
+        ids = json.loads(row["attachments"])
+        attachments: tuple[Attachment, ...] = ()
+        if ids:
+            marks = ",".join("?" * len(ids))
+            attachments = tuple(
+                _attachment(a) for a in self.db.query(
+                    f"SELECT * FROM attachments WHERE id IN ({marks}) ORDER BY id", ids)
+            )
+        return Outbound(
+            id=row["id"], channel=row["channel"], account=row["account"],
+            recipient=row["recipient"], text=row["text"], kind=row["kind"],
+            thread_id=row["thread_id"], message_id=row["message_id"], subject=row["subject"],
+            headers=json.loads(row["headers"]), attachments=attachments,
+            reply_to_external=row["reply_to_external"], attempts=row["attempts"],
+            state=DeliveryState(row["state"]),
+        )
+
+    def attachment_ids(self, message_id: int) -> list[int]:
+        return [r["id"] for r in self.db.query(
+            "SELECT id FROM attachments WHERE message_id = ? ORDER BY id", [message_id])]
+
+    def record_delivery(self, outbox_id: int, state: DeliveryState, *, at: datetime,
+                        next_attempt_at: datetime | None = None, error: str = "",
+                        external_id: str = "") -> None:
+        fields: dict[str, Any] = {"state": state.value, "last_error": error}
+        if state is DeliveryState.SENT:
+            fields["sent_at"] = iso(at)
+            fields["external_id"] = external_id
+        if next_attempt_at is not None:
+            fields["next_attempt_at"] = iso(next_attempt_at)
+        with self.transaction():
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [outbox_id])
+            self.db["outbox"].update(outbox_id, fields)
+
+    def outbox_summary(self) -> dict[str, Any]:
+        counts = {row["state"]: row["n"] for row in self.db.query(
+            "SELECT state, count(*) AS n FROM outbox GROUP BY state")}
+        oldest = self._one(
+            "SELECT min(created_at) AS t FROM outbox WHERE state IN ('queued', 'retrying')")
+        return {"counts": counts, "oldest_pending": parse_time(oldest["t"]) if oldest else None}
+
+    # -- channel sync state ----------------------------------------------------------
+
+    def sync_state(self, account: str) -> AccountState:
+        return AccountState(self, account)
+
+    def get_sync(self, account: str, key: str) -> str | None:
+        row = self._one(
+            "SELECT value FROM sync_state WHERE account = ? AND key = ?", (account, key))
+        return row["value"] if row else None
+
+    def set_sync(self, account: str, key: str, value: str) -> None:
+        with self.transaction():
+            self.db["sync_state"].upsert(
+                {"account": account, "key": key, "value": value,
+                 "updated_at": iso(now_utc())}, pk=("account", "key"),
+            )
+
+    def sync_items(self, account: str) -> dict[str, str]:
+        return {row["key"]: row["value"] for row in self.db.query(
+            "SELECT key, value FROM sync_state WHERE account = ?", [account])}
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict | None:
+        rows = list(self.db.query(sql, list(params)))
+        return rows[0] if rows else None
+
+
+class AccountState:
+    """One channel's cursor in the store, in the shape :class:`inbox.model.SyncState` asks for."""
+
+    def __init__(self, store: Store, account: str):
+        self._store = store
+        self._account = account
+
+    def get(self, key: str) -> str | None:
+        return self._store.get_sync(self._account, key)
+
+    def set(self, key: str, value: str) -> None:
+        self._store.set_sync(self._account, key, value)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; CREATE TRIGGER bodies contain ';' and stay whole."""
+    statements, buffer = [], ""
+    for line in script.strip().splitlines():
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def _thread(row: dict) -> Thread:
+    return Thread(
+        id=row["id"], status=Status(row["status"]), channel=row["channel"],
+        account=row["account"], subject=row["subject"], contact_id=row["contact_id"],
+        contact=row["contact_name"], created_at=parse_time(row["created_at"]),
+        last_message_at=parse_time(row["last_message_at"]), language=row["language"],
+        language_confidence=row["language_confidence"], segment=row["segment"],
+        team=row["team"], agent=row["agent"], priority=row["priority"],
+        tags=tuple(json.loads(row["tags"])), sla_policy=row["sla_policy"],
+        first_response_due=parse_time(row["first_response_due"]),
+        resolution_due=parse_time(row["resolution_due"]),
+        first_response_at=parse_time(row["first_response_at"]),
+        closed_at=parse_time(row["closed_at"]), messages=row["message_count"],
+        conversation=row["conversation"], flags=tuple(json.loads(row["flags"])),
+    )
+
+
+def _message(row: dict, attachments: list[Attachment]) -> Message:
+    return Message(
+        id=row["id"], thread_id=row["thread_id"], direction=Direction(row["direction"]),
+        channel=row["channel"], sender=row["sender"], text=row["text"],
+        created_at=parse_time(row["created_at"]), subject=row["subject"],
+        visible_text=row["visible_text"], external_id=row["external_id"] or "",
+        delivery=row["delivery"], attachments=tuple(attachments),
+        flags=tuple(json.loads(row["flags"])),
+    )
+
+
+def _attachment(row: dict) -> Attachment:
+    return Attachment(
+        filename=row["filename"], content_type=row["content_type"], size=row["size"],
+        sha256=row["sha256"], inline=bool(row["inline"]), content_id=row["content_id"],
+    )
