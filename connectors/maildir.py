@@ -1,0 +1,125 @@
+"""A local Maildir as a channel: the embedded demo's mailbox, or a server's local delivery.
+
+New mail is what Postfix or Dovecot's LDA drop into ``new/``. A message stays
+there until the daemon has committed it; ``ack`` then moves it to ``cur/`` with
+the seen flag, so a crash in between leaves it in ``new/`` to be read again (the
+store's unique key makes that second read a no-op). Replies are written as
+complete messages into another Maildir (``outbox``), from where a local MTA or
+an admin's script can pick them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.compose import compose_email
+from connectors.mime import parse_email
+from inbox.model import Channel, Delivery, Inbound, Outbound, SyncState
+from inbox.sections import Section
+
+SECTION = "maildir"
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    path: Path  # the Maildir read from (has new/, cur/, tmp/)
+    outbox: Path  # the Maildir replies are written into
+    address: str = "support@localhost"  # our address: From of replies, never auto-answered
+    from_name: str = ""  # display name on replies (default: the school's name in demo)
+    batch_size: int = 200
+    poll_interval: float = 2.0  # seconds between looks into new/ while waiting
+    max_attachment_bytes: int = 25 * 2**20
+
+
+def settings(section: Section) -> Settings:
+    name = section.text("name") or ""
+    path = Path(section.text("path", "") or ".").expanduser()
+    if not section.has("path"):
+        section.problem('path is required (the Maildir to read, e.g. "/var/mail/support")')
+    result = Settings(
+        name=name,
+        path=path,
+        outbox=Path(section.text("outbox", str(path.parent / f"{path.name}-outbox"))).expanduser(),
+        address=section.text("address", "support@localhost").lower(),
+        from_name=section.text("from_name", ""),
+        batch_size=section.integer("batch_size", 200, minimum=1),
+        poll_interval=section.number("poll_interval", 2.0, minimum=0.1),
+        max_attachment_bytes=int(section.number("max_attachment_mb", 25, minimum=0) * 2**20),
+    )
+    section.done()
+    return result
+
+
+def create(settings: Settings, state: SyncState) -> Channel:
+    return MaildirChannel(settings)
+
+
+class MaildirChannel:
+    kind = "email"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.name = settings.name
+        for sub in ("new", "cur", "tmp"):
+            (settings.path / sub).mkdir(parents=True, exist_ok=True)
+
+    async def fetch(self, wait: float = 0) -> list[Inbound]:
+        deadline = time.monotonic() + wait
+        while True:
+            batch = await asyncio.to_thread(self._read_batch)
+            if batch or time.monotonic() >= deadline:
+                return batch
+            await asyncio.sleep(min(self.settings.poll_interval, deadline - time.monotonic()))
+
+    def _read_batch(self) -> list[Inbound]:
+        new = self.settings.path / "new"
+        names = sorted(entry.name for entry in os.scandir(new)
+                       if entry.is_file() and not entry.name.startswith("."))
+        batch = []
+        for name in names[: self.settings.batch_size]:
+            try:
+                raw = (new / name).read_bytes()
+            except FileNotFoundError:  # taken by another reader between scandir and open
+                continue
+            batch.append(parse_email(
+                raw, account=self.name, source_ref=name,
+                max_attachment_bytes=self.settings.max_attachment_bytes,
+                own_addresses=(self.settings.address,)))
+        return batch
+
+    async def ack(self, items: Sequence[Inbound]) -> None:
+        await asyncio.to_thread(self._move_to_cur, [item.source_ref for item in items])
+
+    def _move_to_cur(self, names: list[str]) -> None:
+        for name in names:
+            source = self.settings.path / "new" / name
+            try:
+                source.rename(self.settings.path / "cur" / f"{name}:2,S")
+            except FileNotFoundError:  # already acknowledged: ack is safe to repeat
+                pass
+
+    async def send(self, msg: Outbound) -> Delivery:
+        headers = msg.headers
+        message_id = headers.get("Message-ID", "")
+        data = compose_email(
+            from_addr=self.settings.address, from_name=self.settings.from_name,
+            to=msg.recipient, subject=msg.subject, text=msg.text, message_id=message_id,
+            in_reply_to=headers.get("In-Reply-To", ""),
+            references=headers.get("References", "").split(),
+            automatic=msg.kind != "reply", attachments=msg.attachments,
+        )
+        try:
+            await asyncio.to_thread(self._deliver, data)
+        except OSError as exc:
+            return Delivery(ok=False, error=f"cannot write to {self.settings.outbox}: {exc}")
+        return Delivery(ok=True, external_id=message_id.strip("<>"))
+
+    def _deliver(self, data: bytes) -> None:
+        mailbox.Maildir(self.settings.outbox, create=True).add(data)

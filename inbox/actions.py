@@ -1,0 +1,142 @@
+"""What an agent can do to a thread, whichever client they use (CLI, mail, Telegram).
+
+Each action is one transaction: the thread change, the stored message, the
+event-log entry and, for a reply, the outbox entry that will carry it to the
+customer. Nothing leaves from here; the outbox sender delivers after the commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from inbox.config import Config
+from inbox.model import Direction, Status, Thread
+from inbox.store import Store, now_utc
+
+
+class ActionError(Exception):
+    """The action cannot be done as asked; the message is shown to the agent verbatim."""
+
+
+@dataclass(frozen=True)
+class Replied:
+    message_id: int
+    outbox_id: int
+    thread: Thread
+
+
+class Actions:
+    def __init__(self, store: Store, config: Config):
+        self.store = store
+        self.config = config
+
+    def _agent(self, agent_id: str) -> str:
+        if agent_id not in self.config.agents:
+            known = ", ".join(self.config.agents) or "none configured"
+            raise ActionError(f"unknown agent {agent_id!r} (agents: {known})")
+        return agent_id
+
+    def reply(self, thread_id: int, agent_id: str, text: str,
+              attachment_ids: Sequence[int] = (), at: datetime | None = None) -> Replied:
+        """Store the agent's answer and queue it to the customer on the thread's channel."""
+        self._agent(agent_id)
+        if not text.strip():
+            raise ActionError("the reply is empty")
+        thread = self.store.thread(thread_id)
+        now = at or now_utc()
+        recipient = self._recipient(thread)
+        subject, headers = self._email_headers(thread) if thread.channel == "email" else ("", {})
+        with self.store.transaction():
+            stored = self.store.add_message(
+                thread_id=thread.id, direction=Direction.OUT, channel=thread.channel,
+                account=thread.account, text=text, sender=agent_id, subject=subject,
+                header_message_id=headers.get("Message-ID", "").strip("<>"), created_at=now,
+            )
+            outbox_id = self.store.queue_outbound(
+                channel=thread.channel, account=thread.account, recipient=recipient,
+                text=text, kind="reply", thread_id=thread.id, message_id=stored.message_id,
+                subject=subject, headers=headers, attachment_ids=attachment_ids, at=now,
+            )
+            changes: dict = {}
+            if thread.first_response_at is None:
+                changes["first_response_at"] = now
+            if not thread.agent:
+                changes["agent"] = agent_id
+            if changes:
+                self.store.update_thread(thread.id, **changes)
+            self.store.log_event(thread.id, agent_id, "replied",
+                                 {"message": stored.message_id, "outbox": outbox_id}, at=now)
+        return Replied(stored.message_id, outbox_id, self.store.thread(thread.id))
+
+    def note(self, thread_id: int, agent_id: str, text: str) -> int:
+        """An internal note: stored and logged, never sent."""
+        self._agent(agent_id)
+        thread = self.store.thread(thread_id)
+        with self.store.transaction():
+            stored = self.store.add_message(
+                thread_id=thread.id, direction=Direction.NOTE, channel=thread.channel,
+                account=thread.account, text=text, sender=agent_id, created_at=now_utc(),
+            )
+            self.store.log_event(thread.id, agent_id, "note", {"message": stored.message_id})
+        return stored.message_id
+
+    def assign(self, thread_id: int, agent_id: str, by: str = "cli") -> Thread:
+        self._agent(agent_id)
+        thread = self.store.thread(thread_id)
+        with self.store.transaction():
+            self.store.update_thread(thread.id, agent=agent_id)
+            self.store.log_event(thread.id, by, "assigned",
+                                 {"agent": agent_id, "previous": thread.agent})
+        return self.store.thread(thread.id)
+
+    def set_status(self, thread_id: int, status: Status, by: str = "cli") -> Thread:
+        """Close, reopen or mark pending; closing again is harmless and still logged."""
+        thread = self.store.thread(thread_id)
+        action = {Status.CLOSED: "closed", Status.OPEN: "reopened",
+                  Status.PENDING: "pending"}[status]
+        with self.store.transaction():
+            self.store.update_thread(
+                thread.id, status=status,
+                closed_at=now_utc() if status is Status.CLOSED else None)
+            self.store.log_event(thread.id, by, action, {"previous": thread.status.value})
+        return self.store.thread(thread.id)
+
+    def _recipient(self, thread: Thread) -> str:
+        if thread.conversation:
+            return thread.conversation
+        contact = self.store.contact(thread.contact_id)
+        for identity in contact.identities:
+            if identity.kind == thread.channel:
+                return identity.value
+        raise ActionError(
+            f"thread {thread.id}: the contact has no {thread.channel} address to answer to")
+
+    def _email_headers(self, thread: Thread) -> tuple[str, dict[str, str]]:
+        """Subject with the ticket token and the headers that thread the reply for the customer."""
+        ids = self.store.header_ids(thread.id)
+        last_inbound = next((h for direction, h in reversed(ids) if direction == "in"), "")
+        references = [h for _, h in ids][-10:]
+        domain = self._domain(thread.account)
+        message_id = f"<inbox.{thread.id}.{secrets.token_hex(8)}@{domain}>"
+        headers = {"Message-ID": message_id}
+        if last_inbound:
+            headers["In-Reply-To"] = f"<{last_inbound}>"
+        if references:
+            headers["References"] = " ".join(f"<{h}>" for h in references)
+        subject = thread.subject or "(no subject)"
+        if not subject.lower().startswith("re:"):
+            subject = f"Re: {subject}"
+        token = f"[#{thread.id}]"
+        if token not in subject:
+            subject = f"{subject} {token}"
+        return subject, headers
+
+    def _domain(self, account: str) -> str:
+        try:
+            address = getattr(self.config.channel(account).settings, "address", "") or ""
+        except KeyError:
+            address = ""
+        return address.rpartition("@")[2] or "school-inbox.invalid"

@@ -1,0 +1,351 @@
+"""The ``inbox`` command: thin commands over the store, actions, routing and daemon.
+
+Domain errors (bad config, unknown thread, unknown agent) become ``Error: …`` and
+exit 1 here and only here; everything below raises named exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from inbox import views
+from inbox.actions import ActionError, Actions
+from inbox.config import Config, config_path, load_config
+from inbox.model import Status
+from inbox.sections import ConfigError
+from inbox.secrets import SecretError
+from inbox.store import NotFound, Store, StoreError
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+# journald reads "<N>" at the start of a line as the syslog priority of that line.
+JOURNAL_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+
+
+class JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{JOURNAL_PRIORITY.get(record.levelname, 6)}>{super().format(record)}"
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter_class = JournalFormatter if os.environ.get("JOURNAL_STREAM") else logging.Formatter
+    handler.setFormatter(formatter_class(LOG_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # These libraries log request URLs, which contain a bot token: keep them quiet.
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+class Context:
+    """Loads the config and store lazily, so ``--help`` and ``demo`` need neither."""
+
+    def __init__(self, path: str | None):
+        self.path = config_path(path)
+        self._config: Config | None = None
+        self._store: Store | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.path)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config.store.path, self.config.store.attachments)
+        return self._store
+
+    @property
+    def actions(self) -> Actions:
+        return Actions(self.store, self.config)
+
+
+def domain_errors(function: Callable) -> Callable:
+    """Turn the product's own exceptions into ``Error: …`` with exit status 1."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except ConfigError as exc:
+            raise click.ClickException("invalid configuration:\n" + str(exc)) from None
+        except (NotFound, ActionError, StoreError, SecretError) as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+def json_option(function: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
+        function)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", metavar="PATH", envvar="INBOX_CONFIG",
+              help="inbox.toml to use (default: $INBOX_CONFIG or /etc/school-inbox/inbox.toml).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              help="How much the daemon logs to stderr.")
+@click.version_option(package_name="school-inbox")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, log_level: str) -> None:
+    """school-inbox: one support inbox for a school's mail and messengers.
+
+    \b
+    Example:
+      inbox demo --once                 # see it work with bundled sample mail
+      inbox --config /etc/school-inbox/inbox.toml run
+    """
+    setup_logging(log_level)
+    ctx.obj = Context(config)
+
+
+@main.command()
+@click.option("--once", is_flag=True,
+              help="Poll every channel once, process everything, flush the outbox, exit.")
+@click.pass_obj
+@domain_errors
+def run(obj: Context, once: bool) -> None:
+    """Run the daemon in the foreground (SIGTERM stops, SIGHUP reloads).
+
+    \b
+    Example:
+      inbox --config /etc/school-inbox/inbox.toml run --once
+    """
+    from inbox.daemon import run_daemon
+
+    sys.exit(asyncio.run(run_daemon(obj.path, once)))
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Process the sample mail once and exit.")
+@click.option("--dir", "directory", type=click.Path(path_type=Path),
+              default=Path("school-inbox-demo"), show_default=True,
+              help="Where the demo keeps its config, Maildir and store.")
+@domain_errors
+def demo(once: bool, directory: Path) -> None:
+    """Run the embedded demo: a local Maildir with sample mail in ru/en/kk, routed live.
+
+    \b
+    Example:
+      inbox demo --once
+    """
+    from inbox.demo import run_demo
+
+    sys.exit(asyncio.run(run_demo(directory, once)))
+
+
+@main.command()
+@click.option("--connect", is_flag=True, help="Also log in to every channel.")
+@click.pass_obj
+@domain_errors
+def check(obj: Context, connect: bool) -> None:
+    """Validate inbox.toml and routing.toml (and with --connect, every channel's login).
+
+    \b
+    Example:
+      inbox --config config/inbox.example.toml check
+    """
+    config = obj.config
+    click.echo(f"{config.path}: OK ({len(config.channels)} channels, {len(config.agents)} agents,"
+               f" {len(config.teams)} teams, {len(config.routing.rules)} rules"
+               f" in {config.routing_path.name})")
+    if connect:
+        ok = asyncio.run(_check_connect(config))
+        if not ok:
+            sys.exit(1)
+
+
+async def _check_connect(config: Config) -> bool:
+    from inbox.daemon import close_channels, open_channels
+
+    store = Store(config.store.path, config.store.attachments)
+    channels = open_channels(config, store)
+    ok = True
+    try:
+        for name, channel in channels.items():
+            if not hasattr(channel, "check_connect"):
+                click.echo(f"{name}: nothing to connect to")
+                continue
+            try:
+                click.echo(f"{name}: OK {await channel.check_connect()}")
+            except Exception as exc:
+                ok = False
+                click.echo(f"{name}: FAILED {type(exc).__name__}: {exc}")
+    finally:
+        await close_channels(channels)
+        store.close()
+    return ok
+
+
+@main.command()
+@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only this status.")
+@click.option("--team", help="Only this team's threads.")
+@click.option("--agent", help="Only threads assigned to this agent.")
+@click.option("--limit", type=int, default=None, help="At most this many (newest first).")
+@json_option
+@click.pass_obj
+@domain_errors
+def threads(obj: Context, status: str | None, team: str | None, agent: str | None,
+            limit: int | None, as_json: bool) -> None:
+    """List threads, newest activity first.
+
+    \b
+    Example:
+      inbox threads --status open --team admissions --json
+    """
+    found = obj.store.threads(status=status, team=team, agent=agent, limit=limit)
+    if as_json:
+        emit_json([views.thread_json(t) for t in found])
+        return
+    click.echo(views.table(
+        ["ID", "STATUS", "CHANNEL", "LANG", "SEGMENT", "TEAM", "AGENT", "MSGS", "LAST", "SUBJECT"],
+        [[f"#{t.id}", t.status.value, t.channel, t.language, t.segment, t.team, t.agent,
+          t.messages, views.short_time(t.last_message_at), t.subject] for t in found],
+    ) if found else "no threads")
+
+
+@main.command()
+@click.argument("thread_id", type=int)
+@json_option
+@click.pass_obj
+@domain_errors
+def show(obj: Context, thread_id: int, as_json: bool) -> None:
+    """Show one thread with all its messages.
+
+    \b
+    Example:
+      inbox show 12
+    """
+    thread = obj.store.thread(thread_id)
+    messages = obj.store.messages(thread_id)
+    if as_json:
+        emit_json(views.thread_json(thread, messages))
+        return
+    click.echo(views.thread_text(thread, messages))
+
+
+def _read_text(message: str | None) -> str:
+    if message is not None:
+        return message
+    if sys.stdin.isatty():
+        raise click.ClickException("give the text with -m TEXT or on standard input")
+    return sys.stdin.read()
+
+
+@main.command()
+@click.argument("thread_id", type=int)
+@click.option("--as", "agent", required=True, help="The agent answering (an id from inbox.toml).")
+@click.option("-m", "--message", help="The answer; read from standard input when omitted.")
+@click.pass_obj
+@domain_errors
+def reply(obj: Context, thread_id: int, agent: str, message: str | None) -> None:
+    """Answer a thread as an agent; it is sent over the thread's channel.
+
+    \b
+    Example:
+      inbox reply 12 --as aigerim -m "Здравствуйте! Ссылка на оплату: ..."
+      echo "Thanks, fixed." | inbox reply 12 --as boris
+    """
+    done = obj.actions.reply(thread_id, agent, _read_text(message))
+    click.echo(f"reply to #{thread_id} queued (outbox {done.outbox_id}); the daemon delivers it")
+
+
+@main.command()
+@click.argument("thread_id", type=int)
+@click.option("--as", "agent", required=True, help="The agent writing the note.")
+@click.option("-m", "--message", help="The note; read from standard input when omitted.")
+@click.pass_obj
+@domain_errors
+def note(obj: Context, thread_id: int, agent: str, message: str | None) -> None:
+    """Add an internal note (never sent to the customer).
+
+    \b
+    Example:
+      inbox note 12 --as boris -m "Called the parent, waiting for the receipt"
+    """
+    obj.actions.note(thread_id, agent, _read_text(message))
+    click.echo(f"note added to #{thread_id}")
+
+
+@main.command()
+@click.argument("thread_id", type=int)
+@click.argument("agent")
+@click.pass_obj
+@domain_errors
+def assign(obj: Context, thread_id: int, agent: str) -> None:
+    """Assign a thread to an agent.
+
+    \b
+    Example:
+      inbox assign 12 aigerim
+    """
+    obj.actions.assign(thread_id, agent)
+    click.echo(f"#{thread_id} assigned to {agent}")
+
+
+def _status_command(name: str, status: Status, help_text: str) -> None:
+    @main.command(name=name, help=help_text)
+    @click.argument("thread_id", type=int)
+    @click.pass_obj
+    @domain_errors
+    def command(obj: Context, thread_id: int) -> None:
+        obj.actions.set_status(thread_id, status)
+        click.echo(f"#{thread_id} is {status.value}")
+
+
+_status_command("close", Status.CLOSED,
+                "Close a thread.\n\n\b\nExample:\n  inbox close 12")
+_status_command("reopen", Status.OPEN,
+                "Reopen a closed or pending thread.\n\n\b\nExample:\n  inbox reopen 12")
+_status_command("pending", Status.PENDING,
+                "Mark a thread as waiting for the customer (SLA clocks pause).\n\n\b\n"
+                "Example:\n  inbox pending 12")
+
+
+@main.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", type=int, default=50, show_default=True)
+@json_option
+@click.pass_obj
+@domain_errors
+def search(obj: Context, query: Sequence[str], limit: int, as_json: bool) -> None:
+    """Full-text search over all messages.
+
+    \b
+    Example:
+      inbox search оплата сертификат
+    """
+    found = obj.store.search(" ".join(query), limit)
+    if as_json:
+        emit_json([{"thread": views.thread_json(t), "message": views.message_json(m)}
+                   for m, t in found])
+        return
+    click.echo(views.table(
+        ["THREAD", "MSG", "DIR", "WHEN", "SUBJECT", "TEXT"],
+        [[f"#{t.id}", m.id, m.direction.value, views.short_time(m.created_at), t.subject,
+          views.snippet(m.text)] for m, t in found],
+    ) if found else "nothing found")
+
+
+def command_names() -> Iterable[str]:
+    """Every command path, for the test that keeps the README in step."""
+    def walk(group: click.Group, prefix: str) -> Iterable[str]:
+        for name, command in group.commands.items():
+            yield f"{prefix}{name}"
+            if isinstance(command, click.Group):
+                yield from walk(command, f"{prefix}{name} ")
+    return list(walk(main, ""))

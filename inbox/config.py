@@ -1,0 +1,315 @@
+"""Load ``inbox.toml`` and the ``routing.toml`` it points at into frozen, typed objects.
+
+Each file is parsed once; every problem in both files is collected and raised
+together as one :class:`~inbox.sections.ConfigError`, each line naming the file
+and the entry. Channel tables are found, not listed here: ``[[telegram]]`` is
+read by ``connectors.telegram``, so a new messenger is one new module in
+``connectors/`` with a ``SECTION`` name, ``settings()`` and ``create()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from inbox.model import Agent, Team, WorkingHours
+from inbox.sections import ConfigError, Section
+from routing.calendar import BusinessCalendar, calendar_from_section
+from routing.rules import Routing, parse_routing
+
+DEFAULT_CONFIG = "/etc/school-inbox/inbox.toml"
+CLIENTS = ("email", "telegram", "cli")
+STRATEGIES = ("round_robin", "least_open", "manual")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams")
+
+
+@dataclass(frozen=True)
+class School:
+    name: str = "School"
+    languages: tuple[str, ...] = ("en",)
+    default_language: str = "en"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: Path
+    attachments: Path
+    max_attachment_bytes: int = 25 * 2**20
+
+
+@dataclass(frozen=True)
+class ThreadSettings:
+    reopen_days: int = 14  # a reply to a closed thread within this many days reopens it
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    max_attempts: int = 12
+    first_retry_seconds: float = 30.0
+    max_retry_seconds: float = 3600.0
+    interval_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One configured channel: which connector module reads it and its parsed settings."""
+
+    kind: str
+    name: str
+    module: ModuleType = field(compare=False, repr=False)
+    settings: Any = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    school: School
+    calendar: BusinessCalendar
+    store: StoreSettings
+    threads: ThreadSettings
+    outbox: OutboxSettings
+    agents: dict[str, Agent]
+    teams: dict[str, Team]
+    channels: tuple[ChannelConfig, ...]
+    routing: Routing
+    routing_path: Path
+
+    def channel(self, name: str) -> ChannelConfig:
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        raise KeyError(name)
+
+
+def config_path(given: str | None) -> Path:
+    return Path(given or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG)
+
+
+def read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    """Parse one TOML file; a syntax error becomes a problem naming the file and line."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        problems.append(f"{path}: file not found")
+    except PermissionError:
+        problems.append(f"{path}: permission denied (the service user must be able to read it)")
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path.name}: not valid TOML: {exc}")
+    return None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate everything; raise :class:`ConfigError` listing every problem."""
+    path = Path(path)
+    problems: list[str] = []
+    data = read_toml(path, problems)
+    if data is None:
+        raise ConfigError(problems)
+    top = Section(data, path.name, problems)
+    base = path.parent
+
+    school_section = top.table("school")
+    calendar = calendar_from_section(school_section)
+    languages = school_section.texts("languages", ("en",)) or ("en",)
+    default_language = school_section.text("default_language", languages[0])
+    if default_language not in languages:
+        school_section.problem(
+            f"default_language {default_language!r} is not in languages ({', '.join(languages)})")
+    school = School(school_section.text("name", "School"), languages, default_language)
+    school_section.done()
+
+    store = _store_settings(top.table("store"))
+    threads_section = top.table("threads")
+    threads = ThreadSettings(threads_section.integer("reopen_days", 14, minimum=0))
+    threads_section.done()
+    outbox = _outbox_settings(top.table("outbox"))
+
+    agents = {}
+    for section in top.tables("agents", label="id"):
+        agent = _agent(section)
+        if agent.id in agents:
+            section.problem(f"agent id {agent.id!r} is used twice")
+        agents[agent.id] = agent
+    teams = {}
+    for section in top.tables("teams"):
+        team = _team(section, agents)
+        if team.name in teams:
+            section.problem(f"team {team.name!r} is defined twice")
+        teams[team.name] = team
+
+    routing_section = top.table("routing")
+    routing_path = base / routing_section.text("file", "routing.toml")
+    routing_section.done()
+
+    channels = []
+    for key in data:
+        if key in CORE_TABLES:
+            continue
+        module = _connector(key)
+        if module is None:
+            top.seen.add(key)
+            problems.append(
+                f"{path.name}: unknown table [{key}] (known: {', '.join(CORE_TABLES)},"
+                f" and channels: {', '.join(channel_kinds())})")
+            continue
+        for section in top.tables(key):
+            settings = module.settings(section)
+            name = getattr(settings, "name", "") or ""
+            if any(channel.name == name for channel in channels):
+                section.problem(f"channel name {name!r} is used twice; names must be unique")
+            channels.append(ChannelConfig(key, name, module, settings))
+    top.done()
+
+    routing_problems: list[str] = []
+    routing_data = read_toml(routing_path, routing_problems)
+    routing = None
+    if routing_data is not None:
+        routing, found = parse_routing(
+            routing_data, routing_path.name, teams=teams.keys(), agents=agents.keys(),
+            sla_policies=(), languages=languages)
+        routing_problems.extend(found)
+    problems.extend(routing_problems)
+    if problems:
+        raise ConfigError(problems)
+    return Config(path, school, calendar, store, threads, outbox, agents, teams,
+                  tuple(channels), routing, routing_path)
+
+
+def load_routing(config: Config, path: Path | None = None) -> Routing:
+    """Re-read only the routing file (SIGHUP, file change, ``rules test --rules``)."""
+    path = path or config.routing_path
+    problems: list[str] = []
+    data = read_toml(path, problems)
+    if data is None:
+        raise ConfigError(problems)
+    routing, problems = parse_routing(
+        data, path.name, teams=config.teams.keys(), agents=config.agents.keys(),
+        sla_policies=(), languages=config.school.languages)
+    if problems:
+        raise ConfigError(problems)
+    return routing
+
+
+def channel_kinds() -> list[str]:
+    """Channel table names available in this installation: modules in ``connectors/``."""
+    import connectors
+
+    kinds = []
+    for entry in sorted(Path(connectors.__file__).parent.glob("*.py")):
+        module = _connector(entry.stem)
+        if module is not None:
+            kinds.append(entry.stem)
+    return kinds
+
+
+def _connector(name: str) -> ModuleType | None:
+    if not name.isidentifier() or name.startswith("_"):
+        return None
+    try:
+        module = importlib.import_module(f"connectors.{name}")
+    except ModuleNotFoundError:
+        return None
+    if getattr(module, "SECTION", None) != name:
+        return None
+    return module
+
+
+def default_state_dir() -> Path:
+    """systemd's StateDirectory when run as the service, else the FHS place."""
+    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(given or "/var/lib/school-inbox")
+
+
+def _store_settings(section: Section) -> StoreSettings:
+    base = Path(section.text("path", str(default_state_dir() / "inbox.db"))).expanduser()
+    attachments = Path(section.text("attachments", str(base.parent / "attachments")))
+    megabytes = section.number("max_attachment_mb", 25, minimum=0)
+    section.done()
+    return StoreSettings(base, attachments.expanduser(), int(megabytes * 2**20))
+
+
+def _outbox_settings(section: Section) -> OutboxSettings:
+    settings = OutboxSettings(
+        max_attempts=section.integer("max_attempts", 12, minimum=1),
+        first_retry_seconds=section.number("first_retry_seconds", 30, minimum=0),
+        max_retry_seconds=section.number("max_retry_seconds", 3600, minimum=1),
+        interval_seconds=section.number("interval_seconds", 2, minimum=0.1),
+    )
+    section.done()
+    return settings
+
+
+def _agent(section: Section) -> Agent:
+    agent_id = section.text("id")
+    client = section.choice("client", CLIENTS, "cli")
+    email = section.text("email", "")
+    telegram_id = section.integer("telegram_id", None)
+    if client == "email" and not email:
+        section.problem('client = "email" needs email = "the agent\'s address"')
+    hours = None
+    if section.has("hours") or section.has("days") or section.has("timezone"):
+        span = section.text("hours", "09:00-18:00")
+        start, _, end = span.partition("-")
+        if not (_is_clock(start) and _is_clock(end)):
+            section.problem(f'hours {span!r} must look like "09:00-18:00"')
+            start, end = "09:00", "18:00"
+        days = section.texts("days", WEEKDAYS[:5])
+        unknown = [d for d in days if d not in WEEKDAYS]
+        if unknown:
+            section.problem(f"days {unknown} are not weekdays (use: {', '.join(WEEKDAYS)})")
+        hours = WorkingHours(
+            days=tuple(WEEKDAYS.index(d) for d in days if d in WEEKDAYS),
+            start=start, end=end, timezone=_timezone(section, "timezone", "UTC"),
+        )
+    agent = Agent(
+        id=agent_id or "", name=section.text("name", agent_id or ""),
+        languages=section.texts("languages", ()), client=client, email=email.lower(),
+        telegram_id=telegram_id, hours=hours, available=section.flag("available", True),
+    )
+    section.done()
+    return agent
+
+
+def _team(section: Section, agents: dict[str, Agent]) -> Team:
+    team = Team(
+        name=section.text("name") or "",
+        members=section.texts("members", ()),
+        strategy=section.choice("strategy", STRATEGIES, "round_robin"),
+        lead=section.text("lead", ""),
+        fallback=section.text("fallback", ""),
+    )
+    known = ", ".join(agents) or "none defined"
+    for member in team.members:
+        if member not in agents:
+            section.problem(f"member {member!r} is not an agent (agents: {known})")
+    for role in ("lead", "fallback"):
+        who = getattr(team, role)
+        if who and who not in agents:
+            section.problem(f"{role} {who!r} is not an agent (agents: {known})")
+    section.done()
+    return team
+
+
+def _is_clock(text: str) -> bool:
+    hours, _, minutes = text.strip().partition(":")
+    return (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60
+            and len(minutes) == 2)
+
+
+def _timezone(section: Section, key: str, default: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = section.text(key, default)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        section.problem(f"{key} {name!r} is not a known time zone (e.g. \"Asia/Almaty\")")
+        return default
+    return name

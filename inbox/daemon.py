@@ -1,0 +1,239 @@
+"""The daemon: channels → pipeline → store → outbox, driven by APScheduler on one asyncio loop.
+
+Each channel has its own poll job that reschedules itself when it finishes
+(right away after a batch, after a back-off after an error), so one failing
+mailbox never stops the others and a long poll (IDLE, getUpdates) never piles up
+overlapping runs. Acknowledgement at the source happens only after the batch's
+transaction has committed. SIGTERM/SIGINT stop cleanly; SIGHUP reloads the
+configuration and keeps the old one when the new one is invalid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from inbox import systemd
+from inbox.config import Config, load_config
+from inbox.model import Channel
+from inbox.outbox import OutboxSender
+from inbox.pipeline import IngestReport, Pipeline
+from inbox.sections import ConfigError
+from inbox.store import Store, iso, now_utc
+
+log = logging.getLogger("inbox.daemon")
+
+# How long a push-capable channel may block waiting for news (IMAP IDLE, long poll).
+PUSH_WAIT = 25.0
+ERROR_BACKOFF = (5.0, 300.0)  # first and largest pause after a failed poll, seconds
+
+
+@dataclass
+class ChannelHealth:
+    """What ``inbox status`` shows per channel; mirrored into the store's sync state."""
+
+    failures: int = 0
+    error_since: datetime | None = None
+    last_error: str = ""
+    last_ok: datetime | None = None
+    written: datetime | None = field(default=None, repr=False)
+
+
+def open_store(config: Config) -> Store:
+    return Store(config.store.path, config.store.attachments)
+
+
+def open_channels(config: Config, store: Store) -> dict[str, Channel]:
+    return {
+        channel.name: channel.module.create(channel.settings, store.sync_state(channel.name))
+        for channel in config.channels
+    }
+
+
+async def close_channels(channels: dict[str, Channel]) -> None:
+    for channel in channels.values():
+        if hasattr(channel, "close"):
+            try:
+                await channel.close()
+            except Exception:
+                log.exception("%s: error while closing", channel.name)
+
+
+class Daemon:
+    def __init__(self, config: Config, store: Store | None = None):
+        self.config = config
+        self.store = store or open_store(config)
+        self.channels = open_channels(config, self.store)
+        self.pipeline = Pipeline(self.store, config)
+        self.outbox = OutboxSender(self.store, self.channels, config.outbox)
+        self.health = {name: ChannelHealth() for name in self.channels}
+        self.stopping = asyncio.Event()
+        self.scheduler: AsyncIOScheduler | None = None
+        self.on_ingest: list = []  # callables(channel_name, report); the demo prints from here
+
+    # -- one pass ------------------------------------------------------------------
+
+    async def poll(self, channel: Channel, wait: float = 0) -> IngestReport | None:
+        """Fetch one batch, commit it, then acknowledge it. Returns None when nothing came."""
+        batch = await channel.fetch(wait)
+        if not batch:
+            return None
+        report = self.pipeline.ingest(batch)  # commits before returning
+        await channel.ack(batch)
+        log.info("%s: %d stored, %d duplicate, %d edited, %d quarantined, %d new threads",
+                 channel.name, report.stored, report.duplicates, report.edited,
+                 report.quarantined, len(report.new_threads))
+        for callback in self.on_ingest:
+            callback(channel.name, report)
+        return report
+
+    async def run_once(self) -> bool:
+        """Poll every channel until it is empty, then flush the outbox. True if all went well."""
+        healthy = True
+        for channel in self.channels.values():
+            try:
+                while await self.poll(channel) is not None:
+                    pass
+                self._healthy(channel.name)
+            except Exception as exc:
+                healthy = False
+                self._failed(channel.name, exc)
+        await self.flush_outbox()
+        return healthy
+
+    async def flush_outbox(self) -> None:
+        """Deliver everything due now; entries scheduled for a later retry stay queued."""
+        while True:
+            report = await self.outbox.flush()
+            if report.sent + report.failed + report.retrying == 0:
+                return
+            if report.sent + report.failed == 0:
+                return  # only retries left, all pushed into the future
+
+    # -- forever -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.scheduler = AsyncIOScheduler(event_loop=loop)
+        for channel in self.channels.values():
+            self._schedule_poll(channel, delay=0)
+        self.scheduler.add_job(self._flush_job, "interval",
+                               seconds=self.config.outbox.interval_seconds,
+                               id="outbox", max_instances=1, coalesce=True)
+        watchdog = systemd.watchdog_interval()
+        if watchdog:
+            self.scheduler.add_job(systemd.notify, "interval", args=["WATCHDOG=1"],
+                                   seconds=watchdog, id="watchdog")
+        self.scheduler.start()
+        systemd.notify("READY=1")
+        log.info("school-inbox running: %d channel(s): %s", len(self.channels),
+                 ", ".join(self.channels) or "none")
+        try:
+            await self.stopping.wait()
+        finally:
+            systemd.notify("STOPPING=1")
+            self.scheduler.shutdown(wait=False)
+            await close_channels(self.channels)
+            self.store.close()
+            log.info("stopped")
+
+    def stop(self) -> None:
+        log.info("stop requested; finishing the current transaction")
+        self.stopping.set()
+
+    def reload(self) -> None:
+        """Re-read the configuration; on any problem keep running with the old one."""
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration:\n%s", exc)
+            return
+        if [(c.kind, c.name, c.settings) for c in config.channels] != [
+                (c.kind, c.name, c.settings) for c in self.config.channels]:
+            log.warning("channel settings changed: they take effect after a restart")
+        self.config = config
+        self.pipeline.reconfigure(config)
+        log.info("configuration reloaded from %s", config.path)
+
+    def _schedule_poll(self, channel: Channel, delay: float) -> None:
+        if self.stopping.is_set() or self.scheduler is None:
+            return
+        self.scheduler.add_job(
+            self._poll_job, "date", args=[channel],
+            run_date=datetime.now().astimezone() + timedelta(seconds=delay),
+            id=f"poll:{channel.name}", replace_existing=True, misfire_grace_time=None,
+        )
+
+    async def _poll_job(self, channel: Channel) -> None:
+        settings = self.config.channel(channel.name).settings
+        interval = getattr(settings, "poll_interval", 5.0)
+        wait = PUSH_WAIT if getattr(channel, "push", False) else 0
+        try:
+            report = await self.poll(channel, wait)
+            self._healthy(channel.name)
+            delay = 0 if report is not None or wait else interval
+        except Exception as exc:
+            delay = self._failed(channel.name, exc)
+        self._schedule_poll(channel, delay)
+
+    async def _flush_job(self) -> None:
+        try:
+            await self.flush_outbox()
+        except Exception:
+            log.exception("outbox flush failed; will try again")
+
+    # -- health ----------------------------------------------------------------------
+
+    def _healthy(self, name: str) -> None:
+        health = self.health[name]
+        now = now_utc()
+        recovered = health.failures > 0
+        health.failures, health.error_since, health.last_ok = 0, None, now
+        if recovered:
+            log.info("%s: working again", name)
+        if recovered or health.written is None or now - health.written > timedelta(minutes=1):
+            self._write_health(name, health, now)
+
+    def _failed(self, name: str, exc: Exception) -> float:
+        health = self.health[name]
+        now = now_utc()
+        health.failures += 1
+        health.error_since = health.error_since or now
+        health.last_error = f"{type(exc).__name__}: {exc}"
+        log.error("%s: %s (attempt %d; other channels carry on)", name, health.last_error,
+                  health.failures)
+        self._write_health(name, health, now)
+        first, largest = ERROR_BACKOFF
+        return min(first * 2 ** (health.failures - 1), largest) * random.uniform(0.8, 1.2)
+
+    def _write_health(self, name: str, health: ChannelHealth, now: datetime) -> None:
+        state = self.store.sync_state(name)
+        state.set("health:last_ok", iso(health.last_ok) or "")
+        state.set("health:error_since", iso(health.error_since) or "")
+        state.set("health:last_error", health.last_error if health.failures else "")
+        health.written = now
+
+
+async def run_daemon(config_path: Path, once: bool) -> int:
+    """Entry point for ``inbox run``: returns the process exit code."""
+    config = load_config(config_path)
+    daemon = Daemon(config)
+    if once:
+        try:
+            ok = await daemon.run_once()
+        finally:
+            await close_channels(daemon.channels)
+            daemon.store.close()
+        return 0 if ok else 1
+    await daemon.run()
+    return 0

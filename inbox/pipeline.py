@@ -1,0 +1,281 @@
+"""Inbound flow: normalised messages → de-duplicated, threaded, routed, stored.
+
+The daemon hands a channel's batch to :meth:`Pipeline.ingest`, which commits the
+whole batch in one transaction and only then returns; the daemon acknowledges at
+the source afterwards. Each message is filed inside its own savepoint: one that
+fails is rolled back and filed again as quarantined (raw kept, flagged), so it
+reaches an agent and never blocks the messages after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from inbox.config import Config
+from inbox.model import Contact, Direction, Flag, Inbound, Status, Thread
+from inbox.store import NotFound, Store, now_utc
+from routing.assign import assign
+from routing.language import LanguageDetector
+from routing.rules import Facts, route
+
+log = logging.getLogger("inbox.pipeline")
+
+# A message whose Date lies this far in the future is dated when it arrived instead.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+@dataclass
+class IngestReport:
+    stored: int = 0
+    duplicates: int = 0
+    edited: int = 0
+    quarantined: int = 0
+    new_threads: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which thread a message joins, and why (kept in the event log)."""
+
+    thread: Thread | None
+    reason: str
+    reopen: bool = False
+    review: bool = False
+    linked_to: int | None = None
+
+
+class Pipeline:
+    def __init__(self, store: Store, config: Config,
+                 clock: Callable[[], datetime] = now_utc):
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.detector = LanguageDetector(config.school.languages, config.school.default_language)
+
+    def reconfigure(self, config: Config) -> None:
+        """Take a reloaded config; the detector is rebuilt only if the languages changed."""
+        if config.school.languages != self.config.school.languages or (
+                config.school.default_language != self.config.school.default_language):
+            self.detector = LanguageDetector(
+                config.school.languages, config.school.default_language)
+        self.config = config
+
+    def ingest(self, items: Sequence[Inbound]) -> IngestReport:
+        """Store a batch in one transaction. The caller acknowledges only after this returns."""
+        report = IngestReport()
+        with self.store.transaction():
+            for item in items:
+                try:
+                    with self.store.transaction():
+                        self._file(item, report)
+                except Exception as exc:  # one message must never stop the batch
+                    log.exception("%s: message %s could not be filed; quarantined",
+                                  item.account, item.external_id)
+                    self._quarantine(item, exc, report)
+        return report
+
+    # -- one message ---------------------------------------------------------------
+
+    def _file(self, item: Inbound, report: IngestReport) -> None:
+        if item.edit_of:
+            original = self.store.find_message(item.account, item.edit_of)
+            if original:
+                self._edit(original.message_id, original.thread_id, item, report)
+                return
+        if self.store.find_message(item.account, item.external_id):
+            report.duplicates += 1
+            return
+        now = self.clock()
+        contact = self.store.ensure_contact(item.sender)
+        placement = self._place(item, contact)
+        created_at = _arrival_time(item.received_at, now)
+        thread = placement.thread
+        if thread is None or placement.linked_to is not None:
+            thread_id = self.store.create_thread(
+                channel=item.channel, account=item.account, contact_id=contact.id,
+                subject=item.subject or _first_line(item.visible), created_at=created_at,
+                conversation=item.keys.conversation, reopened_from=placement.linked_to,
+                flags=[Flag.REVIEW] if placement.review else (),
+            )
+        else:
+            thread_id = thread.id
+        stored = self.store.add_message(
+            thread_id=thread_id, direction=Direction.IN, channel=item.channel,
+            account=item.account, text=item.text, visible_text=item.visible,
+            subject=item.subject, html=item.html, external_id=item.external_id,
+            header_message_id=item.keys.message_id, sender=_sender(item),
+            flags=sorted(item.flags), meta=item.meta, raw=item.raw,
+            raw_kind="telegram" if item.channel == "telegram" else "rfc822",
+            attachments=item.attachments, created_at=created_at,
+        )
+        report.stored += 1
+        self._remember_contact(contact, item)
+        if thread is None or placement.linked_to is not None:
+            report.new_threads.append(thread_id)
+            self.store.log_event(thread_id, "system", "created",
+                                 {"reason": placement.reason, "message": stored.message_id})
+            self._route(thread_id, item, self.store.contact(contact.id), now)
+        elif placement.reopen:
+            self.store.update_thread(thread_id, status=Status.OPEN, closed_at=None)
+            self.store.log_event(thread_id, "system", "reopened",
+                                 {"reason": placement.reason, "message": stored.message_id})
+        else:
+            if thread.status is Status.PENDING:
+                self.store.update_thread(thread_id, status=Status.OPEN)
+            self.store.log_event(thread_id, "system", "customer-replied",
+                                 {"reason": placement.reason, "message": stored.message_id})
+
+    def _edit(self, message_id: int, thread_id: int, item: Inbound,
+              report: IngestReport) -> None:
+        before = self.store.message(message_id)
+        if before.text == item.text:
+            report.duplicates += 1
+            return
+        self.store.update_message_text(message_id, item.text, item.visible)
+        self.store.log_event(thread_id, _sender(item), "edited",
+                             {"message": message_id, "previous_text": before.text})
+        report.edited += 1
+
+    def _place(self, item: Inbound, contact: Contact) -> Placement:
+        """Find the conversation: headers, then a ticket token from a known sender, then chat."""
+        keys = item.keys
+        header_ids = [keys.in_reply_to, *reversed(keys.references)]
+        thread = self.store.thread_by_header_ids(header_ids)
+        if thread:
+            return self._continue(thread, "in-reply-to/references")
+        if keys.ticket is not None:
+            try:
+                thread = self.store.thread(keys.ticket)
+            except NotFound:
+                thread = None
+            if thread and thread.contact_id == contact.id:
+                return self._continue(thread, f"ticket token [#{keys.ticket}]")
+            if thread:
+                # A token alone from a stranger must not leak the thread to them.
+                return Placement(None, f"ticket token [#{keys.ticket}] from an unknown sender",
+                                 review=True)
+        if keys.conversation:
+            thread = self.store.latest_thread_for_conversation(item.account, keys.conversation)
+            if thread:
+                return self._continue(thread, "same chat")
+        return Placement(None, "new conversation")
+
+    def _continue(self, thread: Thread, reason: str) -> Placement:
+        if thread.status is not Status.CLOSED:
+            return Placement(thread, reason)
+        window = timedelta(days=self.config.threads.reopen_days)
+        if thread.closed_at and self.clock() - thread.closed_at <= window:
+            return Placement(thread, f"{reason}; closed thread reopened", reopen=True)
+        return Placement(thread, f"{reason}; closed too long ago, new thread linked",
+                         linked_to=thread.id)
+
+    def _remember_contact(self, contact: Contact, item: Inbound) -> None:
+        payload = item.meta.get("start_payload", "")
+        if payload and payload != contact.start_payload:
+            self.store.update_contact(contact.id, start_payload=payload)
+
+    # -- routing -------------------------------------------------------------------
+
+    def _route(self, thread_id: int, item: Inbound, contact: Contact, now: datetime) -> None:
+        text = item.visible
+        if item.subject and item.channel == "email":
+            text = f"{item.subject}\n{text}"
+        guess = self.detector.detect(text, item.language_hints, contact.language)
+        facts = Facts(
+            channel=item.channel, account=item.account, sender=item.sender,
+            subject=item.subject, text=item.visible, language=guess.language,
+            language_confidence=guess.confidence, contact_segment=contact.segment,
+            contact_tags=contact.tags, start_payload=contact.start_payload, received_at=now,
+        )
+        decision = route(facts, self.config.routing, self.config.calendar)
+        agent, assignment = decision.agent, None
+        team = self.config.teams.get(decision.team)
+        if not agent and team is not None:
+            assignment = assign(
+                team, self.config.agents, language=guess.language, now=now,
+                open_counts=self.store.open_counts(),
+                last_assigned=self.store.last_assigned(team.name),
+                previous_agent=self.store.previous_agent(contact.id, thread_id),
+            )
+            agent = assignment.agent
+        self.store.update_thread(
+            thread_id, language=guess.language, language_confidence=guess.confidence,
+            segment=decision.segment, team=decision.team, agent=agent,
+            priority=decision.priority, tags=decision.tags, sla_policy=decision.sla,
+            routing={
+                "language": {"language": guess.language, "confidence": guess.confidence,
+                             "evidence": list(guess.evidence)},
+                "decision": _jsonable(decision),
+                "assignment": _jsonable(assignment) if assignment else None,
+            },
+        )
+        if guess.confidence >= 0.8 and guess.language != contact.language:
+            self.store.update_contact(contact.id, language=guess.language)
+        if decision.segment and not contact.segment:
+            self.store.update_contact(contact.id, segment=decision.segment)
+        self.store.log_event(thread_id, "system", "routed", {
+            "team": decision.team, "agent": agent, "rule": decision.rule,
+            "language": guess.language, "segment": decision.segment})
+        if agent:
+            self.store.log_event(thread_id, "system", "assigned", {
+                "agent": agent, "reason": assignment.reason if assignment else "rule"})
+
+    # -- failures ------------------------------------------------------------------
+
+    def _quarantine(self, item: Inbound, error: Exception, report: IngestReport) -> None:
+        """File the raw message on its own flagged thread so an agent still sees it."""
+        if self.store.find_message(item.account, item.external_id):
+            return
+        now = self.clock()
+        contact = self.store.ensure_contact(item.sender)
+        thread_id = self.store.create_thread(
+            channel=item.channel, account=item.account, contact_id=contact.id,
+            subject=item.subject or "(message could not be processed)", created_at=now,
+            conversation=item.keys.conversation, flags=[Flag.QUARANTINED],
+        )
+        self.store.update_thread(thread_id, team=self.config.routing.default_team)
+        self.store.add_message(
+            thread_id=thread_id, direction=Direction.IN, channel=item.channel,
+            account=item.account, text=item.text, external_id=item.external_id,
+            sender=_sender(item), flags=sorted({*item.flags, Flag.QUARANTINED}),
+            meta={"error": f"{type(error).__name__}: {error}"}, raw=item.raw,
+            raw_kind="telegram" if item.channel == "telegram" else "rfc822", created_at=now,
+        )
+        self.store.log_event(thread_id, "system", "quarantined",
+                             {"error": f"{type(error).__name__}: {error}"})
+        report.quarantined += 1
+        report.new_threads.append(thread_id)
+
+
+def _arrival_time(claimed: datetime, now: datetime) -> datetime:
+    if claimed.tzinfo is None or claimed > now + CLOCK_SKEW:
+        return now
+    return claimed
+
+
+def _sender(item: Inbound) -> str:
+    name = item.sender.display_name
+    return f"{name} <{item.sender.value}>" if name else item.sender.value
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:80]
+    return ""
+
+
+def _jsonable(value: object) -> object:
+    """A dataclass decision as plain JSON (tuples become lists, datetimes strings)."""
+    def clean(obj: object) -> object:
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple | set):
+            return [clean(v) for v in obj]
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        return obj
+    return clean(asdict(value))
