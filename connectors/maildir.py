@@ -11,6 +11,7 @@ an admin's script can pick them up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mailbox
 import os
 import time
@@ -100,10 +101,9 @@ class MaildirChannel:
     def _move_to_cur(self, names: list[str]) -> None:
         for name in names:
             source = self.settings.path / "new" / name
-            try:
+            # Already gone means already acknowledged: ack is safe to repeat.
+            with contextlib.suppress(FileNotFoundError):
                 source.rename(self.settings.path / "cur" / f"{name}:2,S")
-            except FileNotFoundError:  # already acknowledged: ack is safe to repeat
-                pass
 
     async def send(self, msg: Outbound) -> Delivery:
         headers = msg.headers

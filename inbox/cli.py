@@ -22,8 +22,8 @@ from inbox import views
 from inbox.actions import ActionError, Actions
 from inbox.config import Config, config_path, load_config
 from inbox.model import Status
-from inbox.sections import ConfigError
 from inbox.secrets import SecretError
+from inbox.sections import ConfigError
 from inbox.store import NotFound, Store, StoreError
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
