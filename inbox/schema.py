@@ -148,4 +148,28 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO messages_fts(rowid, subject, text) VALUES (new.id, new.subject, new.text);
     END;
     """,
+    # 2: agents linked to Telegram, one-time link codes, and the log of automatic answers
+    # per sender that rate limits them (no loops with other robots).
+    """
+    CREATE TABLE agent_links (
+        agent TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        linked_at TEXT NOT NULL,
+        UNIQUE (kind, value)
+    );
+    CREATE TABLE link_codes (
+        code TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE TABLE automatic_sent (
+        id INTEGER PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sent_at TEXT NOT NULL
+    );
+    CREATE INDEX automatic_sent_recipient ON automatic_sent(recipient, sent_at);
+    ALTER TABLE contacts ADD COLUMN segment_evidence TEXT NOT NULL DEFAULT '[]';
+    """,
 )

@@ -1,0 +1,176 @@
+"""The store on a real SQLite file: round trips, idempotence, search, outbox, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from inbox.model import Attachment, DeliveryState, Direction, Identity, Status
+from inbox.schema import MIGRATIONS
+from inbox.store import SCHEMA_VERSION, NotFound, Store, StoreError, now_utc
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "inbox.db")
+    yield s
+    s.close()
+
+
+def _thread(store, identity=Identity("email", "anna@example.org", "Anna")):
+    contact = store.ensure_contact(identity)
+    return store.create_thread(channel="email", account="school", contact_id=contact.id,
+                               subject="Оплата", created_at=now_utc())
+
+
+def test_store_uses_wal_and_foreign_keys(store):
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.version == SCHEMA_VERSION
+
+
+def test_message_round_trip_keeps_text_flags_and_attachment_bytes(store):
+    thread_id = _thread(store)
+    stored = store.add_message(
+        thread_id=thread_id, direction=Direction.IN, channel="email", account="school",
+        text="Здравствуйте", visible_text="Здравствуйте", external_id="m1@example.org",
+        flags=["undecodable"], raw=b"raw bytes", raw_kind="rfc822", created_at=now_utc(),
+        attachments=[Attachment("счёт.pdf", "application/pdf", 4, b"%PDF")],
+    )
+    (message,) = store.messages(thread_id)
+    assert message.id == stored.message_id
+    assert message.text == "Здравствуйте"
+    assert message.flags == ("undecodable",)
+    assert store.raw(message.id) == b"raw bytes"
+    (attachment,) = message.attachments
+    assert attachment.filename == "счёт.pdf"
+    assert store.attachment_data(attachment) == b"%PDF"
+
+
+def test_redelivered_message_is_a_no_op(store):
+    thread_id = _thread(store)
+    kwargs = dict(thread_id=thread_id, direction=Direction.IN, channel="email",
+                  account="school", text="hi", external_id="same@example.org",
+                  created_at=now_utc())
+    first = store.add_message(**kwargs)
+    again = store.add_message(**kwargs)
+    assert first.created and not again.created
+    assert again.message_id == first.message_id
+    assert len(store.messages(thread_id)) == 1
+
+
+def test_same_external_id_on_another_account_is_another_message(store):
+    thread_id = _thread(store)
+    for account in ("school", "admissions"):
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account=account, text="hi", external_id="x@example.org",
+                          created_at=now_utc())
+    assert len(store.messages(thread_id)) == 2
+
+
+def test_identical_attachments_are_stored_once_on_disk(store):
+    thread_id = _thread(store)
+    for n in range(2):
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account="school", text="x", external_id=f"a{n}", created_at=now_utc(),
+                          attachments=[Attachment("a.txt", "text/plain", 3, b"abc")])
+    files = [p for p in store.attachments_dir.rglob("*") if p.is_file()]
+    assert len(files) == 1
+
+
+def test_full_text_search_finds_cyrillic_words_and_survives_fts_syntax(store):
+    thread_id = _thread(store)
+    store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                      account="school", text="Как оплатить обучение?", external_id="s1",
+                      created_at=now_utc())
+    assert [m.text for m, _ in store.search("оплатить")] == ["Как оплатить обучение?"]
+    assert store.search('оплатить" OR "') == []
+    assert store.search("   ") == []
+
+
+def test_one_contact_can_have_email_and_telegram_identities(store):
+    email = Identity("email", "anna@example.org", "Anna")
+    contact = store.ensure_contact(email)
+    store.add_identity(contact.id, Identity("telegram", "12345", "Anna"))
+    assert store.contact_for(Identity("telegram", "12345")).id == contact.id
+    assert {i.kind for i in store.contact(contact.id).identities} == {"email", "telegram"}
+
+
+def test_thread_found_by_any_stored_message_id(store):
+    thread_id = _thread(store)
+    store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                      account="school", text="x", external_id="a", header_message_id="a@x",
+                      created_at=now_utc())
+    assert store.thread_by_header_ids(["nope@x", "a@x"]).id == thread_id
+    assert store.thread_by_header_ids(["nope@x"]) is None
+
+
+def test_outbox_entry_moves_from_queued_to_retrying_to_sent(store):
+    thread_id = _thread(store)
+    now = now_utc()
+    outbox_id = store.queue_outbound(channel="email", account="school", recipient="a@x",
+                                     text="hello", kind="reply", thread_id=thread_id, at=now)
+    assert [o.id for o in store.due_outbound(now)] == [outbox_id]
+    store.record_delivery(outbox_id, DeliveryState.RETRYING, at=now,
+                          next_attempt_at=now + timedelta(minutes=1), error="451 try later")
+    assert store.due_outbound(now) == []
+    later = now + timedelta(minutes=2)
+    assert store.due_outbound(later)[0].attempts == 1
+    store.record_delivery(outbox_id, DeliveryState.SENT, at=later, external_id="abc")
+    assert store.due_outbound(later) == []
+    assert store.outbound(outbox_id).state is DeliveryState.SENT
+
+
+def test_missing_thread_raises_not_found(store):
+    with pytest.raises(NotFound, match="no thread 99"):
+        store.thread(99)
+
+
+def test_failed_transaction_leaves_nothing_behind(store):
+    thread_id = _thread(store)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account="school", text="x", external_id="rolled-back",
+                          created_at=now_utc())
+        raise RuntimeError("crash in the middle")
+    assert store.find_message("school", "rolled-back") is None
+
+
+def test_status_update_and_filters(store):
+    thread_id = _thread(store)
+    store.update_thread(thread_id, status=Status.CLOSED, closed_at=now_utc(), team="office")
+    assert store.threads(status="closed", team="office")[0].id == thread_id
+    assert store.threads(status="open") == []
+
+
+def test_older_database_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("INSERT INTO contacts (id, name, created_at) VALUES (1, 'Old', '2025-01-01')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.version == SCHEMA_VERSION > 1
+    assert store.contact(1).name == "Old"
+    assert "agent_links" in store.db.table_names()
+    store.close()
+
+
+def test_database_from_a_newer_program_is_refused(tmp_path):
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this program"):
+        Store(path)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a school-inbox database"):
+        Store(path)
