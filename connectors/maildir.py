@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.compose import compose_email
+from connectors.compose import compose_outbound
 from connectors.mime import parse_email
 from inbox.model import Channel, Delivery, Inbound, Outbound, SyncState
 from inbox.sections import Section
 
 SECTION = "maildir"
+KIND = "email"  # threads from a Maildir are email threads: rules say channel = "email"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def create(settings: Settings, state: SyncState) -> Channel:
 
 
 class MaildirChannel:
-    kind = "email"
+    kind = KIND
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -106,20 +107,13 @@ class MaildirChannel:
                 source.rename(self.settings.path / "cur" / f"{name}:2,S")
 
     async def send(self, msg: Outbound) -> Delivery:
-        headers = msg.headers
-        message_id = headers.get("Message-ID", "")
-        data = compose_email(
-            from_addr=self.settings.address, from_name=self.settings.from_name,
-            to=msg.recipient, subject=msg.subject, text=msg.text, message_id=message_id,
-            in_reply_to=headers.get("In-Reply-To", ""),
-            references=headers.get("References", "").split(),
-            automatic=msg.kind != "reply", attachments=msg.attachments,
-        )
+        message_id, data = compose_outbound(
+            msg, from_addr=self.settings.address, from_name=self.settings.from_name)
         try:
             await asyncio.to_thread(self._deliver, data)
         except OSError as exc:
             return Delivery(ok=False, error=f"cannot write to {self.settings.outbox}: {exc}")
-        return Delivery(ok=True, external_id=message_id.strip("<>"))
+        return Delivery(ok=True, external_id=message_id)
 
     def _deliver(self, data: bytes) -> None:
         mailbox.Maildir(self.settings.outbox, create=True).add(data)

@@ -13,6 +13,7 @@ import importlib
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,7 +27,7 @@ DEFAULT_CONFIG = "/etc/school-inbox/inbox.toml"
 CLIENTS = ("email", "telegram", "cli")
 STRATEGIES = ("round_robin", "least_open", "manual")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams")
+CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams", "sla")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,17 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class SlaPolicy:
+    """Response targets a routing rule (or ``default_sla``) puts on a thread."""
+
+    name: str
+    first_response: timedelta
+    resolution: timedelta
+    business_hours: bool = True  # count only the [school] calendar's working time
+    warn_at: float = 0.8  # share of the target after which the agent is warned
+
+
+@dataclass(frozen=True)
 class ChannelConfig:
     """One configured channel: which connector module reads it and its parsed settings."""
 
@@ -76,6 +88,7 @@ class Config:
     outbox: OutboxSettings
     agents: dict[str, Agent]
     teams: dict[str, Team]
+    sla: dict[str, SlaPolicy]
     channels: tuple[ChannelConfig, ...]
     routing: Routing
     routing_path: Path
@@ -144,6 +157,13 @@ def load_config(path: str | Path) -> Config:
             section.problem(f"team {team.name!r} is defined twice")
         teams[team.name] = team
 
+    sla = {}
+    for section in top.tables("sla"):
+        policy = _sla(section)
+        if policy.name in sla:
+            section.problem(f"SLA policy {policy.name!r} is defined twice")
+        sla[policy.name] = policy
+
     routing_section = top.table("routing")
     routing_path = base / routing_section.text("file", "routing.toml")
     routing_section.done()
@@ -167,18 +187,14 @@ def load_config(path: str | Path) -> Config:
             channels.append(ChannelConfig(key, name, module, settings))
     top.done()
 
-    routing_problems: list[str] = []
-    routing_data = read_toml(routing_path, routing_problems)
     routing = None
+    routing_data = read_toml(routing_path, problems)
     if routing_data is not None:
-        routing, found = parse_routing(
-            routing_data, routing_path.name, teams=teams.keys(), agents=agents.keys(),
-            sla_policies=(), languages=languages)
-        routing_problems.extend(found)
-    problems.extend(routing_problems)
+        routing = _parse_routing(routing_data, routing_path.name, teams, agents, sla,
+                                 languages, [c.name for c in channels], problems)
     if problems:
         raise ConfigError(problems)
-    return Config(path, school, calendar, store, threads, outbox, agents, teams,
+    return Config(path, school, calendar, store, threads, outbox, agents, teams, sla,
                   tuple(channels), routing, routing_path)
 
 
@@ -189,11 +205,24 @@ def load_routing(config: Config, path: Path | None = None) -> Routing:
     data = read_toml(path, problems)
     if data is None:
         raise ConfigError(problems)
-    routing, problems = parse_routing(
-        data, path.name, teams=config.teams.keys(), agents=config.agents.keys(),
-        sla_policies=(), languages=config.school.languages)
+    routing = _parse_routing(data, path.name, config.teams, config.agents, config.sla,
+                             config.school.languages, [c.name for c in config.channels],
+                             problems)
     if problems:
         raise ConfigError(problems)
+    return routing
+
+
+def _parse_routing(data: dict[str, Any], name: str, teams: dict[str, Team],
+                   agents: dict[str, Agent], sla: dict[str, SlaPolicy],
+                   languages: tuple[str, ...], accounts: list[str],
+                   problems: list[str]) -> Routing:
+    kinds = {getattr(module, "KIND", module.SECTION)
+             for module in map(_connector, channel_kinds()) if module is not None}
+    routing, found = parse_routing(
+        data, name, teams=teams.keys(), agents=agents.keys(), sla_policies=sla.keys(),
+        languages=languages, channels=kinds, accounts=accounts)
+    problems.extend(found)
     return routing
 
 
@@ -214,8 +243,10 @@ def _connector(name: str) -> ModuleType | None:
         return None
     try:
         module = importlib.import_module(f"connectors.{name}")
-    except ModuleNotFoundError:
-        return None
+    except ModuleNotFoundError as exc:
+        if exc.name == f"connectors.{name}":
+            return None
+        raise  # a connector whose own dependency is missing must say so, not vanish
     if getattr(module, "SECTION", None) != name:
         return None
     return module
@@ -295,6 +326,20 @@ def _team(section: Section, agents: dict[str, Agent]) -> Team:
             section.problem(f"{role} {who!r} is not an agent (agents: {known})")
     section.done()
     return team
+
+
+def _sla(section: Section) -> SlaPolicy:
+    policy = SlaPolicy(
+        name=section.text("name") or "",
+        first_response=section.duration("first_response"),
+        resolution=section.duration("resolution"),
+        business_hours=section.flag("business_hours", True),
+        warn_at=section.number("warn_at", 0.8, minimum=0.1),
+    )
+    if policy.warn_at >= 1:
+        section.problem(f"warn_at must be below 1 (a share of the target), not {policy.warn_at}")
+    section.done()
+    return policy
 
 
 def _is_clock(text: str) -> bool:

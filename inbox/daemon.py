@@ -172,6 +172,9 @@ class Daemon:
             self._poll_job, "date", args=[channel],
             run_date=datetime.now().astimezone() + timedelta(seconds=delay),
             id=f"poll:{channel.name}", replace_existing=True, misfire_grace_time=None,
+            # The job schedules its successor just before it returns: two instances
+            # overlap for that instant only, never while fetching.
+            max_instances=2,
         )
 
     async def _poll_job(self, channel: Channel) -> None:

@@ -18,8 +18,9 @@ from inbox.config import Config
 from inbox.model import Contact, Direction, Flag, Inbound, Status, Thread
 from inbox.store import NotFound, Store, now_utc
 from routing.assign import assign
+from routing.conditions import Facts
+from routing.decide import route
 from routing.language import LanguageDetector
-from routing.rules import Facts, route
 
 log = logging.getLogger("inbox.pipeline")
 
@@ -205,6 +206,7 @@ class Pipeline:
             thread_id, language=guess.language, language_confidence=guess.confidence,
             segment=decision.segment, team=decision.team, agent=agent,
             priority=decision.priority, tags=decision.tags, sla_policy=decision.sla,
+            **self._due_times(decision.sla, now),
             routing={
                 "language": {"language": guess.language, "confidence": guess.confidence,
                              "evidence": list(guess.evidence)},
@@ -214,14 +216,25 @@ class Pipeline:
         )
         if guess.confidence >= 0.8 and guess.language != contact.language:
             self.store.update_contact(contact.id, language=guess.language)
-        if decision.segment and not contact.segment:
-            self.store.update_contact(contact.id, segment=decision.segment)
         self.store.log_event(thread_id, "system", "routed", {
             "team": decision.team, "agent": agent, "rule": decision.rule,
             "language": guess.language, "segment": decision.segment})
         if agent:
             self.store.log_event(thread_id, "system", "assigned", {
                 "agent": agent, "reason": assignment.reason if assignment else "rule"})
+
+    def _due_times(self, policy_name: str, now: datetime) -> dict[str, datetime]:
+        """First-response and resolution deadlines, in business time when the policy says so."""
+        policy = self.config.sla.get(policy_name)
+        if policy is None:
+            return {}
+
+        def due(span: timedelta) -> datetime:
+            if policy.business_hours:
+                return self.config.calendar.add_business_time(now, span)
+            return now + span
+        return {"first_response_due": due(policy.first_response),
+                "resolution_due": due(policy.resolution)}
 
     # -- failures ------------------------------------------------------------------
 

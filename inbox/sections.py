@@ -10,12 +10,15 @@ fall back to a default.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from inbox.secrets import Secret
 
 _REQUIRED: Any = object()
+_DURATION = re.compile(r"(\d+)([smhd])", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -101,10 +104,23 @@ class Section:
             return default if default is not _REQUIRED else options[0]
         return value
 
+    def duration(self, key: str, default: Any = _REQUIRED) -> timedelta:
+        """A span written as "15m", "4h", "2d" or "1h30m" (s, m, h, d units)."""
+        text = self.text(key, default if default is _REQUIRED else "")
+        if not text:
+            return default if default is not _REQUIRED else timedelta(0)
+        parts = _DURATION.findall(text.replace(" ", ""))
+        if not parts or "".join(n + u for n, u in parts) != text.replace(" ", "").lower():
+            self.problem(f'{key} {text!r} is not a duration (write e.g. "15m", "4h", "2d")')
+            return default if default is not _REQUIRED else timedelta(0)
+        units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+        return sum((timedelta(**{units[u]: int(n)}) for n, u in parts), timedelta(0))
+
     def table(self, key: str) -> Section:
         """A sub-table (``[store]`` in the file); missing means empty."""
         self.seen.add(key)
-        return Section(self.data.get(key, {}), f"{self.where} {key}".strip(), self.problems)
+        where = f"{self.where} {key}" if ":" in self.where else f"{self.where}: {key}"
+        return Section(self.data.get(key, {}), where, self.problems)
 
     def tables(self, key: str, label: str = "name") -> list[Section]:
         """An array of tables (``[[email]]``), each named by its ``label`` key when it has one."""
@@ -118,6 +134,7 @@ class Section:
         sections = []
         for number, item in enumerate(value, start=1):
             name = item.get(label) if isinstance(item, Mapping) else None
+            name = name if isinstance(name, str) else None
             where = f"{key} {number}" + (f" {name!r}".replace("'", '"') if name else "")
             prefix = self.where.split(":")[0] if ":" in self.where else self.where
             sections.append(Section(item, f"{prefix}: {where}", self.problems))

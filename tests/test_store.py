@@ -19,7 +19,10 @@ def store(tmp_path):
     s.close()
 
 
-def _thread(store, identity=Identity("email", "anna@example.org", "Anna")):
+ANNA = Identity("email", "anna@example.org", "Anna")
+
+
+def _thread(store, identity=ANNA):
     contact = store.ensure_contact(identity)
     return store.create_thread(channel="email", account="school", contact_id=contact.id,
                                subject="Оплата", created_at=now_utc())

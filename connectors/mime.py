@@ -1,0 +1,586 @@
+"""Raw RFC 5322 bytes -> :class:`inbox.model.Inbound`, never raising.
+
+The message is parsed once with ``compat32`` (five times cheaper than ``policy.default``)
+and every header and body is decoded here, from bytes, per part: charset labels lie
+(koi8-r labelled windows-1251 and back), 8-bit text arrives unlabelled, and one bad part
+must not cost the rest of the message. A failure anywhere still yields an Inbound,
+flagged QUARANTINED, so the message reaches an agent and its raw bytes are kept.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Collection, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import Compat32, compat32
+from email.utils import getaddresses, parsedate_tz
+from functools import lru_cache
+
+import html2text
+
+from connectors import automail, quotes
+from connectors.filenames import safe_filename, sniff_content_type
+from inbox.model import Attachment, Flag, Identity, Inbound, ThreadKeys
+
+_TICKET = re.compile(r"\[#(\d{1,18})\]")
+_ANGLE_ID = re.compile(r"<([^<>\s]+)>")
+_MAX_REFERENCES = 100
+_MAX_HTML_CHARS = 256_000  # html2text takes ~0.7 s/MB; a longer HTML-only body is cut short
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
+_FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([\w.:-]{1,40})""", re.I)
+_LENIENT_FROM = re.compile(rb"(?im)^from:[ \t]*([^\r\n]*)")
+_LENIENT_MSGID = re.compile(rb"(?im)^message-id:[ \t]*<([^<>\s]+)>")
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
+
+# Labels seen in the wild that the stdlib does not know, or knows as a narrower set.
+_ALIASES = {
+    "x-mac-cyrillic": "mac-cyrillic",
+    "x-mac-ukrainian": "mac-cyrillic",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "euc-kr": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "cp936": "gb18030",
+    "big5": "big5hkscs",
+    "unicode-1-1-utf-7": "utf-7",
+    "uft-8": "utf-8",
+    "utf8": "utf-8",
+    "x-unicode20utf8": "utf-8",
+    "iso-8859-1": "cp1252",  # what senders mean: WHATWG maps latin-1 to windows-1252
+    "latin1": "cp1252",
+    "us-ascii": "ascii",
+    "windows-874": "cp874",
+    "iso-8859-8-i": "iso8859-8",
+    "shift-jis": "shift_jis",
+    "x-sjis": "shift_jis",
+    "iso-2022-jp": "iso2022_jp_ext",
+}
+_STATEFUL = ("utf-7", "utf-16", "utf-32", "iso2022", "hz")  # ASCII bytes may not mean ASCII
+_MULTIBYTE = ("gb", "big5", "shift_jis", "euc", "cp932", "cp949", "cp950", "iso2022", "hz", "johab")
+_CYRILLIC_CODECS = frozenset({"cp1251", "koi8-r", "koi8-u", "mac-cyrillic", "iso8859-5", "cp866"})
+_CYRILLIC_GUESSES = ("cp1251", "koi8-r")
+# Letter weights: frequent lowercase letters say "real Russian text"; a wrong single-byte
+# guess turns them into capitals or symbols.
+_WEIGHTS = dict.fromkeys("оеаинтсрвл", 3) | dict.fromkeys("кмдпуяыьгзбчйхжшюцщэфъёіїєґ", 1)
+_MIXED_SCRIPT = re.compile(r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]")
+_IMPORTANCE = {"high": "high", "urgent": "high", "1": "high", "2": "high", "normal": "normal",
+               "3": "normal", "non-urgent": "low", "low": "low", "4": "low", "5": "low"}
+_PLAIN, _HTML = "text/plain", "text/html"
+
+
+class _RawHeaders(Compat32):
+    """compat32, except that 8-bit header values stay strings (bytes as surrogates).
+
+    compat32 wraps them in a Header whose str() turns every such byte into U+FFFD, so
+    UTF-8 or koi8-r in a raw Subject or filename would be lost before we could decode it.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_POLICY = _RawHeaders()
+
+
+def parse_email(
+    raw: bytes,
+    *,
+    account: str,
+    source_ref: str = "",
+    received_at: datetime | None = None,
+    max_attachment_bytes: int = 25 * 2**20,
+    own_addresses: Collection[str] = (),
+) -> Inbound:
+    """Normalise one message; it never raises.
+
+    A failure gives an Inbound flagged QUARANTINED with ``raw`` kept, a best-effort text
+    and the sender read leniently. ``max_attachment_bytes``: larger attachments keep their
+    metadata with ``data=None`` and the message is flagged ATTACHMENT_DROPPED.
+    """
+    try:
+        return _normalise(raw, account, source_ref, received_at, max_attachment_bytes,
+                          own_addresses)
+    except Exception:  # the invariant: one bad message never stops the daemon
+        return _quarantined(raw, account, source_ref, received_at)
+
+
+def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime | None,
+               max_attachment_bytes: int, own_addresses: Collection[str]) -> Inbound:
+    # Some stores prepend blank lines, which would turn every header into body text.
+    msg = BytesParser(policy=_POLICY).parsebytes(raw.lstrip(b" \t\r\n"))
+    lossy: list[bool] = []
+    subject = decode_header_value(_get(msg, "Subject"), lossy)
+    name, address = _sender(msg, lossy)
+    body = _Body(max_attachment_bytes)
+    body.collect(msg)
+    text, visible = body.text()
+    auto = automail.classify(msg)
+    message_id = _first_id(_get(msg, "Message-ID"))
+    ticket = _TICKET.search(subject)
+    flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
+    if any(lossy):
+        flags.add(Flag.UNDECODABLE)
+    if address and address in {a.lower() for a in own_addresses}:
+        flags.add(Flag.OWN_ADDRESS)
+    meta = {"auto": auto, "importance": _importance(msg)}
+    if msg.get("Authentication-Results") is not None:
+        meta["authentication-results"] = _unfold(_get(msg, "Authentication-Results"))
+    if auto == "bounce":
+        bounced = automail.bounced_message_id(msg)
+        if bounced and bounced != message_id:
+            meta["bounced-message-id"] = bounced
+    hints = {}
+    if msg.get("Content-Language") is not None:
+        hints["content-language"] = _unfold(_get(msg, "Content-Language")).strip()
+    return Inbound(
+        channel="email",
+        account=account,
+        external_id=message_id or _digest_id(raw),
+        sender=Identity("email", address or "unknown", name),
+        text=text,
+        received_at=received_at or _date(_get(msg, "Date")),
+        raw=raw,
+        source_ref=source_ref,
+        subject=subject,
+        visible_text=None if visible == text else visible,
+        html=body.html(),
+        attachments=body.attachments,
+        recipients=_recipients(msg),
+        language_hints=hints,
+        keys=ThreadKeys(
+            message_id=message_id,
+            in_reply_to=_first_id(_get(msg, "In-Reply-To")),
+            references=_references(_get(msg, "References")),
+            ticket=int(ticket.group(1)) if ticket else None,
+        ),
+        flags=flags,
+        meta=meta,
+    )
+
+
+_AUTO_FLAGS = {
+    "auto-replied": (Flag.AUTOMATIC,),
+    "bounce": (Flag.BOUNCE, Flag.AUTOMATIC),
+    "list": (Flag.MAILING_LIST,),
+}
+
+
+def _quarantined(raw: bytes, account: str, source_ref: str,
+                 received_at: datetime | None) -> Inbound:
+    head = raw[: raw.find(b"\n\n") if b"\n\n" in raw else 65536]
+    sender = Identity("email", "unknown")
+    found = _LENIENT_FROM.search(head)
+    if found:
+        line = found.group(1).decode("utf-8", "replace")
+        address = _ADDRESS.search(line)
+        if address:
+            sender = Identity("email", address.group(0).lower())
+    msgid = _LENIENT_MSGID.search(head)
+    return Inbound(
+        channel="email",
+        account=account,
+        external_id=msgid.group(1).decode("ascii", "replace") if msgid else _digest_id(raw),
+        sender=sender,
+        text=raw.decode("utf-8", "replace"),
+        received_at=received_at or datetime.now(UTC),
+        raw=raw,
+        source_ref=source_ref,
+        flags={Flag.QUARANTINED},
+        meta={"auto": ""},
+    )
+
+
+def _digest_id(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+# --- charsets -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _codec(label: str | None) -> str | None:
+    """The stdlib codec name for a charset label, or None when nobody knows it."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    label = _ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def decode_bytes(data: bytes, label: str | None) -> tuple[str, bool]:
+    """Text from ``data`` whose charset is claimed to be ``label``; True when lossy.
+
+    The label is a hint: valid UTF-8 wins over a single-byte label, Cyrillic single-byte
+    labels are checked against each other for plausibility, and unlabelled 8-bit text
+    is tried as UTF-8, then windows-1251/koi8-r, then windows-1252.
+    """
+    codec = _codec(label)
+    stateful = codec is not None and codec.startswith(_STATEFUL)
+    if data.isascii() and not stateful:
+        return data.decode("ascii"), False
+    if not stateful and not (codec or "").startswith(_MULTIBYTE):
+        try:
+            return data.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    if codec in _CYRILLIC_CODECS:
+        return _best_cyrillic(data, codec), False
+    if codec in (None, "ascii", "utf-8", "cp1252", "iso8859-15"):
+        return _guess(data, codec)
+    text = data.decode(codec, "replace")
+    return text, "\ufffd" in text and b"\xef\xbf\xbd" not in data
+
+
+def _guess(data: bytes, codec: str | None) -> tuple[str, bool]:
+    """Unlabelled, ASCII-labelled or invalid-UTF-8 bytes: mostly-UTF-8 stays UTF-8."""
+    as_utf8 = data.decode("utf-8", "replace")
+    broken = as_utf8.count("\ufffd")
+    if codec != "cp1252" and broken * 10 < _non_ascii(as_utf8):
+        return as_utf8, True
+    cyrillic = _best_cyrillic(data, "cp1251")
+    if _cyrillic_score(cyrillic) > 0.5 * _non_ascii(cyrillic):
+        return cyrillic, False
+    return data.decode("cp1252", "replace").replace("\ufffd", ""), False
+
+
+def _non_ascii(text: str) -> int:
+    return len(text) - len(text.encode("ascii", "ignore"))
+
+
+def _best_cyrillic(data: bytes, labelled: str) -> str:
+    best = data.decode(labelled, "replace")
+    label_score = best_score = _cyrillic_score(best)
+    for other in _CYRILLIC_GUESSES:
+        if other == labelled:
+            continue
+        text = data.decode(other, "replace")
+        score = _cyrillic_score(text)
+        if score > best_score and score > max(label_score, 0) * 1.3 + 4:
+            best, best_score = text, score
+    return best
+
+
+def _cyrillic_score(text: str) -> float:
+    score = 0.0
+    for ch, n in Counter(text).items():
+        if ch < "\x80":
+            continue
+        weight = _WEIGHTS.get(ch)
+        if weight is None:
+            weight = 0 if ch.isupper() else -2
+        score += weight * n
+    return score - 4 * len(_MIXED_SCRIPT.findall(text))
+
+
+# --- headers --------------------------------------------------------------------------
+
+
+def _get(msg: Message, name: str) -> str:
+    value = msg.get(name)
+    return "" if value is None else str(value)
+
+
+def _unfold(value: str) -> str:
+    return _FOLD.sub("", value).strip()
+
+
+def _raw_bytes(value: str) -> bytes:
+    """Undo compat32's surrogateescape so 8-bit header bytes can be decoded properly."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def decode_header_value(value: str, lossy: list[bool] | None = None) -> str:
+    """An RFC 2047 / raw 8-bit header as text; broken encoded words stay as written.
+
+    Adjacent encoded words in one charset are joined as bytes before decoding, so a
+    character split across two words does not become two halves and a stray space.
+    """
+    value = _unfold(value)
+    out: list[str] = []
+    pending: bytearray = bytearray()
+    pending_charset = ""
+    last_end = 0
+
+    def flush() -> None:
+        nonlocal pending_charset
+        if pending:
+            out.append(_decode_piece(bytes(pending), pending_charset, lossy))
+            pending.clear()
+        pending_charset = ""
+
+    for word in _ENCODED_WORD.finditer(value):
+        between = value[last_end : word.start()]
+        charset = word.group(1).split("*", 1)[0]
+        decoded = _decode_word(word.group(2), word.group(3))
+        if decoded is None:  # not really an encoded word: keep the text as it is
+            continue
+        if between and not (between.isspace() and last_end):  # RFC 2047: space between words goes
+            flush()
+            out.append(_decode_piece(_raw_bytes(between), None, lossy))
+        if pending and charset.lower() != pending_charset.lower():
+            flush()
+        pending.extend(decoded)
+        pending_charset = charset
+        last_end = word.end()
+    flush()
+    rest = value[last_end:]
+    if rest:
+        out.append(_decode_piece(_raw_bytes(rest), None, lossy))
+    return " ".join("".join(out).split())
+
+
+def _decode_word(encoding: str, payload: str) -> bytes | None:
+    try:
+        if encoding in "bB":
+            if _NOT_BASE64.search(payload):
+                return None
+            cleaned = payload.rstrip("=")
+            if len(cleaned) % 4 == 1:
+                cleaned = cleaned[:-1]
+            return binascii.a2b_base64(cleaned + "=" * (-len(cleaned) % 4))
+        return binascii.a2b_qp(payload.encode("ascii", "surrogateescape"), header=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decode_piece(data: bytes, charset: str | None, lossy: list[bool] | None) -> str:
+    text, was_lossy = decode_bytes(data, charset)
+    if was_lossy and lossy is not None:
+        lossy.append(True)
+    return text
+
+
+def _addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
+    values = [_unfold(str(v)) for name in names for v in (msg.get_all(name) or [])]
+    return [(n, a) for n, a in getaddresses(values) if a and "@" in a]
+
+
+def _sender(msg: Message, lossy: list[bool]) -> tuple[str, str]:
+    for header in ("From", "Sender", "Reply-To"):
+        found = _addresses(msg, header)
+        if found:
+            name, address = found[0]
+            address = decode_header_value(address, lossy).lower()
+            return decode_header_value(name, lossy).strip("\"' "), address
+    return "", ""
+
+
+def _recipients(msg: Message) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for _, address in _addresses(msg, "To", "Cc"):
+        seen.setdefault(decode_header_value(address).lower(), None)
+    return tuple(seen)
+
+
+def _first_id(value: str) -> str:
+    found = _ANGLE_ID.search(value)
+    if found:
+        return found.group(1)
+    parts = value.split()
+    return parts[0].strip("<>") if parts else ""
+
+
+def _references(value: str) -> tuple[str, ...]:
+    ids = _ANGLE_ID.findall(value) or [p.strip("<>") for p in value.split() if "@" in p]
+    return tuple(dict.fromkeys(ids))[-_MAX_REFERENCES:]
+
+
+def _date(value: str) -> datetime:
+    parsed = parsedate_tz(_unfold(value)) if value else None
+    if parsed is None:
+        return datetime.now(UTC)
+    try:
+        offset = timezone(timedelta(seconds=parsed[9] or 0))
+        return datetime(*parsed[:6], tzinfo=offset)
+    except (ValueError, OverflowError, TypeError):
+        return datetime.now(UTC)
+
+
+def _importance(msg: Message) -> str:
+    for header in ("Importance", "X-Priority", "X-MSMail-Priority", "Priority"):
+        value = msg.get(header)
+        if value is None:
+            continue
+        words = str(value).strip().lower().replace("(", " ").split()
+        if words and words[0] in _IMPORTANCE:
+            return _IMPORTANCE[words[0]]
+    return "normal"
+
+
+# --- bodies and attachments -------------------------------------------------------------
+
+
+class _Body:
+    """Walks the part tree once, sorting leaves into body text, HTML and attachments."""
+
+    def __init__(self, max_attachment_bytes: int) -> None:
+        self.max_attachment_bytes = max_attachment_bytes
+        self.plain: list[str] = []
+        self.html_parts: list[str] = []
+        self.attachments: list[Attachment] = []
+        self.enclosed: list[Message] = []  # attached messages, for a forward with no text
+        self.flags: set[str] = set()
+
+    def collect(self, msg: Message) -> None:
+        leaves = []
+        for part in _leaves(msg):
+            disposition = _get(part, "Content-Disposition").split(";", 1)[0].strip().lower()
+            leaves.append((part, part.get_content_type(), disposition, self._filename(part)))
+        # A named text part is also the body text when nothing else is (one .txt file).
+        named_body = not any(_is_body(c, d) and not f for _, c, d, f in leaves)
+        for part, ctype, disposition, filename in leaves:
+            if _is_body(ctype, disposition) and (not filename or named_body):
+                self._add_text(part, ctype)
+                if not filename:
+                    continue
+                named_body = False
+            self._attach(part, ctype, disposition, filename)
+
+    def _add_text(self, part: Message, ctype: str) -> None:
+        data = _payload(part)
+        if ctype == _HTML and not part.get_param("charset"):
+            meta = _META_CHARSET.search(data[:4096])
+            label = meta.group(1).decode("ascii") if meta else None
+        else:
+            label = _charset(part)
+        text, lossy = decode_bytes(data, label)
+        if lossy:
+            self.flags.add(Flag.UNDECODABLE)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        (self.plain if ctype == _PLAIN else self.html_parts).append(text)
+
+    def _filename(self, part: Message) -> str:
+        try:
+            name = part.get_filename() or ""
+        except (ValueError, LookupError, TypeError):
+            name = ""
+        lossy: list[bool] = []
+        name = decode_header_value(name, lossy) if name else ""
+        if lossy:
+            self.flags.add(Flag.UNDECODABLE)
+        return name
+
+    def _attach(self, part: Message, ctype: str, disposition: str, filename: str) -> None:
+        index = len(self.attachments) + 1
+        if ctype.startswith("message/"):
+            data, inner = _enclosed(part)
+            if inner is not None and ctype in ("message/rfc822", "message/global"):
+                self.enclosed.append(inner)
+                subject = decode_header_value(_get(inner, "Subject"))
+                filename = filename or (f"{subject}.eml" if subject else "")
+        else:
+            data = _payload(part)
+        content_type = sniff_content_type(data, ctype)
+        size = len(data)
+        if size > self.max_attachment_bytes:
+            self.flags.add(Flag.ATTACHMENT_DROPPED)
+            data = None
+        content_id = _first_id(_get(part, "Content-ID"))
+        self.attachments.append(Attachment(
+            filename=safe_filename(filename, index, content_type),
+            content_type=content_type,
+            size=size,
+            data=data,
+            inline=disposition == "inline" or (not disposition and bool(content_id)),
+            content_id=content_id,
+        ))
+
+    def text(self) -> tuple[str, str]:
+        """The full plain text and the visible reply.
+
+        A forward sent as an attachment with no text of its own shows the forwarded text.
+        """
+        if self.plain:
+            text = "\n".join(self.plain)
+        elif self.html_parts:
+            text = _html_to_text("\n".join(self.html_parts))
+        else:
+            text = ""
+        if not text.strip() and self.enclosed:
+            inner = _Body(self.max_attachment_bytes)
+            inner.collect(self.enclosed[0])
+            self.flags |= inner.flags & {Flag.UNDECODABLE}
+            return inner.text()
+        return text, quotes.split_reply(text)[0]
+
+    def html(self) -> str | None:
+        return "\n".join(self.html_parts) if self.html_parts else None
+
+
+def _is_body(ctype: str, disposition: str) -> bool:
+    return ctype in (_PLAIN, _HTML) and disposition != "attachment"
+
+
+def _leaves(msg: Message) -> Iterator[Message]:
+    """Leaf parts in document order; message/* parts are leaves (kept whole, not opened)."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        if part.get_content_maintype() != "message" and part.is_multipart():
+            children = part.get_payload()
+            stack.extend(reversed([c for c in children if isinstance(c, Message)]))
+        else:
+            yield part
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        return part.get_content_charset()
+    except (ValueError, LookupError, TypeError):
+        return None
+
+
+def _payload(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+
+
+def _enclosed(part: Message) -> tuple[bytes, Message | None]:
+    """A message/* part's bytes and, for message/rfc822, the message inside.
+
+    compat32 parses the payload as a message even when it is (illegally) base64 or
+    quoted-printable encoded; then the parsed body is the encoded text, decoded here.
+    """
+    payload = part.get_payload()
+    messages = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+    data = b"\n".join(p.as_bytes(policy=compat32) for p in messages) if messages else _payload(part)
+    inner = messages[0] if len(messages) == 1 else None
+    encoding = _get(part, "Content-Transfer-Encoding").strip().lower()
+    if encoding in ("base64", "quoted-printable") and inner is not None:
+        encoded = inner.as_bytes(policy=compat32)
+        try:
+            data = (binascii.a2b_base64(encoded) if encoding == "base64"
+                    else binascii.a2b_qp(encoded))
+        except (binascii.Error, ValueError):
+            return data, inner
+        inner = BytesParser(policy=_POLICY).parsebytes(data)
+    return data, inner
+
+
+def _html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.unicode_snob = True
+    text = converter.handle(html[:_MAX_HTML_CHARS])
+    return "\n".join(line.rstrip() for line in text.splitlines()).strip()

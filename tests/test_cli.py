@@ -1,0 +1,116 @@
+"""The CLI contract: commands, exact errors, exit codes and the --json shapes of DESIGN.md."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from inbox.cli import command_names
+from tests.conftest import REPO, mail
+
+THREAD_KEYS = {"id", "status", "channel", "subject", "contact", "language", "segment", "team",
+               "agent", "priority", "messages", "created_at", "last_message_at"}
+MESSAGE_KEYS = {"id", "direction", "channel", "sender", "text", "created_at", "delivery"}
+
+
+@pytest.fixture
+def one_thread(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    return school
+
+
+def test_threads_json_has_the_contract_keys_and_iso_times(one_thread):
+    (thread,) = json.loads(one_thread.cli("threads", "--json").output)
+    assert thread.keys() >= THREAD_KEYS
+    assert thread["contact"] == "Ольга"
+    for key in ("created_at", "last_message_at"):
+        assert datetime.fromisoformat(thread[key]).utcoffset() is not None
+
+
+def test_show_json_lists_messages_with_the_contract_keys(one_thread):
+    shown = json.loads(one_thread.cli("show", "1", "--json").output)
+    assert THREAD_KEYS - {"messages"} <= shown.keys()
+    (message,) = shown["messages"]
+    assert message.keys() >= MESSAGE_KEYS
+    assert message["direction"] == "in"
+    assert message["delivery"] is None
+    assert message["text"].startswith("Как оплатить обучение?")
+
+
+def test_threads_table_is_readable(one_thread):
+    output = one_thread.cli("threads").output
+    header, row = output.splitlines()
+    assert header.split()[:3] == ["ID", "STATUS", "CHANNEL"]
+    assert row.startswith("#1  open")
+    assert "Оплата за декабрь" in row
+
+
+def test_threads_filters(one_thread):
+    assert json.loads(one_thread.cli("threads", "--status", "closed", "--json").output) == []
+    assert one_thread.cli("threads", "--team", "nobody").output.strip() == "no threads"
+
+
+def test_note_assign_close_reopen_are_logged_and_visible(one_thread):
+    s = one_thread
+    s.cli("note", "1", "--as", "aigerim", "-m", "позвонить маме")
+    assert s.cli("assign", "1", "aigerim").output.strip() == "#1 assigned to aigerim"
+    assert s.cli("close", "1").output.strip() == "#1 is closed"
+    assert json.loads(s.cli("threads", "--json").output)[0]["status"] == "closed"
+    assert s.cli("reopen", "1").output.strip() == "#1 is open"
+    shown = json.loads(s.cli("show", "1", "--json").output)
+    assert shown["agent"] == "aigerim"
+    assert [m["direction"] for m in shown["messages"]] == ["in", "note"]
+
+
+def test_reply_reads_text_from_stdin(one_thread):
+    one_thread.cli("reply", "1", "--as", "boris", input="Добрый день!\nСчёт в приложении.\n")
+    shown = json.loads(one_thread.cli("show", "1", "--json").output)
+    assert shown["messages"][-1]["text"] == "Добрый день!\nСчёт в приложении.\n"
+
+
+def test_reply_as_unknown_agent_is_a_clear_error(one_thread):
+    result = one_thread.cli("reply", "1", "--as", "nobody", "-m", "x", ok=False)
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: unknown agent 'nobody' (agents: aigerim, boris)"
+
+
+def test_show_unknown_thread_is_a_clear_error(one_thread):
+    result = one_thread.cli("show", "42", ok=False)
+    assert (result.exit_code, result.output.strip()) == (1, "Error: no thread 42")
+
+
+def test_search_finds_the_message(one_thread):
+    found = json.loads(one_thread.cli("search", "оплатить", "--json").output)
+    assert [hit["thread"]["id"] for hit in found] == [1]
+    assert one_thread.cli("search", "nothinglikethis").output.strip() == "nothing found"
+
+
+def test_check_accepts_a_good_config_and_names_problems_in_a_bad_one(school):
+    assert school.cli("check").output.startswith(f"{school.config}: OK (1 channels, 2 agents")
+    school.write(school.config.read_text().replace('strategy = "round_robin"',
+                                                   'strategy = "random"'))
+    result = school.cli("check", ok=False)
+    assert result.exit_code == 1
+    assert ('inbox.toml: teams 1 "support": strategy \'random\' is not one of: round_robin,'
+            ' least_open, manual') in result.output
+
+
+def test_missing_config_file_is_named(tmp_path):
+    from click.testing import CliRunner
+
+    from inbox.cli import main
+
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "none.toml"), "threads"])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'none.toml'}: file not found" in result.output
+
+
+def test_every_command_has_an_example_in_its_help_and_is_in_the_readme(school):
+    readme = (REPO / "README.md").read_text()
+    for name in command_names():
+        help_text = school.cli(*name.split(), "--help").output
+        assert "Example:" in help_text, f"inbox {name} --help has no example"
+        assert f"inbox {name}" in readme, f"inbox {name} is not in the README"

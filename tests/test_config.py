@@ -1,0 +1,116 @@
+"""Configuration errors name the file, the entry and the fix; all problems come at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from inbox.config import load_config
+from inbox.sections import ConfigError
+from tests.conftest import INBOX_TOML, REPO
+
+
+def _problems(school, inbox: str, routing: str | None = None) -> list[str]:
+    school.write(inbox, routing)
+    with pytest.raises(ConfigError) as caught:
+        load_config(school.config)
+    return caught.value.problems
+
+
+def test_example_configuration_is_valid():
+    config = load_config(REPO / "config" / "inbox.example.toml")
+    assert config.channels
+    assert config.routing.rules
+
+
+def test_the_test_school_loads(school):
+    config = load_config(school.config)
+    assert [c.name for c in config.channels] == ["support"]
+    assert config.teams["support"].members == ("boris", "aigerim")
+
+
+def test_plain_password_is_refused_with_the_way_to_fix_it(school):
+    problems = _problems(school, INBOX_TOML + """
+[[email]]
+name = "office"
+address = "office@school.example"
+host = "imap.school.example"
+username = "office"
+password = "hunter2"
+""")
+    assert any(
+        p.startswith('inbox.toml: email 1 "office": password must not be written in the file')
+        and "password_env" in p and "password_file" in p
+        for p in problems), problems
+    assert not any("hunter2" in p for p in problems)
+
+
+def test_unknown_key_and_wrong_type_are_both_reported(school):
+    problems = _problems(school, INBOX_TOML.replace(
+        'strategy = "round_robin"', 'strategy = "round_robin"\nstrategi = "x"'
+    ).replace('[store]', '[store]\nmax_attachment_mb = "big"'))
+    assert 'inbox.toml: teams 1 "support": unknown key \'strategi\'' in problems[0] or any(
+        "unknown key 'strategi'" in p and 'teams 1 "support"' in p for p in problems)
+    assert any(p == 'inbox.toml: store: max_attachment_mb must be a number, not a string'
+               for p in problems), problems
+
+
+def test_team_member_that_is_not_an_agent(school):
+    problems = _problems(school, INBOX_TOML.replace(
+        'members = ["boris", "aigerim"]', 'members = ["boris", "aigrim"]'))
+    assert problems == [
+        "inbox.toml: teams 1 \"support\": member 'aigrim' is not an agent"
+        " (agents: aigerim, boris)"]
+
+
+def test_unknown_channel_table(school):
+    problems = _problems(school, INBOX_TOML + '\n[[whatsapp]]\nname = "x"\n')
+    assert len(problems) == 1
+    assert problems[0].startswith("inbox.toml: unknown table [whatsapp]")
+    assert "maildir" in problems[0] and "telegram" in problems[0]
+
+
+def test_duplicate_channel_names(school):
+    problems = _problems(school, INBOX_TOML + f'''
+[[maildir]]
+name = "support"
+path = "{school.root}/Other"
+''')
+    assert problems == [
+        "inbox.toml: maildir 2 \"support\": channel name 'support' is used twice;"
+        " names must be unique"]
+
+
+def test_toml_syntax_error_names_the_file_and_line(school):
+    problems = _problems(school, INBOX_TOML + "\n[[agents]\n")
+    assert len(problems) == 1
+    assert problems[0].startswith("inbox.toml: not valid TOML:")
+    assert "line" in problems[0]
+
+
+def test_missing_routing_file_is_named(school):
+    (school.root / "routing.toml").unlink()
+    with pytest.raises(ConfigError) as caught:
+        load_config(school.config)
+    assert caught.value.problems == [f"{school.root / 'routing.toml'}: file not found"]
+
+
+def test_unknown_team_in_a_rule_names_rule_and_known_teams(school):
+    problems = _problems(school, INBOX_TOML, """\
+default_team = "support"
+
+[[rules]]
+name = "Billing"
+[rules.when]
+keywords = ["оплата"]
+[rules.then]
+team = "billng"
+""")
+    assert problems == [
+        'routing.toml: rule 1 "Billing": then.team "billng" is not a team (teams: support)']
+
+
+def test_default_language_must_be_one_of_the_languages(school):
+    problems = _problems(school, INBOX_TOML.replace(
+        'default_language = "ru"', 'default_language = "de"'))
+    assert problems == [
+        "inbox.toml: school: default_language 'de' is not in languages (ru, kk, en)"]

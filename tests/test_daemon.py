@@ -1,0 +1,146 @@
+"""The daemon as a real process: SIGTERM, SIGKILL and SIGHUP on a Maildir under load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import mail
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stored_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def external_ids(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT external_id FROM messages")]
+
+
+class DaemonProcess:
+    """`inbox run` in its own process group, its log collected line by line as it comes."""
+
+    def __init__(self, school):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "inbox", "--config", str(school.config), "run"],
+            stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def wait_log(self, text: str, timeout: float = 30) -> None:
+        wait_for(lambda: text in self.log, timeout, f"{text!r} in the daemon's log")
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def finish(self, timeout: float = 30) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=5)
+        return code
+
+
+def fill(school, count: int) -> set[str]:
+    ids = set()
+    for n in range(count):
+        message_id = f"load-{n}@mail.example"
+        school.deliver(mail(subject=f"Вопрос {n}", body=f"Сообщение номер {n}",
+                            sender=f"parent{n % 40}@mail.example", message_id=message_id))
+        ids.add(message_id)
+    return ids
+
+
+def small_batches(school) -> None:
+    """Batches of 5 so a signal lands between commits, not after everything is done."""
+    school.write(school.config.read_text().replace(
+        'from_name = "Test School"', 'from_name = "Test School"\nbatch_size = 5'))
+
+
+def test_sigterm_mid_run_stops_cleanly_and_loses_nothing(school):
+    small_batches(school)
+    ids = fill(school, 300)
+    db = school.root / "state" / "inbox.db"
+    daemon = DaemonProcess(school)
+    wait_for(lambda: stored_count(db) >= 20, 30, "the daemon to store its first batches")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.finish() == 0, daemon.log
+    assert "stopped" in daemon.log
+    # Whatever was moved to cur/ must be in the store: ack only after commit.
+    acked = len(list((school.maildir / "cur").iterdir()))
+    assert stored_count(db) >= acked
+    school.cli("run", "--once")
+    stored = external_ids(db)
+    assert sorted(stored) == sorted(ids)
+
+
+def test_kill_9_at_random_moments_stores_every_message_exactly_once(school):
+    small_batches(school)
+    ids = fill(school, 400)
+    db = school.root / "state" / "inbox.db"
+    for kill in range(4):
+        daemon = DaemonProcess(school)
+        target = 40 + kill * 60
+        wait_for(lambda target=target: stored_count(db) >= target, 60,
+                 f"{target} messages stored before kill {kill}", interval=0.01)
+        daemon.kill()
+    school.cli("run", "--once")
+    stored = external_ids(db)
+    assert len(stored) == len(set(stored)), "a message was stored twice"
+    assert set(stored) == ids
+    assert list((school.maildir / "new").iterdir()) == []
+
+
+def test_sighup_with_a_broken_config_keeps_running_on_the_old_one(school):
+    daemon = DaemonProcess(school)
+    db = school.root / "state" / "inbox.db"
+    try:
+        daemon.wait_log("school-inbox running")
+        good = school.config.read_text()
+        school.config.write_text(good + "\n[[agents]]\nid = 5\n")
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_log("reload refused, keeping the running configuration")
+        school.deliver(mail(message_id="after-hup@mail.example"))
+        wait_for(lambda: stored_count(db) == 1, 30, "mail to be stored after the bad reload")
+        assert daemon.proc.poll() is None, "the daemon died on a bad reload"
+    finally:
+        daemon.signal(signal.SIGTERM)
+        daemon.finish()
+    assert "agents 3: id must be a string, not an integer" in daemon.log

@@ -1,0 +1,120 @@
+"""The Maildir channel end to end through `inbox run --once`: in, threaded, out, acknowledged."""
+
+from __future__ import annotations
+
+import email
+import json
+
+from tests.conftest import mail
+
+
+def _threads(school):
+    return json.loads(school.cli("threads", "--json").output)
+
+
+def test_new_mail_becomes_a_routed_thread_and_moves_to_cur(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["subject"] == "Оплата за декабрь"
+    assert thread["channel"] == "email"
+    assert thread["team"] == "support"
+    assert thread["agent"] in ("boris", "aigerim")
+    assert thread["language"] == "ru"
+    assert thread["messages"] == 1
+    assert list((school.maildir / "new").iterdir()) == []
+    assert len(list((school.maildir / "cur").iterdir())) == 1
+
+
+def test_running_again_stores_nothing_twice(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    # The same message delivered again (e.g. a crash before the move to cur/).
+    school.deliver(mail())
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["messages"] == 1
+
+
+def test_reply_by_in_reply_to_joins_the_thread(school):
+    school.deliver(mail())
+    school.deliver(mail(subject="Re: Оплата за декабрь", body="И ещё вопрос про скидку",
+                        message_id="m2@mail.example",
+                        extra="In-Reply-To: <m1@mail.example>\r\n"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["messages"] == 2
+
+
+def test_agent_reply_is_written_to_the_outbox_maildir_with_threading_headers(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("reply", "1", "--as", "boris", "-m", "Счёт отправили повторно.")
+    shown = json.loads(school.cli("show", "1", "--json").output)
+    assert shown["messages"][-1]["delivery"] == "queued"
+    school.cli("run", "--once")
+    (sent_file,) = (school.sent / "new").iterdir()
+    sent = email.message_from_bytes(sent_file.read_bytes())
+    assert sent["To"] == "olga@mail.example"
+    assert sent["In-Reply-To"] == "<m1@mail.example>"
+    assert "[#1]" in str(email.header.make_header(email.header.decode_header(sent["Subject"])))
+    body = next(p for p in sent.walk() if p.get_content_type() == "text/plain")
+    charset = body.get_content_charset() or "utf-8"
+    assert "Счёт отправили повторно." in body.get_payload(decode=True).decode(charset)
+    shown = json.loads(school.cli("show", "1", "--json").output)
+    out = shown["messages"][-1]
+    assert (out["direction"], out["delivery"]) == ("out", "sent")
+
+
+def test_customer_answer_to_our_reply_threads_by_our_message_id(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    school.cli("run", "--once")
+    (sent_file,) = (school.sent / "new").iterdir()
+    our_id = email.message_from_bytes(sent_file.read_bytes())["Message-ID"]
+    school.deliver(mail(subject="Re: something else", body="Спасибо!",
+                        message_id="m3@mail.example", extra=f"In-Reply-To: {our_id}\r\n"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["messages"] == 3
+
+
+def test_ticket_token_from_a_stranger_starts_a_flagged_thread(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Re: [#1] hello", sender="stranger@evil.example",
+                        message_id="m9@evil.example", body="show me the thread"))
+    school.cli("run", "--once")
+    threads = {t["id"]: t for t in _threads(school)}
+    assert threads[1]["messages"] == 1
+    assert "review" in threads[2]["flags"]
+
+
+def test_ticket_token_from_the_contact_joins_the_thread(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Re: [#1] Оплата", message_id="m4@mail.example",
+                        body="Вот квитанция"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["messages"] == 2
+
+
+def test_mail_to_a_closed_thread_reopens_it(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("close", "1")
+    school.deliver(mail(message_id="m5@mail.example", extra="References: <m1@mail.example>\r\n"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["status"] == "open"
+
+
+def test_garbage_file_still_reaches_an_agent_and_does_not_block_the_next(school):
+    school.deliver(b"\x00\xff\xfe not an email at all \x81\x82")
+    school.deliver(mail(message_id="good@mail.example"))
+    school.cli("run", "--once")
+    threads = _threads(school)
+    assert len(threads) == 2
+    assert list((school.maildir / "new").iterdir()) == []
