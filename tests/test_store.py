@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from inbox.model import Attachment, DeliveryState, Direction, Identity, Status
-from inbox.schema import MIGRATIONS
 from inbox.store import SCHEMA_VERSION, NotFound, Store, StoreError, now_utc
+from inbox.store.schema import MIGRATIONS
 
 
 @pytest.fixture

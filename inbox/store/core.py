@@ -35,7 +35,7 @@ from inbox.model import (
     Status,
     Thread,
 )
-from inbox.schema import MIGRATIONS
+from inbox.store.schema import MIGRATIONS
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,21 @@
+"""The conversation store: the only package that speaks SQL.
+
+:mod:`inbox.store.core` holds the :class:`Store` (connection, transactions,
+threads, messages, outbox, sync state); sibling modules add verbs for one area
+each as mixins of that class; :mod:`inbox.store.schema` holds the migrations.
+"""
+
+from inbox.store.core import (
+    SCHEMA_VERSION,
+    AccountState,
+    NotFound,
+    Store,
+    Stored,
+    StoreError,
+    iso,
+    now_utc,
+    parse_time,
+)
+
+__all__ = ["SCHEMA_VERSION", "AccountState", "NotFound", "Store", "StoreError", "Stored", "iso",
+           "now_utc", "parse_time"]
