@@ -349,3 +349,6 @@ def command_names() -> Iterable[str]:
             if isinstance(command, click.Group):
                 yield from walk(command, f"{prefix}{name} ")
     return list(walk(main, ""))
+
+
+# Commands that live in their own modules are registered below, one import each.

@@ -66,13 +66,19 @@ async def close_channels(channels: dict[str, Channel]) -> None:
                 log.exception("%s: error while closing", channel.name)
 
 
+def build_hooks(store: Store, config: Config) -> list[object]:
+    """The objects that extend the flows (see inbox.hooks), in the order they run."""
+    return []
+
+
 class Daemon:
     def __init__(self, config: Config, store: Store | None = None):
         self.config = config
         self.store = store or open_store(config)
         self.channels = open_channels(config, self.store)
-        self.pipeline = Pipeline(self.store, config)
-        self.outbox = OutboxSender(self.store, self.channels, config.outbox)
+        self.hooks = build_hooks(self.store, config)
+        self.pipeline = Pipeline(self.store, config, hooks=self.hooks)
+        self.outbox = OutboxSender(self.store, self.channels, config.outbox, hooks=self.hooks)
         self.health = {name: ChannelHealth() for name in self.channels}
         self.stopping = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from inbox.config import OutboxSettings
+from inbox.hooks import call
 from inbox.model import Channel, Delivery, DeliveryState, Outbound
 from inbox.store import Store, now_utc
 
@@ -30,11 +31,12 @@ class FlushReport:
 
 class OutboxSender:
     def __init__(self, store: Store, channels: Mapping[str, Channel], settings: OutboxSettings,
-                 clock: Callable[[], datetime] = now_utc):
+                 clock: Callable[[], datetime] = now_utc, hooks: Sequence[object] = ()):
         self.store = store
         self.channels = channels
         self.settings = settings
         self.clock = clock
+        self.hooks = list(hooks)  # see inbox.hooks
 
     async def flush(self, limit: int = 100) -> FlushReport:
         """Try every entry that is due now, oldest first."""
@@ -64,8 +66,10 @@ class OutboxSender:
     def _record(self, entry: Outbound, delivery: Delivery, report: FlushReport) -> None:
         now = self.clock()
         if delivery.ok:
-            self.store.record_delivery(entry.id, DeliveryState.SENT, at=now,
-                                       external_id=delivery.external_id)
+            with self.store.transaction():
+                self.store.record_delivery(entry.id, DeliveryState.SENT, at=now,
+                                           external_id=delivery.external_id)
+                call(self.hooks, "delivered", entry, delivery)
             report.sent += 1
             return
         attempts = entry.attempts + 1
@@ -79,6 +83,7 @@ class OutboxSender:
                 self.store.log_event(entry.thread_id, "system", "delivery-failed", {
                     "outbox": entry.id, "error": delivery.error,
                     "unreachable": delivery.unreachable})
+                call(self.hooks, "delivery_failed", entry, delivery)
             log.warning("%s: outbox entry %s failed for good: %s",
                         entry.account, entry.id, delivery.error)
             report.failed += 1

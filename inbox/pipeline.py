@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from inbox.config import Config
+from inbox.hooks import Filed, call
 from inbox.model import Contact, Direction, Flag, Inbound, Status, Thread
 from inbox.store import NotFound, Store, now_utc
 from routing.assign import assign
@@ -31,6 +32,7 @@ CLOCK_SKEW = timedelta(minutes=10)
 @dataclass
 class IngestReport:
     stored: int = 0
+    claimed: int = 0  # handled by a hook: agents' replies, link codes
     duplicates: int = 0
     edited: int = 0
     quarantined: int = 0
@@ -50,10 +52,11 @@ class Placement:
 
 class Pipeline:
     def __init__(self, store: Store, config: Config,
-                 clock: Callable[[], datetime] = now_utc):
+                 clock: Callable[[], datetime] = now_utc, hooks: Sequence[object] = ()):
         self.store = store
         self.config = config
         self.clock = clock
+        self.hooks = list(hooks)  # see inbox.hooks
         self.detector = LanguageDetector(config.school.languages, config.school.default_language)
 
     def reconfigure(self, config: Config) -> None:
@@ -91,6 +94,11 @@ class Pipeline:
             return
         now = self.clock()
         contact = self.store.ensure_contact(item.sender)
+        for hook in self.hooks:
+            claim = getattr(hook, "claim", None)
+            if claim is not None and claim(item, contact):
+                report.claimed += 1
+                return
         placement = self._place(item, contact)
         created_at = _arrival_time(item.received_at, now)
         thread = placement.thread
@@ -114,7 +122,8 @@ class Pipeline:
         )
         report.stored += 1
         self._remember_contact(contact, item)
-        if thread is None or placement.linked_to is not None:
+        new_thread = thread is None or placement.linked_to is not None
+        if new_thread:
             report.new_threads.append(thread_id)
             self.store.log_event(thread_id, "system", "created",
                                  {"reason": placement.reason, "message": stored.message_id})
@@ -128,6 +137,9 @@ class Pipeline:
                 self.store.update_thread(thread_id, status=Status.OPEN)
             self.store.log_event(thread_id, "system", "customer-replied",
                                  {"reason": placement.reason, "message": stored.message_id})
+        filed = Filed(self.store.thread(thread_id), stored.message_id, item,
+                      self.store.contact(contact.id), new_thread, placement.reopen)
+        call(self.hooks, "thread_created" if new_thread else "customer_wrote", filed)
 
     def _edit(self, message_id: int, thread_id: int, item: Inbound,
               report: IngestReport) -> None:
@@ -138,6 +150,7 @@ class Pipeline:
         self.store.update_message_text(message_id, item.text, item.visible)
         self.store.log_event(thread_id, _sender(item), "edited",
                              {"message": message_id, "previous_text": before.text})
+        call(self.hooks, "message_edited", thread_id, message_id, before.text)
         report.edited += 1
 
     def _place(self, item: Inbound, contact: Contact) -> Placement:
