@@ -30,7 +30,8 @@ from inbox.store import Store, iso, now_utc
 
 log = logging.getLogger("inbox.daemon")
 
-# How long a push-capable channel may block waiting for news (IMAP IDLE, long poll).
+# How long one fetch may wait for news: each channel waits its own way (IMAP IDLE,
+# Telegram long poll, a Maildir looked into every poll_interval) and returns early.
 PUSH_WAIT = 25.0
 ERROR_BACKOFF = (5.0, 300.0)  # first and largest pause after a failed poll, seconds
 
@@ -184,13 +185,10 @@ class Daemon:
         )
 
     async def _poll_job(self, channel: Channel) -> None:
-        settings = self.config.channel(channel.name).settings
-        interval = getattr(settings, "poll_interval", 5.0)
-        wait = PUSH_WAIT if getattr(channel, "push", False) else 0
         try:
-            report = await self.poll(channel, wait)
+            await self.poll(channel, PUSH_WAIT)
             self._healthy(channel.name)
-            delay = 0 if report is not None or wait else interval
+            delay = 0.0  # fetch itself waited (IDLE, long poll, Maildir look-ups)
         except Exception as exc:
             delay = self._failed(channel.name, exc)
         self._schedule_poll(channel, delay)
