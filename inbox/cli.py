@@ -352,3 +352,8 @@ def command_names() -> Iterable[str]:
 
 
 # Commands that live in their own modules are registered below, one import each.
+from inbox.cli_routing import contacts, route, rules  # noqa: E402
+
+main.add_command(route)
+main.add_command(rules)
+main.add_command(contacts)

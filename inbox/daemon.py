@@ -14,19 +14,21 @@ import asyncio
 import logging
 import random
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from inbox import systemd
-from inbox.config import Config, load_config
+from inbox.config import Config, load_config, load_routing
 from inbox.model import Channel
 from inbox.outbox import OutboxSender
 from inbox.pipeline import IngestReport, Pipeline
+from inbox.replay import replay
 from inbox.sections import ConfigError
 from inbox.store import Store, iso, now_utc
+from routing.rules import Routing
 
 log = logging.getLogger("inbox.daemon")
 
@@ -34,6 +36,7 @@ log = logging.getLogger("inbox.daemon")
 # Telegram long poll, a Maildir looked into every poll_interval) and returns early.
 PUSH_WAIT = 25.0
 ERROR_BACKOFF = (5.0, 300.0)  # first and largest pause after a failed poll, seconds
+ROUTING_WATCH_SECONDS = 5.0  # how often routing.toml's modification time is looked at
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
         self.on_ingest: list = []  # callables(channel_name, report); the demo prints from here
+        self.routing_mtime = _mtime(config.routing_path)
 
     # -- one pass ------------------------------------------------------------------
 
@@ -134,6 +138,8 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(event_loop=loop)
         for channel in self.channels.values():
             self._schedule_poll(channel, delay=0)
+        self.scheduler.add_job(self._watch_routing, "interval", seconds=ROUTING_WATCH_SECONDS,
+                               id="routing-watch", max_instances=1, coalesce=True)
         self.scheduler.add_job(self._flush_job, "interval",
                                seconds=self.config.outbox.interval_seconds,
                                id="outbox", max_instances=1, coalesce=True)
@@ -168,9 +174,39 @@ class Daemon:
         if [(c.kind, c.name, c.settings) for c in config.channels] != [
                 (c.kind, c.name, c.settings) for c in self.config.channels]:
             log.warning("channel settings changed: they take effect after a restart")
+        self._log_routing_diff(self.config.routing, config.routing)
         self.config = config
         self.pipeline.reconfigure(config)
+        self.routing_mtime = _mtime(config.routing_path)
         log.info("configuration reloaded from %s", config.path)
+
+    def _watch_routing(self) -> None:
+        """Reload routing.toml when it changes on disk; a broken file keeps the old rules."""
+        mtime = _mtime(self.config.routing_path)
+        if mtime == self.routing_mtime:
+            return
+        self.routing_mtime = mtime
+        try:
+            routing = load_routing(self.config)
+        except ConfigError as exc:
+            log.error("%s changed but is invalid; keeping the running rules:\n%s",
+                      self.config.routing_path, exc)
+            return
+        self._log_routing_diff(self.config.routing, routing)
+        self.config = replace(self.config, routing=routing)
+        self.pipeline.reconfigure(self.config)
+        log.info("routing reloaded from %s", self.config.routing_path)
+
+    def _log_routing_diff(self, old: Routing, new: Routing) -> None:
+        """Say which recent threads the new rules would route differently."""
+        if old == new:
+            return
+        since = now_utc() - timedelta(days=30)
+        changes = replay(self.store, self.config, new, since=since, baseline=old)
+        log.info("new routing rules: %d thread(s) of the last 30 days would now go elsewhere",
+                 len(changes))
+        for change in changes[:20]:
+            log.info("  %s", change.describe())
 
     def _schedule_poll(self, channel: Channel, delay: float) -> None:
         if self.stopping.is_set() or self.scheduler is None:
@@ -229,6 +265,13 @@ class Daemon:
         state.set("health:error_since", iso(health.error_since) or "")
         state.set("health:last_error", health.last_error if health.failures else "")
         health.written = now
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 async def run_daemon(config_path: Path, once: bool) -> int:

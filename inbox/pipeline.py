@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from inbox.config import Config
 from inbox.hooks import Filed, call
-from inbox.model import Contact, Direction, Flag, Inbound, Status, Thread
+from inbox.model import Contact, Direction, Flag, Identity, Inbound, Status, Thread
 from inbox.store import NotFound, Store, now_utc
 from routing.assign import assign
 from routing.conditions import Facts
@@ -93,7 +93,7 @@ class Pipeline:
             report.duplicates += 1
             return
         now = self.clock()
-        contact = self.store.ensure_contact(item.sender)
+        contact = self._contact_for(item)
         for hook in self.hooks:
             claim = getattr(hook, "claim", None)
             if claim is not None and claim(item, contact):
@@ -186,6 +186,19 @@ class Pipeline:
         return Placement(thread, f"{reason}; closed too long ago, new thread linked",
                          linked_to=thread.id)
 
+    def _contact_for(self, item: Inbound) -> Contact:
+        """The sender's contact; a Telegram user the roster knows by username joins that contact."""
+        contact = self.store.contact_for(item.sender)
+        if contact:
+            return contact
+        username = item.meta.get("username", "").lower()
+        if item.sender.kind == "telegram" and username:
+            known = self.store.contact_for(Identity("telegram-username", username))
+            if known:
+                self.store.add_identity(known.id, item.sender)
+                return self.store.contact(known.id)
+        return self.store.ensure_contact(item.sender)
+
     def _remember_contact(self, contact: Contact, item: Inbound) -> None:
         payload = item.meta.get("start_payload", "")
         if payload and payload != contact.start_payload:
@@ -224,6 +237,7 @@ class Pipeline:
                 "language": {"language": guess.language, "confidence": guess.confidence,
                              "evidence": list(guess.evidence)},
                 "decision": _jsonable(decision),
+                "explain": decision.explain(),
                 "assignment": _jsonable(assignment) if assignment else None,
             },
         )

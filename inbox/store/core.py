@@ -170,6 +170,33 @@ class Store:
         with self.transaction():
             self.db["contacts"].update(contact_id, fields)
 
+    def import_contact(self, identities: Sequence[Identity], *, name: str, segment: str,
+                       tags: Sequence[str], language: str = "") -> tuple[int, bool]:
+        """File one roster entry: update the contact any identity belongs to, or create one.
+
+        The roster is the most trusted source of segment and tags, so it
+        overwrites them; a name is only filled in where none was known.
+        Returns ``(contact_id, created)``.
+        """
+        with self.transaction():
+            existing = next(filter(None, map(self.contact_for, identities)), None)
+            if existing is None:
+                contact_id = self.db["contacts"].insert(
+                    {"name": name or identities[0].value, "created_at": iso(now_utc())}).last_pk
+            else:
+                contact_id = existing.id
+            fields: dict[str, Any] = {"segment": segment, "tags": json.dumps(list(tags))}
+            if name and (existing is None or existing.name in {i.value for i in identities}
+                         or not existing.name):
+                fields["name"] = name
+            if language:
+                fields["language"] = language
+            self.db["contacts"].update(contact_id, fields)
+            for identity in identities:
+                if self.contact_for(identity) is None:
+                    self.add_identity(contact_id, identity)
+        return contact_id, existing is None
+
     def add_identity(self, contact_id: int, identity: Identity) -> None:
         with self.transaction():
             self.db["identities"].insert(

@@ -1,0 +1,117 @@
+"""The admin's routing tools through the CLI: explain, rules test, roster import."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import mail
+
+ROUTING = """\
+default_team = "support"
+
+[[segments]]
+name = "parent"
+keywords = ["мой сын", "my son"]
+
+[[segments]]
+name = "student"
+
+[[rules]]
+name = "Billing"
+[rules.when]
+keywords = ["оплат*", "invoice"]
+[rules.then]
+team = "office"
+priority = "high"
+"""
+
+TEAMS = """
+[[teams]]
+name = "office"
+members = ["aigerim"]
+strategy = "round_robin"
+"""
+
+
+@pytest.fixture
+def routed(school):
+    school.write(school.config.read_text() + TEAMS, ROUTING)
+    school.deliver(mail(subject="Оплата", body="Как оплатить за мой сын?"))
+    school.deliver(mail(subject="Расписание", body="Где расписание?",
+                        sender="pupil@school.example", message_id="m2@school.example"))
+    school.cli("run", "--once")
+    return school
+
+
+def test_explain_shows_language_segment_each_rule_and_assignment(routed):
+    lines = routed.cli("route", "--explain", "1").output.splitlines()
+    assert lines[0] == "#1 Оплата"
+    assert lines[1].startswith("language: ru (confidence ")
+    assert "segment: parent" in lines
+    assert 'rule "Billing": matched' in lines
+    assert 'rule "Billing" -> team office; priority high' in lines
+    assert lines[-1].startswith("assignment: aigerim: ")
+
+
+def test_explain_json_is_the_stored_routing_record(routed):
+    record = json.loads(routed.cli("route", "--explain", "2", "--json").output)
+    assert record["decision"]["rule"] == ""
+    assert record["decision"]["team"] == "support"
+    assert [t["rule_name"] for t in record["decision"]["trace"]] == ["Billing"]
+
+
+def test_explain_unknown_thread(routed):
+    result = routed.cli("route", "--explain", "9", ok=False)
+    assert result.output.strip() == "Error: no thread 9"
+
+
+def test_rules_test_shows_what_a_new_file_would_change_without_changing_anything(routed):
+    new_rules = routed.root / "routing.new.toml"
+    new_rules.write_text(ROUTING.replace('team = "office"', 'team = "support"'))
+    output = routed.cli("rules", "test", "--rules", str(new_rules)).output.splitlines()
+    assert output == ["#1 'Оплата': team office → support", "1 of 2 threads would be routed"
+                      " differently"]
+    assert json.loads(routed.cli("threads", "--json").output)[-1]["team"] == "office"
+
+
+def test_rules_test_with_a_broken_file_names_the_problem(routed):
+    broken = routed.root / "broken.toml"
+    broken.write_text(ROUTING.replace('team = "office"', 'team = "ofice"'))
+    result = routed.cli("rules", "test", "--rules", str(broken), ok=False)
+    assert result.exit_code == 1
+    assert 'broken.toml: rule 1 "Billing": then.team "ofice" is not a team' in result.output
+
+
+def test_rules_test_unchanged_rules_change_nothing(routed):
+    output = routed.cli("rules", "test").output
+    assert output.strip() == "0 of 2 threads would be routed differently"
+
+
+MOODLE_CSV = """\
+username,firstname,lastname,email,cohort1,profile_field_telegram
+tsadykov,Тимур,Садыков,pupil@school.example,Students 9B,timur_s
+omother,Ольга,Петрова,olga@mail.example,Parents,
+"""
+
+
+def test_roster_import_gives_segments_that_routing_trusts_first(routed):
+    routed.write(routed.config.read_text(), ROUTING + """
+[directory]
+segment_from = ["cohort"]
+[directory.segments]
+"Students*" = "student"
+"Parents" = "parent"
+""")
+    roster = routed.root / "users.csv"
+    roster.write_text(MOODLE_CSV, encoding="utf-8")
+    result = routed.cli("contacts", "import", str(roster))
+    assert result.output.strip().splitlines()[-1] == (
+        "0 contacts created, 2 updated, 0 rows skipped or doubtful")
+    routed.deliver(mail(subject="Вопрос", body="Когда экзамен?", sender="pupil@school.example",
+                        message_id="m3@school.example"))
+    routed.cli("run", "--once")
+    record = json.loads(routed.cli("route", "--explain", "3", "--json").output)
+    assert record["decision"]["segment"] == "student"
+    assert "directory" in record["decision"]["segment_evidence"][0]
