@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from inbox.model import Agent, Team, WorkingHours
+from inbox.notify import DeskSettings, desk_settings
 from inbox.sections import ConfigError, Section
 from routing.calendar import BusinessCalendar, calendar_from_section
 from routing.rules import Routing, parse_routing
@@ -27,7 +28,7 @@ DEFAULT_CONFIG = "/etc/school-inbox/inbox.toml"
 CLIENTS = ("email", "telegram", "cli")
 STRATEGIES = ("round_robin", "least_open", "manual")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams", "sla")
+CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams", "sla", "desk")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Config:
     agents: dict[str, Agent]
     teams: dict[str, Team]
     sla: dict[str, SlaPolicy]
+    desk: DeskSettings
     channels: tuple[ChannelConfig, ...]
     routing: Routing
     routing_path: Path
@@ -164,6 +166,8 @@ def load_config(path: str | Path) -> Config:
             section.problem(f"SLA policy {policy.name!r} is defined twice")
         sla[policy.name] = policy
 
+    desk = desk_settings(top.table("desk"), agents.values())
+
     routing_section = top.table("routing")
     routing_path = base / routing_section.text("file", "routing.toml")
     routing_section.done()
@@ -186,6 +190,13 @@ def load_config(path: str | Path) -> Config:
                 section.problem(f"channel name {name!r} is used twice; names must be unique")
             channels.append(ChannelConfig(key, name, module, settings))
     top.done()
+    for key, kind in (("email_channel", "email"), ("telegram_channel", "telegram")):
+        name = getattr(desk, key)
+        kinds = {c.name: getattr(c.module, "KIND", c.kind) for c in channels}
+        if name and kinds.get(name) != kind:
+            known = ", ".join(n for n, k in kinds.items() if k == kind) or "none configured"
+            problems.append(f"{path.name}: desk: {key} {name!r} is not a configured {kind}"
+                            f" channel ({kind} channels: {known})")
 
     routing = None
     routing_data = read_toml(routing_path, problems)
@@ -194,7 +205,7 @@ def load_config(path: str | Path) -> Config:
                                  languages, [c.name for c in channels], problems)
     if problems:
         raise ConfigError(problems)
-    return Config(path, school, calendar, store, threads, outbox, agents, teams, sla,
+    return Config(path, school, calendar, store, threads, outbox, agents, teams, sla, desk,
                   tuple(channels), routing, routing_path)
 
 
