@@ -16,19 +16,23 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from inbox.greeting import GreetingSettings, greeting_settings
 from inbox.model import Agent, Team, WorkingHours
-from inbox.notify import DeskSettings, desk_settings
 from inbox.sections import ConfigError, Section
 from routing.calendar import BusinessCalendar, calendar_from_section
 from routing.rules import Routing, parse_routing
+
+if TYPE_CHECKING:
+    from inbox.notify import DeskSettings
 
 DEFAULT_CONFIG = "/etc/school-inbox/inbox.toml"
 CLIENTS = ("email", "telegram", "cli")
 STRATEGIES = ("round_robin", "least_open", "manual")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams", "sla", "desk")
+CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams", "sla", "desk",
+               "greeting")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class Config:
     teams: dict[str, Team]
     sla: dict[str, SlaPolicy]
     desk: DeskSettings
+    greeting: GreetingSettings
     channels: tuple[ChannelConfig, ...]
     routing: Routing
     routing_path: Path
@@ -166,7 +171,10 @@ def load_config(path: str | Path) -> Config:
             section.problem(f"SLA policy {policy.name!r} is defined twice")
         sla[policy.name] = policy
 
+    from inbox.notify import desk_settings  # notify builds on Config: import it late
+
     desk = desk_settings(top.table("desk"), agents.values())
+    greeting = greeting_settings(top.table("greeting"))
 
     routing_section = top.table("routing")
     routing_path = base / routing_section.text("file", "routing.toml")
@@ -206,7 +214,7 @@ def load_config(path: str | Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(path, school, calendar, store, threads, outbox, agents, teams, sla, desk,
-                  tuple(channels), routing, routing_path)
+                  greeting, tuple(channels), routing, routing_path)
 
 
 def load_routing(config: Config, path: Path | None = None) -> Routing:

@@ -22,12 +22,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from inbox import systemd
 from inbox.config import Config, load_config, load_routing
+from inbox.greeting import Greeter
 from inbox.model import Channel
 from inbox.outbox import OutboxSender
 from inbox.pipeline import IngestReport, Pipeline
 from inbox.replay import replay
 from inbox.sections import ConfigError
 from inbox.store import Store, iso, now_utc
+from routing.language import LanguageDetector
 from routing.rules import Routing
 
 log = logging.getLogger("inbox.daemon")
@@ -70,9 +72,14 @@ async def close_channels(channels: dict[str, Channel]) -> None:
                 log.exception("%s: error while closing", channel.name)
 
 
-def build_hooks(store: Store, config: Config) -> list[object]:
-    """The objects that extend the flows (see inbox.hooks), in the order they run."""
-    return []
+def build_hooks(store: Store, config: Config, detector: LanguageDetector) -> list[object]:
+    """The objects that extend the flows (see inbox.hooks), in the order they run.
+
+    Agents' messages must be claimed before anything treats them as a customer's.
+    """
+    return [
+        Greeter(store, config.greeting, config.school.name, detector),
+    ]
 
 
 class Daemon:
@@ -80,14 +87,19 @@ class Daemon:
         self.config = config
         self.store = store or open_store(config)
         self.channels = open_channels(config, self.store)
-        self.hooks = build_hooks(self.store, config)
-        self.pipeline = Pipeline(self.store, config, hooks=self.hooks)
-        self.outbox = OutboxSender(self.store, self.channels, config.outbox, hooks=self.hooks)
+        self.pipeline = Pipeline(self.store, config)
+        self.outbox = OutboxSender(self.store, self.channels, config.outbox)
+        self._install_hooks()
         self.health = {name: ChannelHealth() for name in self.channels}
         self.stopping = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
         self.on_ingest: list = []  # callables(channel_name, report); the demo prints from here
         self.routing_mtime = _mtime(config.routing_path)
+
+    def _install_hooks(self) -> None:
+        """(Re)build the hook objects from the current config; both flows share them."""
+        hooks = build_hooks(self.store, self.config, self.pipeline.detector)
+        self.pipeline.hooks = self.outbox.hooks = hooks
 
     # -- one pass ------------------------------------------------------------------
 
@@ -177,6 +189,8 @@ class Daemon:
         self._log_routing_diff(self.config.routing, config.routing)
         self.config = config
         self.pipeline.reconfigure(config)
+        self.outbox.settings = config.outbox
+        self._install_hooks()
         self.routing_mtime = _mtime(config.routing_path)
         log.info("configuration reloaded from %s", config.path)
 

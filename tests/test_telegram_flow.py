@@ -1,0 +1,135 @@
+"""Telegram end to end through the daemon and the CLI, against the Bot API test server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.botapi import TOKEN
+
+ROUTING = """\
+default_team = "support"
+
+[[segments]]
+name = "applicant"
+start_payloads = ["course-"]
+
+[[rules]]
+name = "Applicants"
+[rules.when]
+segment = "applicant"
+[rules.then]
+team = "support"
+agent = "aigerim"
+priority = "high"
+"""
+
+
+@pytest.fixture
+def bot_school(school, botapi, monkeypatch):
+    monkeypatch.setenv("TEST_BOT_TOKEN", TOKEN)
+    school.write(school.config.read_text() + f"""
+[[telegram]]
+name = "school-bot"
+token_env = "TEST_BOT_TOKEN"
+api_url = "{botapi.url}/bot"
+file_url = "{botapi.file_url}"
+""", ROUTING)
+    school.bot = botapi
+    return school
+
+
+def threads(school):
+    return json.loads(school.cli("threads", "--json").output)
+
+
+def user(user_id: int, language: str = "ru", username: str = "") -> dict:
+    data = {"id": user_id, "is_bot": False, "first_name": "Марат", "language_code": language}
+    if username:
+        data["username"] = username
+    return data
+
+
+def test_message_in_reply_out_over_the_same_chat(bot_school):
+    bot_school.bot.user_message(501, "Не могу войти в личный кабинет", user=user(501))
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    assert (thread["channel"], thread["account"], thread["language"]) == (
+        "telegram", "school-bot", "ru")
+    bot_school.cli("reply", str(thread["id"]), "--as", "boris", "-m", "Сбросили пароль, попробуйте")
+    bot_school.cli("run", "--once")
+    (sent,) = bot_school.bot.wait_for_sent(1)
+    assert (sent.chat_id, sent.text) == (501, "Сбросили пароль, попробуйте")
+    shown = json.loads(bot_school.cli("show", str(thread["id"]), "--json").output)
+    assert [(m["direction"], m["delivery"]) for m in shown["messages"]] == [
+        ("in", None), ("out", "sent")]
+
+
+def test_more_messages_from_the_chat_join_its_open_thread_and_nothing_twice(bot_school):
+    for text in ("Здравствуйте", "Где расписание на завтра?"):
+        bot_school.bot.user_message(502, text, user=user(502))
+    bot_school.cli("run", "--once")
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    assert thread["messages"] == 2
+
+
+def test_start_with_payload_greets_in_the_users_language_and_routes_the_question(bot_school):
+    bot_school.bot.user_message(503, "/start course-42", user=user(503, language="kk"))
+    bot_school.cli("run", "--once")
+    assert threads(bot_school) == []
+    (greeting,) = bot_school.bot.wait_for_sent(1)
+    assert greeting.chat_id == 503
+    assert greeting.text.startswith("Сәлеметсіз бе!")
+    bot_school.bot.user_message(503, "Курс қашан басталады?", user=user(503, language="kk"))
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    assert (thread["segment"], thread["agent"], thread["priority"]) == (
+        "applicant", "aigerim", "high")
+
+
+def test_an_edit_updates_the_stored_text_and_keeps_the_old_one_in_the_log(bot_school):
+    update = bot_school.bot.user_message(504, "Оплата за октябрь", user=user(504))
+    bot_school.cli("run", "--once")
+    bot_school.bot.user_edit(504, update["message"]["message_id"], "Оплата за ноябрь")
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    shown = json.loads(bot_school.cli("show", str(thread["id"]), "--json").output)
+    assert [m["text"] for m in shown["messages"]] == ["Оплата за ноябрь"]
+    from inbox.store import Store
+
+    store = Store(bot_school.root / "state" / "inbox.db")
+    edits = [e for e in store.events(thread["id"]) if e.action == "edited"]
+    assert edits[0].detail["previous_text"] == "Оплата за октябрь"
+    store.close()
+
+
+def test_a_user_who_blocked_the_bot_is_marked_and_the_reply_fails_once(bot_school):
+    bot_school.bot.user_message(505, "Вопрос про экзамен", user=user(505))
+    bot_school.cli("run", "--once")
+    bot_school.bot.block(505)
+    bot_school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    bot_school.cli("run", "--once")
+    shown = json.loads(bot_school.cli("show", "1", "--json").output)
+    assert shown["messages"][-1]["delivery"] == "failed"
+    from inbox.store import Store
+
+    store = Store(bot_school.root / "state" / "inbox.db")
+    assert store.contact(shown["contact_id"]).unreachable
+    store.close()
+
+
+def test_a_roster_username_joins_the_telegram_user_to_the_imported_contact(bot_school):
+    roster = bot_school.root / "roster.csv"
+    roster.write_text("Name,Email,Telegram,Role\nМарат Алиев,marat@mail.example,@marat_a,"
+                      "parent\n", encoding="utf-8")
+    bot_school.write(bot_school.config.read_text(), ROUTING + '\n[[segments]]\nname = "parent"\n'
+                     '\n[directory]\nsegment_from = ["role"]\n[directory.segments]\n'
+                     '"parent" = "parent"\n')
+    bot_school.cli("contacts", "import", str(roster))
+    bot_school.bot.user_message(506, "Добрый день", user=user(506, username="Marat_A"))
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    assert thread["contact"] == "Марат Алиев"
+    assert thread["segment"] == "parent"
