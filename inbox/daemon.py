@@ -21,9 +21,12 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from inbox import systemd
+from inbox.agentbot import AgentBot
+from inbox.agentmail import AgentMail
 from inbox.config import Config, load_config, load_routing
 from inbox.greeting import Greeter
 from inbox.model import Channel
+from inbox.notify import Notifier
 from inbox.outbox import OutboxSender
 from inbox.pipeline import IngestReport, Pipeline
 from inbox.replay import replay
@@ -78,7 +81,9 @@ def build_hooks(store: Store, config: Config, detector: LanguageDetector) -> lis
     Agents' messages must be claimed before anything treats them as a customer's.
     """
     return [
+        AgentMail(store, config), AgentBot(store, config),
         Greeter(store, config.greeting, config.school.name, detector),
+        Notifier(store, config),
     ]
 
 
@@ -92,6 +97,7 @@ class Daemon:
         self._install_hooks()
         self.health = {name: ChannelHealth() for name in self.channels}
         self.stopping = asyncio.Event()
+        self.polling: set[asyncio.Task] = set()
         self.scheduler: AsyncIOScheduler | None = None
         self.on_ingest: list = []  # callables(channel_name, report); the demo prints from here
         self.routing_mtime = _mtime(config.routing_path)
@@ -168,6 +174,10 @@ class Daemon:
         finally:
             systemd.notify("STOPPING=1")
             self.scheduler.shutdown(wait=False)
+            # Waiting fetches are abandoned (ingest never awaits, so no commit is cut).
+            for task in list(self.polling):
+                task.cancel()
+            await asyncio.gather(*self.polling, return_exceptions=True)
             await close_channels(self.channels)
             self.store.close()
             log.info("stopped")
@@ -235,12 +245,20 @@ class Daemon:
         )
 
     async def _poll_job(self, channel: Channel) -> None:
+        task = asyncio.current_task()
+        self.polling.add(task)
         try:
             await self.poll(channel, PUSH_WAIT)
             self._healthy(channel.name)
             delay = 0.0  # fetch itself waited (IDLE, long poll, Maildir look-ups)
+        except asyncio.CancelledError:
+            if self.stopping.is_set():
+                return  # shutting down: a fetch was abandoned; nothing of it was committed
+            raise
         except Exception as exc:
             delay = self._failed(channel.name, exc)
+        finally:
+            self.polling.discard(task)
         self._schedule_poll(channel, delay)
 
     async def _flush_job(self) -> None:

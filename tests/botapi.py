@@ -23,6 +23,7 @@ import contextlib
 import json
 import math
 import socket
+import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -78,6 +79,16 @@ class SentMessage:
     reply_markup: dict | None = None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer (a long poll cut by shutdown) is not an error."""
+        if isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            return
+        super().handle_error(request, client_address)
+
+
 class _Buckets:
     """Token buckets: ``burst`` messages at once, refilled at ``rate`` per second."""
 
@@ -131,7 +142,7 @@ class BotApiServer:
         self._callbacks: set[str] = set()
         self._blocked: set[int] = set()
         self._faults: dict[str, deque[ApiError | None]] = defaultdict(deque)
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._connections: set[socket.socket] = set()
         self._stopping = False
 
@@ -139,7 +150,7 @@ class BotApiServer:
 
     def start(self) -> BotApiServer:
         handler = type("Handler", (_Handler,), {"api": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="botapi",
                          daemon=True).start()
