@@ -88,12 +88,8 @@ class _Part(Section):
     def problem(self, text: str) -> None:
         self.problems.append(f"{self.where}: {self.part}.{text}")
 
-    def done(self) -> None:
-        known = ", ".join(sorted(self.seen)) or "none"
-        for key in self.data:
-            if key not in self.seen:
-                self.problems.append(
-                    f"{self.where}: unknown key '{self.part}.{key}' (known keys: {known})")
+    def unknown_key(self, key: str, known: str) -> None:
+        self.problems.append(f"{self.where}: unknown key '{self.part}.{key}' (known keys: {known})")
 
 
 def parse_routing(
