@@ -16,7 +16,17 @@ from datetime import datetime, timedelta
 
 from inbox.config import Config
 from inbox.hooks import Filed, call
-from inbox.model import Contact, Direction, Flag, Identity, Inbound, Status, Thread
+from inbox.model import (
+    Contact,
+    Delivery,
+    DeliveryState,
+    Direction,
+    Flag,
+    Identity,
+    Inbound,
+    Status,
+    Thread,
+)
 from inbox.store import NotFound, Store, now_utc
 from routing.assign import assign
 from routing.conditions import Facts
@@ -122,6 +132,8 @@ class Pipeline:
         )
         report.stored += 1
         self._remember_contact(contact, item)
+        if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
+            self._bounced(item.meta["bounced-message-id"], item)
         new_thread = thread is None or placement.linked_to is not None
         if new_thread:
             report.new_threads.append(thread_id)
@@ -156,7 +168,9 @@ class Pipeline:
     def _place(self, item: Inbound, contact: Contact) -> Placement:
         """Find the conversation: headers, then a ticket token from a known sender, then chat."""
         keys = item.keys
-        header_ids = [keys.in_reply_to, *reversed(keys.references)]
+        # A bounce names the message it returns; it belongs with that message.
+        header_ids = [keys.in_reply_to, *reversed(keys.references),
+                      item.meta.get("bounced-message-id", "")]
         thread = self.store.thread_by_header_ids(header_ids)
         if thread:
             return self._continue(thread, "in-reply-to/references")
@@ -203,6 +217,19 @@ class Pipeline:
         payload = item.meta.get("start_payload", "")
         if payload and payload != contact.start_payload:
             self.store.update_contact(contact.id, start_payload=payload)
+
+    def _bounced(self, header_id: str, item: Inbound) -> None:
+        """Our message came back undelivered: mark it failed and let the hooks tell the agent."""
+        entry = self.store.outbound_for_header_id(header_id)
+        if entry is None or entry.state is DeliveryState.FAILED:
+            return
+        delivery = Delivery(ok=False, permanent=True,
+                            error=f"bounced: {item.subject or 'delivery status notification'}")
+        self.store.record_delivery(entry.id, DeliveryState.FAILED, at=self.clock(),
+                                   error=delivery.error)
+        self.store.log_event(entry.thread_id, "system", "delivery-failed",
+                             {"outbox": entry.id, "error": delivery.error, "bounce": True})
+        call(self.hooks, "delivery_failed", entry, delivery)
 
     # -- routing -------------------------------------------------------------------
 

@@ -118,3 +118,35 @@ def test_garbage_file_still_reaches_an_agent_and_does_not_block_the_next(school)
     threads = _threads(school)
     assert len(threads) == 2
     assert list((school.maildir / "new").iterdir()) == []
+
+
+def dsn_for(message_id: str) -> bytes:
+    """A delivery status notification (RFC 3464) returning our message ``message_id``."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.mail.example>\r\n"
+        "To: support@school.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-1@mx.mail.example>\r\nAuto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status;"
+        ' boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n'
+        "Your message could not be delivered: mailbox unavailable.\r\n\r\n--B\r\n"
+        "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mail.example\r\n\r\n"
+        "Final-Recipient: rfc822; olga@mail.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@school.example\r\n"
+        f"To: olga@mail.example\r\nMessage-ID: {message_id}\r\nSubject: Re: Оплата\r\n\r\n--B--\r\n"
+    ).encode()
+
+
+def test_a_bounce_marks_our_reply_failed_and_joins_its_thread(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    school.cli("run", "--once")
+    (sent_file,) = (school.sent / "new").iterdir()
+    our_id = email.message_from_bytes(sent_file.read_bytes())["Message-ID"]
+    school.deliver(dsn_for(our_id))
+    school.cli("run", "--once")
+    assert len(_threads(school)) == 1
+    shown = json.loads(school.cli("show", "1", "--json").output)
+    assert [(m["direction"], m["delivery"]) for m in shown["messages"]] == [
+        ("in", None), ("out", "failed"), ("in", None)]
+    assert "bounce" in shown["messages"][-1]["flags"]

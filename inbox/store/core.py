@@ -35,7 +35,11 @@ from inbox.model import (
     Status,
     Thread,
 )
+from inbox.store.agents import AgentStore
+from inbox.store.care import CareStore
+from inbox.store.quality import QualityStore
 from inbox.store.schema import MIGRATIONS
+from inbox.store.stats import StatsStore
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -74,7 +78,7 @@ class Stored:
     created: bool
 
 
-class Store:
+class Store(AgentStore, QualityStore, StatsStore, CareStore):
     """The SQLite store and the attachment files beside it."""
 
     def __init__(self, path: str | Path, attachments_dir: str | Path | None = None):
@@ -520,6 +524,13 @@ class Store:
             reply_to_external=row["reply_to_external"], attempts=row["attempts"],
             state=DeliveryState(row["state"]),
         )
+
+    def outbound_for_header_id(self, header_id: str) -> Outbound | None:
+        """The outbox entry that carried our message with this Message-ID (a bounce names it)."""
+        row = self._one(
+            "SELECT o.* FROM outbox o JOIN messages m ON m.id = o.message_id"
+            " WHERE m.header_message_id = ? ORDER BY o.id DESC LIMIT 1", (header_id,))
+        return self._outbound(row) if row else None
 
     def attachment_ids(self, message_id: int) -> list[int]:
         return [r["id"] for r in self.db.query(
