@@ -35,6 +35,10 @@ from routing.language import LanguageDetector
 
 log = logging.getLogger("inbox.pipeline")
 
+# What a thread's first message shows about the whole thread in `inbox threads`.
+THREAD_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,
+                Flag.UNDECODABLE, Flag.QUARANTINED}
+
 # A message whose Date lies this far in the future is dated when it arrived instead.
 CLOCK_SKEW = timedelta(minutes=10)
 
@@ -117,7 +121,7 @@ class Pipeline:
                 channel=item.channel, account=item.account, contact_id=contact.id,
                 subject=item.subject or _first_line(item.visible), created_at=created_at,
                 conversation=item.keys.conversation, reopened_from=placement.linked_to,
-                flags=[Flag.REVIEW] if placement.review else (),
+                flags={*(item.flags & THREAD_FLAGS), *([Flag.REVIEW] if placement.review else [])},
             )
         else:
             thread_id = thread.id
