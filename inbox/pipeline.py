@@ -198,8 +198,8 @@ class Pipeline:
     def _continue(self, thread: Thread, reason: str) -> Placement:
         if thread.status is not Status.CLOSED:
             return Placement(thread, reason)
-        window = timedelta(days=self.config.threads.reopen_days)
-        if thread.closed_at and self.clock() - thread.closed_at <= window:
+        window = timedelta(days=self.config.threads.reopen_days)  # 0: never reopen
+        if window and thread.closed_at and self.clock() - thread.closed_at <= window:
             return Placement(thread, f"{reason}; closed thread reopened", reopen=True)
         return Placement(thread, f"{reason}; closed too long ago, new thread linked",
                          linked_to=thread.id)

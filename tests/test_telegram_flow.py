@@ -133,3 +133,23 @@ def test_a_roster_username_joins_the_telegram_user_to_the_imported_contact(bot_s
     (thread,) = threads(bot_school)
     assert thread["contact"] == "Марат Алиев"
     assert thread["segment"] == "parent"
+
+
+def test_a_message_after_closing_reopens_within_the_window(bot_school):
+    bot_school.bot.user_message(507, "Вопрос", user=user(507))
+    bot_school.cli("run", "--once")
+    bot_school.cli("close", "1")
+    bot_school.bot.user_message(507, "Ещё вопрос", user=user(507))
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    assert (thread["status"], thread["messages"]) == ("open", 2)
+
+
+def test_a_message_after_the_window_starts_a_new_thread(bot_school):
+    bot_school.write(bot_school.config.read_text() + "\n[threads]\nreopen_days = 0\n")
+    bot_school.bot.user_message(508, "Вопрос", user=user(508))
+    bot_school.cli("run", "--once")
+    bot_school.cli("close", "1")
+    bot_school.bot.user_message(508, "Новый вопрос", user=user(508))
+    bot_school.cli("run", "--once")
+    assert [(t["id"], t["status"]) for t in threads(bot_school)] == [(2, "open"), (1, "closed")]
