@@ -76,6 +76,7 @@ _MIXED_SCRIPT = re.compile(r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]")
 _IMPORTANCE = {"high": "high", "urgent": "high", "1": "high", "2": "high", "normal": "normal",
                "3": "normal", "non-urgent": "low", "low": "low", "4": "low", "5": "low"}
 _PLAIN, _HTML = "text/plain", "text/html"
+_BACKSLASH_PARKING = "\ue05c"  # stands in for "\\" while html2text runs (see _html_to_text)
 
 
 class _RawHeaders(Compat32):
@@ -577,10 +578,22 @@ def _enclosed(part: Message) -> tuple[bytes, Message | None]:
 
 
 def _html_to_text(html: str) -> str:
+    r"""Readable text from HTML, with the customer's characters exactly as written.
+
+    html2text writes Markdown, so it escapes: "\\server\share" came out as "\\\server\share"
+    and a line starting "500." as "500\.". Every backslash of the input is parked on a
+    private-use character while it runs; the backslashes in its output are then its own
+    escapes, dropped, and the parked ones come back unchanged.
+    """
+    html = html[:_MAX_HTML_CHARS]
     converter = html2text.HTML2Text()
     converter.body_width = 0
     converter.ignore_images = True
     converter.ignore_emphasis = True
     converter.unicode_snob = True
-    text = converter.handle(html[:_MAX_HTML_CHARS])
+    if _BACKSLASH_PARKING in html:  # nowhere to park: keep html2text's escapes
+        text = converter.handle(html)
+    else:
+        text = converter.handle(html.replace("\\", _BACKSLASH_PARKING))
+        text = text.replace("\\", "").replace(_BACKSLASH_PARKING, "\\")
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()

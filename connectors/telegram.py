@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Bot, Message, ReplyParameters, Update
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -315,8 +315,11 @@ class TelegramChannel:
         done, first = self._progress.get(msg.id, (0, ""))
         try:
             await self._start()
+            # Buttons (an agent's notification) go under the first part: the one replied to.
+            markup = _markup(msg.headers.get("reply_markup", ""), self.bot)
             for index in range(done, len(parts)):
-                sent = await self._send_part(chat_id, parts[index], reply_to if index == 0 else 0)
+                sent = await self._send_part(chat_id, parts[index], reply_to if index == 0 else 0,
+                                             markup if index == 0 else None)
                 first = first or f"{chat_id}:{sent.message_id}"
                 self._progress[msg.id] = (index + 1, first)
         except TelegramError as exc:
@@ -324,17 +327,19 @@ class TelegramChannel:
         self._progress.pop(msg.id, None)
         return Delivery(ok=True, external_id=first)
 
-    async def _send_part(self, chat_id: int, part: str | Attachment, reply_to: int) -> Message:
+    async def _send_part(self, chat_id: int, part: str | Attachment, reply_to: int,
+                         markup: InlineKeyboardMarkup | None = None) -> Message:
         await self._limiter.acquire(chat_id)
         reply = (ReplyParameters(reply_to, allow_sending_without_reply=True)
                  if reply_to else None)
         if isinstance(part, str):
-            return await self.bot.send_message(chat_id, part, reply_parameters=reply)
+            return await self.bot.send_message(chat_id, part, reply_parameters=reply,
+                                               reply_markup=markup)
         if part.content_type in PHOTO_TYPES and (part.size or 0) <= MAX_PHOTO_BYTES:
             return await self.bot.send_photo(chat_id, part.data, filename=part.filename,
-                                             reply_parameters=reply)
+                                             reply_parameters=reply, reply_markup=markup)
         return await self.bot.send_document(chat_id, part.data, filename=part.filename,
-                                            reply_parameters=reply)
+                                            reply_parameters=reply, reply_markup=markup)
 
     def _failure(self, chat_id: int, exc: TelegramError) -> Delivery:
         error = self._describe(exc)
@@ -370,6 +375,11 @@ def _message_id(external_id: str) -> int:
     """``"chat:message"`` (or a bare message id) -> the message id; 0 when there is none."""
     tail = external_id.rpartition(":")[2]
     return int(tail) if tail.isdigit() else 0
+
+
+def _markup(text: str, bot: Bot) -> InlineKeyboardMarkup | None:
+    """``Outbound.headers["reply_markup"]`` (InlineKeyboardMarkup JSON) for PTB; "" = none."""
+    return InlineKeyboardMarkup.de_json(json.loads(text), bot) if text else None
 
 
 def _seconds(exc: RetryAfter) -> float:

@@ -3,6 +3,9 @@
 Each action is one transaction: the thread change, the stored message, the
 event-log entry and, for a reply, the outbox entry that will carry it to the
 customer. Nothing leaves from here; the outbox sender delivers after the commit.
+``via`` says which client the agent used ("cli", "email", "telegram"); it is
+kept in the event log. Two agents answering one thread within
+:data:`COLLISION_WINDOW`: both replies go out and the second agent is told.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from inbox.config import Config
-from inbox.model import Direction, Status, Thread
+from inbox.model import Attachment, Direction, Status, Thread
+from inbox.notify import Notifier
 from inbox.store import Store, now_utc
+from inbox.templates import TemplateError
+
+COLLISION_WINDOW = timedelta(minutes=5)
 
 
 class ActionError(Exception):
@@ -26,12 +33,14 @@ class Replied:
     message_id: int
     outbox_id: int
     thread: Thread
+    collided_with: str = ""  # another agent who answered within COLLISION_WINDOW
 
 
 class Actions:
     def __init__(self, store: Store, config: Config):
         self.store = store
         self.config = config
+        self.notifier = Notifier(store, config)
 
     def _agent(self, agent_id: str) -> str:
         if agent_id not in self.config.agents:
@@ -40,25 +49,34 @@ class Actions:
         return agent_id
 
     def reply(self, thread_id: int, agent_id: str, text: str,
-              attachment_ids: Sequence[int] = (), at: datetime | None = None) -> Replied:
-        """Store the agent's answer and queue it to the customer on the thread's channel."""
+              attachment_ids: Sequence[int] = (), at: datetime | None = None, *,
+              attachments: Sequence[Attachment] = (), via: str = "cli") -> Replied:
+        """Store the agent's answer and queue it to the customer on the thread's channel.
+
+        ``attachment_ids`` are stored files to send again; ``attachments`` are new
+        ones with their bytes (what the agent attached in their mail client).
+        """
         self._agent(agent_id)
-        if not text.strip():
+        if not text.strip() and not attachments:
             raise ActionError("the reply is empty")
         thread = self.store.thread(thread_id)
         now = at or now_utc()
         recipient = self._recipient(thread)
         subject, headers = self._email_headers(thread) if thread.channel == "email" else ("", {})
         with self.store.transaction():
+            other = self.store.other_reply_since(thread.id, agent_id, now - COLLISION_WINDOW)
             stored = self.store.add_message(
                 thread_id=thread.id, direction=Direction.OUT, channel=thread.channel,
                 account=thread.account, text=text, sender=agent_id, subject=subject,
                 header_message_id=headers.get("Message-ID", "").strip("<>"), created_at=now,
+                attachments=attachments, meta={"via": via},
             )
+            files = [*attachment_ids, *(self.store.attachment_ids(stored.message_id)
+                                        if attachments else ())]
             outbox_id = self.store.queue_outbound(
                 channel=thread.channel, account=thread.account, recipient=recipient,
                 text=text, kind="reply", thread_id=thread.id, message_id=stored.message_id,
-                subject=subject, headers=headers, attachment_ids=attachment_ids, at=now,
+                subject=subject, headers=headers, attachment_ids=files, at=now,
             )
             changes: dict = {}
             if thread.first_response_at is None:
@@ -68,8 +86,30 @@ class Actions:
             if changes:
                 self.store.update_thread(thread.id, **changes)
             self.store.log_event(thread.id, agent_id, "replied",
-                                 {"message": stored.message_id, "outbox": outbox_id}, at=now)
-        return Replied(stored.message_id, outbox_id, self.store.thread(thread.id))
+                                 {"message": stored.message_id, "outbox": outbox_id,
+                                  "via": via}, at=now)
+            if other:
+                self.store.log_event(thread.id, agent_id, "collision", {"other": other}, at=now)
+                self.notifier.tell(
+                    agent_id, thread.id,
+                    f"{other} also answered #{thread.id} a moment ago; your reply was sent too",
+                    urgent=True)
+        return Replied(stored.message_id, outbox_id, self.store.thread(thread.id), other or "")
+
+    def send_template(self, thread_id: int, agent_id: str, name: str,
+                      via: str = "cli") -> Replied:
+        """Send a canned answer in the thread's language (then the school's default)."""
+        agent = self.config.agents[self._agent(agent_id)]
+        thread = self.store.thread(thread_id)
+        school = self.config.school
+        try:
+            text = self.config.desk.templates.render(
+                name, [thread.language, school.default_language],
+                {"customer_name": thread.contact, "ticket": thread.id,
+                 "agent_name": agent.name, "school_name": school.name})
+        except TemplateError as exc:
+            raise ActionError(str(exc)) from None
+        return self.reply(thread_id, agent_id, text, via=via)
 
     def note(self, thread_id: int, agent_id: str, text: str) -> int:
         """An internal note: stored and logged, never sent."""
@@ -84,12 +124,15 @@ class Actions:
         return stored.message_id
 
     def assign(self, thread_id: int, agent_id: str, by: str = "cli") -> Thread:
+        """Give the thread to an agent; they are notified unless they took it themselves."""
         self._agent(agent_id)
         thread = self.store.thread(thread_id)
         with self.store.transaction():
             self.store.update_thread(thread.id, agent=agent_id)
             self.store.log_event(thread.id, by, "assigned",
                                  {"agent": agent_id, "previous": thread.agent})
+            if by != agent_id:
+                self.notifier.tell(agent_id, thread.id, f"{by} assigned this thread to you")
         return self.store.thread(thread.id)
 
     def set_status(self, thread_id: int, status: Status, by: str = "cli") -> Thread:

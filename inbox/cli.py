@@ -357,3 +357,10 @@ from inbox.cli_routing import contacts, route, rules  # noqa: E402
 main.add_command(route)
 main.add_command(rules)
 main.add_command(contacts)
+from inbox.cli_agents import agents, templates  # noqa: E402
+
+main.add_command(agents)
+main.add_command(templates)
+from inbox.cli_care import register as register_care  # noqa: E402
+
+register_care(main)

@@ -173,7 +173,7 @@ def load_config(path: str | Path) -> Config:
 
     from inbox.notify import desk_settings  # notify builds on Config: import it late
 
-    desk = desk_settings(top.table("desk"), agents.values())
+    desk = desk_settings(top.table("desk"), agents.values(), base=path.parent)
     greeting = greeting_settings(top.table("greeting"))
 
     routing_section = top.table("routing")

@@ -29,8 +29,10 @@ from inbox.model import Channel
 from inbox.notify import Notifier
 from inbox.outbox import OutboxSender
 from inbox.pipeline import IngestReport, Pipeline
+from inbox.quality import quality_hooks
 from inbox.replay import replay
 from inbox.sections import ConfigError
+from inbox.sla import escalation_of
 from inbox.store import Store, iso, now_utc
 from routing.language import LanguageDetector
 from routing.rules import Routing
@@ -84,6 +86,7 @@ def build_hooks(store: Store, config: Config, detector: LanguageDetector) -> lis
         AgentMail(store, config), AgentBot(store, config),
         Greeter(store, config.greeting, config.school.name, detector),
         Notifier(store, config),
+        *quality_hooks(store, config, Notifier(store, config)),
     ]
 
 
@@ -134,8 +137,20 @@ class Daemon:
             except Exception as exc:
                 healthy = False
                 self._failed(channel.name, exc)
+        self.run_timers()
         await self.flush_outbox()
         return healthy
+
+    def run_timers(self) -> None:
+        """Fire what is due now in every hook with a ``check`` (SLA timers, surveys)."""
+        now = self.pipeline.clock()
+        for hook in self.pipeline.hooks:
+            check = getattr(hook, "check", None)
+            if check is not None:
+                try:
+                    check(now)
+                except Exception:  # a timer bug must not stop the daemon; next run retries
+                    log.exception("%s: timer check failed", type(hook).__name__)
 
     async def flush_outbox(self) -> None:
         """Deliver everything due now; entries scheduled for a later retry stay queued."""
@@ -158,6 +173,9 @@ class Daemon:
             self._schedule_poll(channel, delay=0)
         self.scheduler.add_job(self._watch_routing, "interval", seconds=ROUTING_WATCH_SECONDS,
                                id="routing-watch", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.run_timers, "interval",
+                               seconds=escalation_of(self.config).interval_seconds,
+                               id="timers", max_instances=1, coalesce=True)
         self.scheduler.add_job(self._flush_job, "interval",
                                seconds=self.config.outbox.interval_seconds,
                                id="outbox", max_instances=1, coalesce=True)

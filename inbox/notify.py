@@ -1,18 +1,61 @@
 """Tell agents what needs them, in the client they already use (mail, Telegram).
 
 The ``[desk]`` table of ``inbox.toml`` says which channels carry the agents'
-side; :func:`desk_settings` reads it.
+side (:func:`desk_settings`). A :class:`Notifier` is an inbound and outbound
+hook: a new or reopened thread, a customer writing again, an edit, a failed
+delivery each queue a notification into the outbox, inside the transaction
+that caused it. Email notifications come from the school's support address
+with a per-thread, per-agent Reply-To (``support+t12.<token>@school.example``)
+whose token is an HMAC only the daemon can make; Telegram ones come from the
+bot with buttons. Agents with ``client = "cli"`` get nothing sent. Outside an
+agent's working hours a non-urgent notification waits for the next start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from inbox.model import Agent
+from inbox.config import ChannelConfig, Config
+from inbox.hooks import Filed
+from inbox.model import Agent, Attachment, Delivery, Outbound, Thread
 from inbox.secrets import Secret
 from inbox.sections import Section
+from inbox.store import Store, now_utc
+from inbox.templates import Templates, load_templates
+from routing.calendar import BusinessCalendar
+
+log = logging.getLogger("inbox.notify")
+
+TOKEN_LENGTH = 20  # hex digits of the HMAC in a reply address: 80 bits
+_TOKEN_ADDRESS = re.compile(
+    r"^(?P<local>[^@+\s]+)\+t(?P<ticket>\d{1,12})\.(?P<token>[0-9a-f]{"
+    + str(TOKEN_LENGTH) + r"})@(?P<domain>[^@\s]+)$")
+MAX_TELEGRAM_TEXT = 2500  # of the customer's text in a Telegram notification (limit: 4096)
+MAX_EMAIL_TEXT = 20000
+MAIL_FOOTER = (
+    "Reply to this mail to answer the customer: your text goes out from the school's address"
+    " (quoted text and your signature are removed; attachments go along).\n"
+    "Or start your reply with a command on the first line:\n"
+    "  #note TEXT      internal note, never sent\n"
+    "  #pending        send the rest and wait for the customer\n"
+    "  #close          send the rest (if any) and close\n"
+    "  #assign NAME    hand the thread to another agent\n"
+    "  #take           assign it to yourself\n"
+    "  #t TEMPLATE     send a canned answer"
+)
+TELEGRAM_FOOTER = (
+    "Reply to this message to answer the customer (#note on the first line: internal).\n"
+    "/take {n} · /close {n} · /reopen {n} · /note {n} TEXT · /assign {n} NAME · /t NAME"
+    " (as a reply) · /threads"
+)
 
 
 @dataclass(frozen=True)
@@ -30,22 +73,29 @@ class DeskSettings:
     secret: Secret | None = None
     reply_address: str = ""
     templates_dir: Path | None = None
+    templates: Templates = field(default_factory=Templates, compare=False)
 
 
-def desk_settings(section: Section, agents: Iterable[Agent] = ()) -> DeskSettings:
-    """Read ``[desk]``; pass the agents so a missing reply-token secret is reported."""
+def desk_settings(section: Section, agents: Iterable[Agent] = (),
+                  base: Path | None = None) -> DeskSettings:
+    """Read ``[desk]``; ``agents`` lets a missing secret be reported, ``base`` anchors paths."""
     secret = section.secret("secret", required=False)
     reply_address = section.text("reply_address", "").strip().lower()
     if reply_address and "@" not in reply_address:
         section.problem(f'reply_address {reply_address!r} must be an address like '
                         f'"agents@school.example"')
-    folder = section.text("templates_dir", "")
+    folder_text = section.text("templates_dir", "")
+    folder = Path(folder_text).expanduser() if folder_text else None
+    if folder is not None and base is not None and not folder.is_absolute():
+        folder = base / folder
+    templates = load_templates(folder, section.problems) if folder else Templates()
     settings = DeskSettings(
         email_channel=section.text("email_channel", ""),
         telegram_channel=section.text("telegram_channel", ""),
         secret=secret,
         reply_address=reply_address,
-        templates_dir=Path(folder).expanduser() if folder else None,
+        templates_dir=folder,
+        templates=templates,
     )
     email_agents = [agent.id for agent in agents if agent.client == "email"]
     if email_agents and secret is None:
@@ -55,3 +105,236 @@ def desk_settings(section: Section, agents: Iterable[Agent] = ()) -> DeskSetting
             f' secret_file = "/etc/school-inbox/desk-secret"')
     section.done()
     return settings
+
+
+@dataclass(frozen=True)
+class Desk:
+    """The ``[desk]`` settings resolved against the configured channels."""
+
+    settings: DeskSettings
+    email: ChannelConfig | None
+    telegram: ChannelConfig | None
+
+    @classmethod
+    def of(cls, config: Config) -> Desk:
+        settings = config.desk
+        return cls(settings, _channel(config, "email", settings.email_channel),
+                   _channel(config, "telegram", settings.telegram_channel))
+
+    @property
+    def support_address(self) -> str:
+        return getattr(self.email.settings, "address", "") if self.email else ""
+
+    def token(self, ticket: int, agent_id: str) -> str:
+        """HMAC(secret, "ticket:agent"): proof a reply address was handed out to this agent."""
+        if self.settings.secret is None:
+            raise LookupError("[desk] has no secret_file: agents cannot answer by email")
+        key = self.settings.secret.reveal().encode()
+        digest = hmac.new(key, f"{ticket}:{agent_id}".encode(), hashlib.sha256).hexdigest()
+        return digest[:TOKEN_LENGTH]
+
+    def reply_address(self, ticket: int, agent_id: str) -> str:
+        local, _, domain = (self.settings.reply_address or self.support_address).partition("@")
+        return f"{local}+t{ticket}.{self.token(ticket, agent_id)}@{domain}"
+
+    def parse_reply_address(self, address: str) -> tuple[int, str] | None:
+        """(ticket, token) when ``address`` is one of our reply addresses."""
+        found = _TOKEN_ADDRESS.match(address.strip().lower())
+        base = self.settings.reply_address or self.support_address
+        if not found or f"{found['local']}@{found['domain']}" != base.lower():
+            return None
+        return int(found["ticket"]), found["token"]
+
+
+def _channel(config: Config, kind: str, name: str) -> ChannelConfig | None:
+    """The named channel (load_config checked its kind), else the first of that kind."""
+    if name:
+        return config.channel(name)
+    return next((channel for channel in config.channels
+                 if getattr(channel.module, "KIND", channel.kind) == kind), None)
+
+
+class Notifier:
+    """The hook that queues agents' notifications; :meth:`tell` is for SLA timers and others."""
+
+    def __init__(self, store: Store, config: Config):
+        self.store = store
+        self.config = config
+        self.desk = Desk.of(config)
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def thread_created(self, filed: Filed) -> None:
+        thread = filed.thread
+        headline = "New thread for you" if thread.agent else (
+            f"New thread for team {thread.team or '(none)'}, not assigned")
+        self._notify(self._audience(thread), thread, headline, filed.item.visible,
+                     filed.item.attachments)
+
+    def customer_wrote(self, filed: Filed) -> None:
+        thread = filed.thread
+        headline = f"{filed.contact.name} wrote again"
+        if filed.reopened:
+            headline += "; the thread is open again"
+        self._notify(self._audience(thread), thread, headline, filed.item.visible,
+                     filed.item.attachments)
+
+    def message_edited(self, thread_id: int, message_id: int, previous_text: str) -> None:
+        thread = self.store.thread(thread_id)
+        message = self.store.message(message_id)
+        self._notify(self._audience(thread), thread,
+                     f"{thread.contact} edited a message (it said: {previous_text[:200]})",
+                     message.visible_text)
+
+    def delivery_failed(self, entry: Outbound, delivery: Delivery) -> None:
+        if entry.kind == "notification" or entry.thread_id is None:
+            # Never notify about a notification: a broken agent channel must not loop.
+            log.warning("notification %s to %s failed: %s", entry.id, entry.recipient,
+                        delivery.error)
+            return
+        thread = self.store.thread(entry.thread_id)
+        what = f"Your {entry.kind} could not be delivered: {delivery.error}"
+        if delivery.unreachable:
+            what += ("\nThe customer has blocked the bot or cannot be reached on this channel;"
+                     " contact them another way.")
+        self._notify(self._audience(thread), thread, what, entry.text, urgent=True)
+
+    # -- for other parts -----------------------------------------------------------------
+
+    def tell(self, agent_id: str, thread_id: int, what: str, *, urgent: bool = False) -> None:
+        """Notify one agent about a thread (SLA warning, collision, assignment, failure)."""
+        self._notify([agent_id], self.store.thread(thread_id), what, "", urgent=urgent)
+
+    def chat(self, agent_id: str, text: str, thread_id: int | None = None,
+             buttons: Sequence[tuple[str, str]] = ()) -> None:
+        """A short answer in the agent's Telegram chat (a command's result); sent now.
+
+        ``buttons`` are (label, callback data) pairs, one per row.
+        """
+        chat_id = self.telegram_chat(agent_id)
+        if not chat_id or self.desk.telegram is None:
+            return
+        headers = {"reply_markup": _keyboard([[button] for button in buttons])} if buttons else {}
+        self.store.queue_outbound(
+            channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
+            text=text, kind="notification", thread_id=thread_id, headers=headers)
+
+    def telegram_chat(self, agent_id: str) -> str:
+        """The agent's Telegram user id: configured ``telegram_id``, else a linked account."""
+        agent = self.config.agents.get(agent_id)
+        if agent and agent.telegram_id:
+            return str(agent.telegram_id)
+        return self.store.agent_links("telegram").get(agent_id, "")
+
+    def agent_for_telegram(self, user_id: str) -> str:
+        """The agent a Telegram user id belongs to ("" for a customer)."""
+        for agent in self.config.agents.values():
+            if agent.telegram_id and str(agent.telegram_id) == user_id:
+                return agent.id
+        links = self.store.agent_links("telegram")
+        return next((agent for agent, value in links.items()
+                     if value == user_id and agent in self.config.agents), "")
+
+    # -- queueing ------------------------------------------------------------------------
+
+    def _audience(self, thread: Thread) -> list[str]:
+        """The assigned agent; unassigned: a manual team's members, else its fallback or lead."""
+        if thread.agent:
+            return [thread.agent]
+        team = self.config.teams.get(thread.team)
+        if team is None:
+            return []
+        if team.strategy != "manual" and (team.fallback or team.lead):
+            return [team.fallback or team.lead]
+        return list(team.members)
+
+    def _notify(self, agents: Sequence[str], thread: Thread, headline: str, text: str,
+                attachments: Sequence[Attachment] = (), urgent: bool = False) -> None:
+        now = now_utc()
+        for agent_id in dict.fromkeys(agents):
+            agent = self.config.agents.get(agent_id)
+            if agent is None or agent.client == "cli":
+                continue
+            at = _next_duty(agent, now, urgent)
+            if agent.client == "email":
+                self._email(agent, thread, headline, text, attachments, at)
+            elif agent.client == "telegram":
+                self._telegram(agent, thread, headline, text, attachments, at)
+
+    def _email(self, agent: Agent, thread: Thread, headline: str, text: str,
+               attachments: Sequence[Attachment], at: datetime) -> None:
+        if self.desk.email is None or not agent.email:
+            log.warning("agent %s reads mail but no email channel is configured", agent.id)
+            return
+        domain = self.desk.support_address.rpartition("@")[2] or "localhost"
+        root = f"<ticket.{thread.id}.{agent.id}@{domain}>"  # groups one thread in mail clients
+        self.store.queue_outbound(
+            channel="email", account=self.desk.email.name, recipient=agent.email,
+            subject=f"[#{thread.id}] {thread.subject or '(no subject)'} — {_first(headline)}",
+            text=self._body(thread, headline, text, attachments, MAX_EMAIL_TEXT, MAIL_FOOTER),
+            headers={"Reply-To": self.desk.reply_address(thread.id, agent.id),
+                     "In-Reply-To": root, "References": root},
+            kind="notification", thread_id=thread.id, at=at)
+
+    def _telegram(self, agent: Agent, thread: Thread, headline: str, text: str,
+                  attachments: Sequence[Attachment], at: datetime) -> None:
+        chat_id = self.telegram_chat(agent.id)
+        if self.desk.telegram is None or not chat_id:
+            log.warning("agent %s uses Telegram but is not linked (inbox agents link %s)",
+                        agent.id, agent.id)
+            return
+        buttons = [("Take", f"take:{thread.id}"), ("Close", f"close:{thread.id}")]
+        if self.desk.settings.templates.names():
+            buttons.append(("Templates", f"templates:{thread.id}"))
+        footer = TELEGRAM_FOOTER.format(n=thread.id)
+        self.store.queue_outbound(
+            channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
+            text=self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT, footer),
+            headers={"reply_markup": _keyboard([buttons])},
+            kind="notification", thread_id=thread.id, at=at)
+
+    def _body(self, thread: Thread, headline: str, text: str,
+              attachments: Sequence[Attachment], limit: int, footer: str) -> str:
+        contact = self.store.contact(thread.contact_id)
+        who = contact.name + (f" ({thread.segment or contact.segment})"
+                              if thread.segment or contact.segment else "")
+        lines = [f"[#{thread.id}] {headline}",
+                 f"From: {who} · {thread.channel} · {thread.language or '?'}",
+                 f"Subject: {thread.subject or '(none)'}",
+                 f"Team: {thread.team or '-'} · Agent: {thread.agent or '-'} · "
+                 f"Priority: {thread.priority} · Status: {thread.status.value}"]
+        if thread.flags:
+            lines.append(f"Flags: {', '.join(thread.flags)}")
+        if text.strip():
+            shown = text.strip()
+            if len(shown) > limit:
+                shown = shown[:limit].rstrip() + f"\n[… {len(text) - limit} more characters:"\
+                                                  f" inbox show {thread.id}]"
+            lines += ["", shown]
+        if attachments:
+            lines += ["", "Attachments: " + ", ".join(
+                f"{a.filename} ({_size(a.size)})" for a in attachments)]
+        return "\n".join([*lines, "", "—", footer])
+
+
+def _next_duty(agent: Agent, now: datetime, urgent: bool) -> datetime:
+    """Now, or when the agent's working hours next start (quiet hours hold non-urgent news)."""
+    if urgent or agent.hours is None:
+        return now
+    return BusinessCalendar.for_hours(agent.hours).next_opening(now)
+
+
+def _keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> str:
+    """Telegram's InlineKeyboardMarkup as JSON, for the channel to send with the message."""
+    return json.dumps({"inline_keyboard": [
+        [{"text": label, "callback_data": data} for label, data in row] for row in rows]},
+        ensure_ascii=False)
+
+
+def _first(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _size(size: int) -> str:
+    return f"{size} B" if size < 1024 else f"{size // 1024} KB" if size < 2**20 else \
+        f"{size / 2**20:.1f} MB"

@@ -172,4 +172,49 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX automatic_sent_recipient ON automatic_sent(recipient, sent_at);
     ALTER TABLE contacts ADD COLUMN segment_evidence TEXT NOT NULL DEFAULT '[]';
     """,
+    # 3: agents' mail and Telegram messages already acted on (a re-delivery must not act twice).
+    """
+    CREATE TABLE agent_claims (
+        account TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        thread_id INTEGER,
+        claimed_at TEXT NOT NULL,
+        PRIMARY KEY (account, external_id)
+    );
+    """,
+    # 4: service quality: SLA timers that fired (each once, across restarts), pauses already
+    # applied to due times, FAQ answers offered and their outcome, satisfaction surveys.
+    """
+    CREATE TABLE sla_timers (
+        thread_id INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        target TEXT NOT NULL CHECK (target IN ('first_response', 'resolution')),
+        stage TEXT NOT NULL CHECK (stage IN ('warning', 'breach')),
+        due TEXT NOT NULL,
+        fired_at TEXT NOT NULL,
+        notified INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (thread_id, target, stage)
+    );
+    CREATE TABLE sla_pauses (
+        thread_id INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        paused_at TEXT NOT NULL,
+        resumed_at TEXT NOT NULL,
+        PRIMARY KEY (thread_id, paused_at)
+    );
+    CREATE TABLE faq_offers (
+        thread_id INTEGER PRIMARY KEY REFERENCES threads(id) ON DELETE CASCADE,
+        entry TEXT NOT NULL,
+        score REAL NOT NULL,
+        offered_at TEXT NOT NULL,
+        outcome TEXT NOT NULL DEFAULT '' CHECK (outcome IN ('', 'solved', 'person')),
+        answered_at TEXT
+    );
+    CREATE TABLE surveys (
+        thread_id INTEGER PRIMARY KEY REFERENCES threads(id) ON DELETE CASCADE,
+        asked_at TEXT NOT NULL,
+        score INTEGER CHECK (score BETWEEN 1 AND 5),
+        comment TEXT NOT NULL DEFAULT '',
+        answered_at TEXT
+    );
+    """,
 )

@@ -1,0 +1,149 @@
+"""Agents on Telegram: linking an account, replies to notifications, buttons, /commands.
+
+A message on the desk's bot counts as an agent's only when it comes, in a
+private chat, from the Telegram user id linked to that agent (``telegram_id``
+in ``[[agents]]``, or linked with ``inbox agents link AGENT`` and the bot's
+``/start link-CODE``). Anything from anyone else is a customer's message, left
+to the pipeline. An agent's reply to a notification answers that
+notification's thread; a ``/command`` or a button press acts on a thread; the
+bot answers every agent message with what it did (or why it could not).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from inbox.actions import ActionError, Actions
+from inbox.commands import (
+    HELP,
+    Command,
+    CommandError,
+    execute,
+    parse_button,
+    parse_reply,
+    parse_slash,
+)
+from inbox.config import Config
+from inbox.model import Contact, Inbound
+from inbox.notify import Desk
+from inbox.store import NotFound, Store, now_utc
+
+log = logging.getLogger("inbox.agentbot")
+
+LINK_PREFIX = "link-"
+LINK_VALID = timedelta(days=1)
+
+
+def new_link_code(store: Store, agent_id: str, now: datetime | None = None) -> tuple[str, datetime]:
+    """A one-time code that links whoever sends ``/start link-CODE`` to ``agent_id``."""
+    code = secrets.token_hex(8)
+    expires = (now or now_utc()) + LINK_VALID
+    store.add_link_code(code, agent_id, expires)
+    return code, expires
+
+
+class AgentBot:
+    """The inbound hook for agents' Telegram messages (see :mod:`inbox.hooks`)."""
+
+    def __init__(self, store: Store, config: Config):
+        self.store = store
+        self.config = config
+        self.desk = Desk.of(config)
+        self.actions = Actions(store, config)
+        self.notifier = self.actions.notifier
+
+    def claim(self, item: Inbound, contact: Contact) -> bool:
+        if self.desk.telegram is None or item.channel != "telegram" or (
+                item.account != self.desk.telegram.name) or item.meta.get("chat_type"):
+            return False  # not the desk's bot, or a group chat
+        if self.store.was_claimed(item.account, item.external_id):
+            return True  # delivered twice: acted on the first time
+        user = item.sender.value
+        payload = item.meta.get("start_payload", "")
+        if payload.startswith(LINK_PREFIX):
+            linked = self._link(payload[len(LINK_PREFIX):], user)
+            if linked:
+                self.store.record_claim(item.account, item.external_id, linked, None, now_utc())
+                agent = self.config.agents[linked]
+                self.notifier.chat(linked, f"Linked: you are {agent.name} ({agent.id}) at"
+                                           f" {self.config.school.name}. Notifications come"
+                                           f" here.\n\n{HELP}")
+                return True
+        agent_id = self.notifier.agent_for_telegram(user)
+        if not agent_id:
+            return False  # a customer (a wrong link code too)
+        self.store.record_claim(item.account, item.external_id, agent_id, None, now_utc())
+        self._answer(item, agent_id)
+        return True
+
+    def _link(self, code: str, user: str) -> str:
+        agent_id = self.store.take_link_code(code, now_utc())
+        if agent_id is None or agent_id not in self.config.agents:
+            log.info("telegram user %s sent an unknown or expired link code", user)
+            return ""
+        self.store.link_agent(agent_id, "telegram", user, now_utc())
+        self.store.log_event(None, agent_id, "agent-linked", {"telegram": user})
+        return agent_id
+
+    def _answer(self, item: Inbound, agent_id: str) -> None:
+        thread_id = None
+        try:
+            command = self._command(item)
+            thread_id = command.thread_id
+            if command.verb == "templates" and thread_id is not None:
+                self._offer_templates(agent_id, thread_id)
+                return
+            with self.store.transaction():  # a failing command leaves nothing half done
+                answer = execute(command, self.actions, agent_id, via="telegram",
+                                 attachments=[a for a in item.attachments if a.data is not None])
+        except (ActionError, CommandError, NotFound) as exc:
+            answer = f"Not done: {exc}"
+        self.notifier.chat(agent_id, answer, thread_id if self._exists(thread_id) else None)
+
+    def _command(self, item: Inbound) -> Command:
+        """What the agent asked for; a thread comes from the command or the replied message."""
+        if item.edit_of:
+            raise CommandError("an edited message is not sent again; send a new reply")
+        if "callback_data" in item.meta:
+            command = parse_button(item.meta["callback_data"])
+            if command is None:
+                raise CommandError(f"unknown button {item.meta['callback_data']!r}")
+            return command
+        replied = self._replied_thread(item)
+        slash = parse_slash(item.text)
+        if slash is not None:
+            return slash if slash.thread_id is not None else replace(slash, thread_id=replied)
+        if item.meta.get("command") == "start":
+            return Command("help")
+        if replied is None:
+            raise CommandError("to answer a customer, reply to their notification.\n\n" + HELP)
+        return replace(parse_reply(item.visible), thread_id=replied)
+
+    def _replied_thread(self, item: Inbound) -> int | None:
+        reply_to = item.meta.get("reply_to", "")
+        if not reply_to:
+            return None
+        notification = self.store.notification_by_external(item.account, reply_to)
+        if notification is None or notification.recipient != item.meta.get("chat_id"):
+            raise CommandError("that message is not a notification about a thread;"
+                               " reply to the notification itself")
+        return notification.thread_id
+
+    def _offer_templates(self, agent_id: str, thread_id: int) -> None:
+        names = self.config.desk.templates.names()
+        self.notifier.chat(
+            agent_id, f"Send which template to #{thread_id}?" if names else
+            "No templates are configured.", thread_id,
+            buttons=[(name, f"t:{thread_id}:{name}") for name in names])
+
+    def _exists(self, thread_id: int | None) -> bool:
+        if thread_id is None:
+            return False
+        try:
+            self.store.thread(thread_id)
+        except NotFound:
+            return False
+        return True

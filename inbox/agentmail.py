@@ -1,0 +1,107 @@
+"""Agents answering from their own mail client: recognise, authenticate, act.
+
+An agent's reply to a notification arrives on the desk's email channel,
+addressed to the notification's Reply-To (``support+t12.<token>@...``). It
+counts as the agent's only when all hold: the From address is the agent's
+configured address, the token is the HMAC the daemon made for this ticket and
+this agent, and the receiving server's ``Authentication-Results`` does not
+report a DKIM, SPF or DMARC failure. Then the visible reply (quotes and
+signature already stripped by the normaliser) is parsed for a first-line
+``#command`` and carried out through :class:`~inbox.actions.Actions`; the
+agent's attachments go to the customer, who sees only the school's address.
+
+Anything else that looks like an agent's reply (a token address, or mail from
+an agent's address) is left to the pipeline as a customer message flagged
+``review``: it is stored and shown to agents, never relayed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from dataclasses import replace
+
+from inbox.actions import ActionError, Actions
+from inbox.commands import CommandError, execute, parse_reply
+from inbox.config import Config
+from inbox.model import Agent, Contact, Flag, Inbound
+from inbox.notify import Desk
+from inbox.store import NotFound, Store, now_utc
+
+log = logging.getLogger("inbox.agentmail")
+
+_FAILED_CHECK = re.compile(r"\b(dkim|spf|dmarc)\s*=\s*(fail|softfail|permerror)\b", re.I)
+
+
+class AgentMail:
+    """The inbound hook for agents' mail replies (see :mod:`inbox.hooks`)."""
+
+    def __init__(self, store: Store, config: Config):
+        self.store = store
+        self.config = config
+        self.desk = Desk.of(config)
+        self.actions = Actions(store, config)
+
+    def claim(self, item: Inbound, contact: Contact) -> bool:
+        if self.desk.email is None or item.channel != "email" or (
+                item.account != self.desk.email.name):
+            return False
+        tokens = [found for address in item.recipients
+                  if (found := self.desk.parse_reply_address(address))]
+        agents = [agent for agent in self.config.agents.values()
+                  if agent.email and agent.email == item.sender.value]
+        if not tokens and not agents:
+            return False  # a customer
+        agent, ticket, refusal = self._authenticate(item, tokens, agents)
+        if refusal:
+            # Filed by the pipeline as a customer message a human must look at.
+            item.flags.add(Flag.REVIEW)
+            item.meta["agent-reply-refused"] = refusal
+            log.warning("%s: mail %s from %s not taken as an agent's reply: %s", item.account,
+                        item.external_id, item.sender.value, refusal)
+            return False
+        if self.store.was_claimed(item.account, item.external_id):
+            return True  # delivered twice: acted on the first time
+        self.store.record_claim(item.account, item.external_id, agent.id, ticket, now_utc())
+        self._act(item, agent, ticket)
+        return True
+
+    def _authenticate(self, item: Inbound, tokens: list[tuple[int, str]],
+                      agents: list[Agent]) -> tuple[Agent | None, int, str]:
+        """(agent, ticket, "") when authentic, else (None, 0, why not)."""
+        if not tokens:
+            return None, 0, "from an agent's address but not to a reply address (no token)"
+        if not agents:
+            return None, 0, "to a reply address but not from an agent's configured address"
+        if self.desk.settings.secret is None:
+            return None, 0, "[desk] has no secret_file, so no reply can be authenticated"
+        checks = _FAILED_CHECK.search(item.meta.get("authentication-results", ""))
+        if checks:
+            return None, 0, f"the receiving server says {checks.group(0)}"
+        for ticket, token in tokens:
+            for agent in agents:
+                if hmac.compare_digest(token, self.desk.token(ticket, agent.id)):
+                    return agent, ticket, ""
+        return None, 0, "the reply token does not belong to this agent and ticket"
+
+    def _act(self, item: Inbound, agent: Agent, ticket: int) -> None:
+        # Inline parts are signature logos and the like; only real attachments go along.
+        files = [a for a in item.attachments if a.data is not None and not a.inline]
+        try:
+            with self.store.transaction():  # a failing command leaves nothing half done
+                command = replace(parse_reply(item.visible), thread_id=ticket)
+                execute(command, self.actions, agent.id, via="email", attachments=files)
+        except (ActionError, CommandError, NotFound) as exc:
+            self.store.log_event(ticket if self._exists(ticket) else None, agent.id,
+                                 "agent-mail-refused", {"error": str(exc)})
+            if self._exists(ticket):
+                self.actions.notifier.tell(
+                    agent.id, ticket, f"Your mail was not used: {exc}", urgent=True)
+
+    def _exists(self, ticket: int) -> bool:
+        try:
+            self.store.thread(ticket)
+        except NotFound:
+            return False
+        return True

@@ -1,0 +1,236 @@
+"""Auto-acknowledgement: a new thread gets one message with its ticket number and when to expect us.
+
+The expected time comes from the thread's SLA policy and the school's calendar:
+"we answer within 15 minutes" while the school is open (or for a wall-clock
+policy), "we are closed now, we will answer on Monday after 09:00" when it is
+not. Texts are built in for ru/kk/en/uk/de with each language's plural and
+weekday forms; ``[autoack.texts.<language>]`` overrides the sentences.
+Never to automatic mail (:func:`inbox.automatic.loop_risk`), at most
+``max_per_hour`` per sender, only on the channels listed (all when empty).
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from inbox.automatic import AutomaticSender, language_for, loop_risk
+from inbox.config import Config
+from inbox.hooks import Filed
+from inbox.model import Thread
+from inbox.sections import Section
+from inbox.store import Store, now_utc
+
+log = logging.getLogger("inbox.autoack")
+
+
+@dataclass(frozen=True)
+class AckTexts:
+    """The three sentences; ``{ticket}``, ``{response_time}``, ``{opening}`` are filled in."""
+
+    open: str  # the school is open (or the policy counts wall time)
+    closed: str  # outside business hours
+    received: str  # the thread has no SLA policy
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """How one language writes "within N units" and "on <day> after HH:MM"."""
+
+    units: dict[str, tuple[str, str]]  # minute/hour/day -> (form for one, form for many)
+    slavic: bool  # 21 takes the "one" form (ru, uk); else only 1 does
+    weekdays: tuple[str, ...]  # as used in "on Monday" (Monday first)
+    today: str
+    tomorrow: str
+    opening: str  # "{day} after {time}"
+
+
+GRAMMAR: dict[str, Grammar] = {
+    "ru": Grammar({"minute": ("минуты", "минут"), "hour": ("часа", "часов"),
+                   "day": ("дня", "дней")}, True,
+                  ("в понедельник", "во вторник", "в среду", "в четверг", "в пятницу",
+                   "в субботу", "в воскресенье"), "сегодня", "завтра", "{day} после {time}"),
+    "uk": Grammar({"minute": ("хвилини", "хвилин"), "hour": ("години", "годин"),
+                   "day": ("дня", "днів")}, True,
+                  ("у понеділок", "у вівторок", "у середу", "у четвер", "у п'ятницю",
+                   "у суботу", "у неділю"), "сьогодні", "завтра", "{day} після {time}"),
+    "kk": Grammar({"minute": ("минут", "минут"), "hour": ("сағат", "сағат"),
+                   "day": ("күн", "күн")}, False,
+                  ("дүйсенбі күні", "сейсенбі күні", "сәрсенбі күні", "бейсенбі күні",
+                   "жұма күні", "сенбі күні", "жексенбі күні"), "бүгін", "ертең",
+                  "{day} сағат {time}-ден кейін"),
+    "en": Grammar({"minute": ("minute", "minutes"), "hour": ("hour", "hours"),
+                   "day": ("day", "days")}, False,
+                  ("on Monday", "on Tuesday", "on Wednesday", "on Thursday", "on Friday",
+                   "on Saturday", "on Sunday"), "today", "tomorrow", "{day} after {time}"),
+    "de": Grammar({"minute": ("Minute", "Minuten"), "hour": ("Stunde", "Stunden"),
+                   "day": ("Tag", "Tagen")}, False,
+                  ("am Montag", "am Dienstag", "am Mittwoch", "am Donnerstag", "am Freitag",
+                   "am Samstag", "am Sonntag"), "heute", "morgen", "{day} nach {time} Uhr"),
+}
+
+DEFAULT_TEXTS: dict[str, AckTexts] = {
+    "ru": AckTexts(
+        open="Здравствуйте! Мы получили ваше обращение, его номер #{ticket}."
+             " Ответим в течение {response_time}.",
+        closed="Здравствуйте! Мы получили ваше обращение, его номер #{ticket}."
+               " Сейчас мы не работаем; ответим {opening}.",
+        received="Здравствуйте! Мы получили ваше обращение, его номер #{ticket}."
+                 " Скоро ответим."),
+    "kk": AckTexts(
+        open="Сәлеметсіз бе! Өтінішіңізді алдық, оның нөмірі #{ticket}."
+             " {response_time} ішінде жауап береміз.",
+        closed="Сәлеметсіз бе! Өтінішіңізді алдық, оның нөмірі #{ticket}."
+               " Қазір біз жұмыс істемейміз; {opening} жауап береміз.",
+        received="Сәлеметсіз бе! Өтінішіңізді алдық, оның нөмірі #{ticket}."
+                 " Жақын арада жауап береміз."),
+    "en": AckTexts(
+        open="Hello! We have received your message; its number is #{ticket}."
+             " We answer within {response_time}.",
+        closed="Hello! We have received your message; its number is #{ticket}."
+               " We are closed now; we will answer {opening}.",
+        received="Hello! We have received your message; its number is #{ticket}."
+                 " We will answer soon."),
+    "uk": AckTexts(
+        open="Вітаємо! Ми отримали ваше звернення, його номер #{ticket}."
+             " Відповімо протягом {response_time}.",
+        closed="Вітаємо! Ми отримали ваше звернення, його номер #{ticket}."
+               " Зараз ми не працюємо; відповімо {opening}.",
+        received="Вітаємо! Ми отримали ваше звернення, його номер #{ticket}."
+                 " Незабаром відповімо."),
+    "de": AckTexts(
+        open="Guten Tag! Wir haben Ihre Nachricht erhalten, ihre Nummer ist #{ticket}."
+             " Wir antworten innerhalb von {response_time}.",
+        closed="Guten Tag! Wir haben Ihre Nachricht erhalten, ihre Nummer ist #{ticket}."
+               " Wir sind gerade nicht erreichbar und antworten {opening}.",
+        received="Guten Tag! Wir haben Ihre Nachricht erhalten, ihre Nummer ist #{ticket}."
+                 " Wir antworten bald."),
+}
+PLACEHOLDERS = {"open": ("ticket", "response_time"), "closed": ("ticket", "opening"),
+                "received": ("ticket",)}
+
+
+@dataclass(frozen=True)
+class AutoackSettings:
+    """``[autoack]``: on/off, which channels, the hourly cap per sender, texts per language."""
+
+    enabled: bool = False
+    channels: tuple[str, ...] = ()  # channel names; empty = every channel
+    max_per_hour: int = 1
+    texts: dict[str, AckTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
+
+
+def autoack_of(config: Config) -> AutoackSettings:
+    """``config.autoack`` once the loader reads ``[autoack]``; the defaults (off) until then."""
+    return getattr(config, "autoack", None) or AutoackSettings()
+
+
+def autoack_settings(section: Section) -> AutoackSettings:
+    """Read ``[autoack]``; ``[autoack.texts.<lang>]`` may set ``open``, ``closed``, ``received``."""
+    enabled = section.flag("enabled", False)
+    channels = section.texts("channels", ())
+    max_per_hour = section.integer("max_per_hour", 1, minimum=1)
+    texts = dict(DEFAULT_TEXTS)
+    table = section.table("texts")
+    for language in table.data:
+        given = table.table(language)
+        base = texts.get(language, DEFAULT_TEXTS["en"])
+        values = {}
+        for key, names in PLACEHOLDERS.items():
+            value = given.text(key, getattr(base, key))
+            unknown = _unknown_placeholders(value, names)
+            if unknown:
+                given.problem(f"{key} uses unknown placeholders {unknown}"
+                              f" (known: {', '.join('{' + n + '}' for n in names)})")
+            values[key] = value
+        given.done()
+        texts[language] = AckTexts(**values)
+    table.done()
+    section.done()
+    return AutoackSettings(enabled, channels, max_per_hour, texts)
+
+
+def _unknown_placeholders(text: str, known: tuple[str, ...]) -> list[str]:
+    found = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    return [f"{{{name}}}" for name in found if name not in known]
+
+
+def span_words(span: timedelta, language: str) -> str:
+    """A target as words after "within": "15 minutes", "1 hour 30 minutes", "2 days".
+
+    Days only for whole days; otherwise hours and minutes.
+    """
+    grammar = GRAMMAR.get(language, GRAMMAR["en"])
+    minutes = int(span.total_seconds() // 60)
+    parts = []
+    if minutes and minutes % (24 * 60) == 0:
+        parts.append(("day", minutes // (24 * 60)))
+    else:
+        if minutes >= 60:
+            parts.append(("hour", minutes // 60))
+        if minutes % 60 or not parts:
+            parts.append(("minute", minutes % 60))
+    return " ".join(f"{n} {_form(grammar, unit, n)}" for unit, n in parts)
+
+
+def _form(grammar: Grammar, unit: str, n: int) -> str:
+    one, many = grammar.units[unit]
+    if grammar.slavic:
+        return one if n % 10 == 1 and n % 100 != 11 else many
+    return one if n == 1 else many
+
+
+def opening_words(opening: datetime, now: datetime, language: str) -> str:
+    """When the school opens again, as "on Monday after 09:00" / "tomorrow after 09:00"."""
+    grammar = GRAMMAR.get(language, GRAMMAR["en"])
+    days = (opening.date() - now.astimezone(opening.tzinfo).date()).days
+    day = (grammar.today if days == 0 else grammar.tomorrow if days == 1
+           else grammar.weekdays[opening.weekday()])
+    return grammar.opening.format(day=day, time=opening.strftime("%H:%M"))
+
+
+class AutoAck:
+    """The hook: ``thread_created`` queues the acknowledgement in the filing transaction."""
+
+    def __init__(self, store: Store, config: Config, settings: AutoackSettings,
+                 clock: Callable[[], datetime] = now_utc):
+        self.store = store
+        self.config = config
+        self.settings = settings
+        self.clock = clock
+        self.sender = AutomaticSender(store, config)
+
+    def thread_created(self, filed: Filed) -> None:
+        if not self.settings.enabled:
+            return
+        thread, now = filed.thread, self.clock()
+        if self.settings.channels and thread.account not in self.settings.channels:
+            return
+        why_not = loop_risk(filed.item)
+        if not why_not and self.sender.over_limit(thread, "ack", self.settings.max_per_hour,
+                                                  now):
+            why_not = f"already {self.settings.max_per_hour} acknowledgement(s) this hour"
+        if why_not:
+            self.store.log_event(thread.id, "system", "auto-ack-skipped", {"reason": why_not},
+                                 at=now)
+            log.info("thread %s: no acknowledgement: %s", thread.id, why_not)
+            return
+        language = language_for(thread, filed.contact, self.settings.texts,
+                                self.config.school.default_language)
+        self.sender.send(thread, self.text(thread, language, now), kind="ack", at=now)
+
+    def text(self, thread: Thread, language: str, now: datetime) -> str:
+        """The acknowledgement for ``thread`` received at ``now``, in ``language``."""
+        texts = self.settings.texts.get(language, DEFAULT_TEXTS["en"])
+        policy = self.config.sla.get(thread.sla_policy)
+        if policy is None:
+            return texts.received.format(ticket=thread.ticket)
+        calendar = self.config.calendar
+        if policy.business_hours and not calendar.is_open(now):
+            opening = opening_words(calendar.next_opening(now), now, language)
+            return texts.closed.format(ticket=thread.ticket, opening=opening)
+        return texts.open.format(ticket=thread.ticket,
+                                 response_time=span_words(policy.first_response, language))

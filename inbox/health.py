@@ -1,0 +1,193 @@
+"""``inbox status``: is every channel read, does the outbox drain, are SLAs kept — for humans
+and for a monitoring check.
+
+The daemon mirrors each channel's health into the store (``health:last_ok``,
+``health:error_since``, ``health:last_error`` in its sync state, refreshed at
+least once a minute while it polls), so this works from any process without
+talking to the daemon. "Unhealthy" is defined by :class:`Thresholds` and
+nothing else; SLA breaches are shown but are the agents' business, not the
+admin's, unless a limit is given.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from inbox.config import ChannelConfig, Config
+from inbox.store import Store, iso, parse_time
+from inbox.store.care import SlaBreach
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When ``inbox status`` calls the service unhealthy (and exits 1)."""
+
+    failing_for: timedelta = timedelta(minutes=15)  # a channel failing longer than this
+    stale_after: timedelta = timedelta(minutes=15)  # no successful poll for this long
+    outbox_age: timedelta = timedelta(hours=1)  # oldest undelivered outbox entry
+    max_failed: int | None = None  # failed deliveries in the last 24 h; None: not judged
+    max_breaches: int | None = None  # threads past an SLA deadline; None: not judged
+
+
+@dataclass(frozen=True)
+class ChannelHealth:
+    name: str
+    kind: str
+    state: str  # "ok" | "failing" | "stale" (no success lately) | "never" (never polled)
+    last_ok: datetime | None
+    error_since: datetime | None
+    last_error: str
+    lag: int | None  # messages waiting at the source, where cheaply known (Maildir new/)
+
+
+@dataclass
+class Health:
+    checked_at: datetime
+    channels: list[ChannelHealth]
+    outbox: dict[str, int]  # state -> entries
+    oldest_pending: datetime | None
+    failed_last_day: int
+    breaches: int
+    breached: list[SlaBreach]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def check_health(config: Config, store: Store, now: datetime,
+                 thresholds: Thresholds = Thresholds()) -> Health:
+    channels = [_channel(channel, store, now, thresholds) for channel in config.channels]
+    summary = store.outbox_summary()
+    breaches, breached = store.sla_breaches(now, limit=20)
+    health = Health(
+        checked_at=now, channels=channels,
+        outbox={state: summary["counts"].get(state, 0)
+                for state in ("queued", "retrying", "sent", "failed")},
+        oldest_pending=summary["oldest_pending"],
+        failed_last_day=store.failed_deliveries_since(now - DAY),
+        breaches=breaches, breached=breached)
+    health.problems = list(_problems(health, thresholds, now))
+    return health
+
+
+def _channel(channel: ChannelConfig, store: Store, now: datetime,
+             limits: Thresholds) -> ChannelHealth:
+    items = store.sync_items(channel.name)
+    last_ok = parse_time(items.get("health:last_ok"))
+    error_since = parse_time(items.get("health:error_since"))
+    if error_since is not None:
+        state = "failing"
+    elif last_ok is None:
+        state = "never"
+    elif now - last_ok > limits.stale_after:
+        state = "stale"
+    else:
+        state = "ok"
+    return ChannelHealth(channel.name, channel.kind, state, last_ok, error_since,
+                         items.get("health:last_error", "") if error_since else "",
+                         _lag(channel))
+
+
+def _lag(channel: ChannelConfig) -> int | None:
+    """Unread messages waiting at the source, when counting them costs nothing."""
+    if channel.kind == "maildir":
+        try:
+            return sum(1 for entry in os.scandir(channel.settings.path / "new")
+                       if entry.is_file() and not entry.name.startswith("."))
+        except OSError:
+            return None
+    return None
+
+
+def _problems(health: Health, limits: Thresholds, now: datetime):
+    for channel in health.channels:
+        label = f"{channel.kind} {channel.name!r}"
+        if channel.error_since and now - channel.error_since > limits.failing_for:
+            yield (f"{label} has been failing for {_age(now - channel.error_since)}:"
+                   f" {channel.last_error}")
+        elif channel.state == "never":
+            yield f"{label} has never been polled (is the daemon running?)"
+        elif channel.state == "stale" and channel.last_ok is not None:
+            yield (f"{label}: no successful poll for {_age(now - channel.last_ok)}"
+                   " (is the daemon running?)")
+    if health.oldest_pending and now - health.oldest_pending > limits.outbox_age:
+        waiting = health.outbox["queued"] + health.outbox["retrying"]
+        yield (f"outbox: {waiting} waiting, the oldest for"
+               f" {_age(now - health.oldest_pending)}")
+    if limits.max_failed is not None and health.failed_last_day > limits.max_failed:
+        yield f"outbox: {health.failed_last_day} deliveries failed in the last 24 h"
+    if limits.max_breaches is not None and health.breaches > limits.max_breaches:
+        yield f"SLA: {health.breaches} threads past their deadline"
+
+
+def health_json(health: Health) -> dict[str, Any]:
+    now = health.checked_at
+    return {
+        "healthy": health.healthy,
+        "checked_at": iso(now),
+        "problems": health.problems,
+        "channels": [{
+            "name": c.name, "kind": c.kind,
+            "state": c.state,
+            "last_ok": iso(c.last_ok), "error_since": iso(c.error_since),
+            "last_error": c.last_error, "lag": c.lag,
+        } for c in health.channels],
+        "outbox": {
+            **health.outbox,
+            "oldest_pending": iso(health.oldest_pending),
+            "oldest_pending_seconds": _seconds(now, health.oldest_pending),
+            "failed_last_day": health.failed_last_day,
+        },
+        "sla": {
+            "breaches": health.breaches,
+            "threads": [{"id": b.thread.id, "target": b.target, "due": iso(b.due),
+                         "team": b.thread.team, "agent": b.thread.agent,
+                         "subject": b.thread.subject} for b in health.breached],
+        },
+    }
+
+
+def health_text(health: Health) -> str:
+    from inbox import views
+
+    now = health.checked_at
+    verdict = "healthy" if health.healthy else f"UNHEALTHY ({len(health.problems)} problems)"
+    lines = [f"school-inbox: {verdict}"] + [f"  ! {p}" for p in health.problems] + [""]
+    lines.append(views.table(
+        ["CHANNEL", "KIND", "STATE", "LAST OK", "ERROR SINCE", "LAG", "LAST ERROR"],
+        [[c.name, c.kind, c.state,
+          views.short_time(c.last_ok), views.short_time(c.error_since),
+          "" if c.lag is None else c.lag, c.last_error] for c in health.channels],
+    ) if health.channels else "no channels configured")
+    box = health.outbox
+    oldest = (f"; oldest waiting {_age(now - health.oldest_pending)}"
+              if health.oldest_pending else "")
+    lines += ["", f"outbox: {box['queued']} queued, {box['retrying']} retrying,"
+                  f" {box['sent']} sent, {box['failed']} failed"
+                  f" ({health.failed_last_day} in the last 24 h){oldest}"]
+    lines.append(f"SLA: {health.breaches} open threads past a deadline" + (
+        ": " + ", ".join(f"#{b.thread.id} {b.target.replace('_', ' ')} due"
+                         f" {views.short_time(b.due)}" for b in health.breached[:5])
+        if health.breaches else ""))
+    return "\n".join(lines)
+
+
+def _seconds(now: datetime, then: datetime | None) -> int | None:
+    return None if then is None else int((now - then).total_seconds())
+
+
+def _age(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 1:
+        return f"{int(span.total_seconds())} s"
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"

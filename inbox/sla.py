@@ -1,0 +1,220 @@
+"""SLA timers: warn before a target is missed, escalate when it is, pause while pending.
+
+The pipeline stores each thread's ``first_response_due``/``resolution_due`` when
+it routes it; :class:`SlaClock` reads them on every :meth:`SlaClock.check` (an
+APScheduler interval job, and ``inbox run --once``). Each (thread, target,
+stage) fires once, ever: the store's primary key says so, so a restart, a second
+check in the same second or a daemon that was down for a day fires nothing
+twice, and timers that fell due meanwhile fire once at the next check.
+
+Pauses come from the event log, not from a hook: a ``pending`` event starts one
+and the next event that ends waiting (``reopened``, ``customer-replied``,
+``closed``) ends it. :meth:`SlaClock.resume` then moves the due times later by
+the paused span (in business time when the policy counts business hours) and
+records the pause, so it shifts them once. Because every check applies pauses
+before it fires anything, no status-changing code needs to call us.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from inbox.actions import Actions
+from inbox.config import Config, SlaPolicy
+from inbox.model import Event, Status, Thread
+from inbox.sections import Section
+from inbox.store import Store
+from routing.assign import assign
+
+log = logging.getLogger("inbox.sla")
+
+TARGETS = ("first_response", "resolution")
+# Events that end a wait for the customer: the status left ``pending``.
+RESUMING = frozenset({"reopened", "customer-replied", "closed"})
+
+
+class Teller(Protocol):
+    """What the SLA clock and the survey need from :class:`inbox.notify.Notifier`."""
+
+    def tell(self, agent_id: str, thread_id: int, what: str, *, urgent: bool = False) -> None: ...
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    """``[escalation]``: how often timers are checked and whether a breach reassigns."""
+
+    interval_seconds: float = 30.0
+    reassign_on_breach: bool = False  # give a breached thread to the next available member
+
+
+def escalation_of(config: Config) -> EscalationSettings:
+    """``config.escalation`` once the loader reads ``[escalation]``; the defaults until then."""
+    return getattr(config, "escalation", None) or EscalationSettings()
+
+
+def escalation_settings(section: Section) -> EscalationSettings:
+    settings = EscalationSettings(
+        interval_seconds=section.number("interval_seconds", 30.0, minimum=1),
+        reassign_on_breach=section.flag("reassign_on_breach", False),
+    )
+    section.done()
+    return settings
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One timer that went off: who was told and, on a breach, who the thread went to."""
+
+    thread_id: int
+    target: str  # "first_response" | "resolution"
+    stage: str  # "warning" | "breach"
+    due: datetime
+    told: tuple[str, ...]
+    reassigned_to: str = ""
+
+
+class SlaClock:
+    def __init__(self, store: Store, config: Config, notifier: Teller,
+                 settings: EscalationSettings = EscalationSettings()):
+        self.store = store
+        self.config = config
+        self.notifier = notifier
+        self.settings = settings
+
+    def check(self, now: datetime) -> list[Fired]:
+        """Apply finished pauses, then fire every warning and breach that is due at ``now``."""
+        self.apply_pauses()
+        fired: list[Fired] = []
+        for thread in self.store.sla_threads():
+            policy = self.config.sla.get(thread.sla_policy)
+            if policy is None or thread.status is Status.PENDING:
+                continue
+            done = self.store.fired_timers(thread.id)
+            for target, due, span in self._targets(thread, policy):
+                stage = self._stage(policy, due, span, now)
+                if stage is None or (target, stage) in done or (target, "breach") in done:
+                    continue
+                found = self._fire(thread, policy, target, stage, due, now)
+                if found is not None:
+                    fired.append(found)
+                    thread = self.store.thread(thread.id)  # a breach may have reassigned it
+        return fired
+
+    # -- pauses ----------------------------------------------------------------------------
+
+    def apply_pauses(self) -> None:
+        """Shift due times for every finished pause that has not shifted them yet."""
+        for thread_id in self.store.unapplied_pauses():
+            applied = self.store.applied_pauses(thread_id)
+            for paused_from, resumed_at in pauses(self.store.events(thread_id)):
+                if paused_from not in applied:
+                    self.resume(self.store.thread(thread_id), paused_from, resumed_at)
+
+    def resume(self, thread: Thread, paused_from: datetime, now: datetime) -> Thread:
+        """The thread waited for the customer from ``paused_from`` to ``now``: move its due times.
+
+        A target already missed before the pause stays missed; a met first
+        response is not moved. Calling it again for the same pause does nothing.
+        """
+        policy = self.config.sla.get(thread.sla_policy)
+        changes: dict[str, datetime] = {}
+        if policy is not None:
+            for target, due, _ in self._targets(thread, policy):
+                if due > paused_from:
+                    changes[f"{target}_due"] = self._shift(policy, due, paused_from, now)
+        with self.store.transaction():
+            if self.store.record_pause(thread.id, paused_from, now) and changes:
+                self.store.update_thread(thread.id, **changes)
+                self.store.log_event(thread.id, "system", "sla-resumed", {
+                    "paused_from": paused_from.isoformat(), "resumed_at": now.isoformat(),
+                    **{key: value.isoformat() for key, value in changes.items()}}, at=now)
+        return self.store.thread(thread.id)
+
+    def _shift(self, policy: SlaPolicy, due: datetime, paused_from: datetime,
+               now: datetime) -> datetime:
+        if not policy.business_hours:
+            return due + (now - paused_from)
+        calendar = self.config.calendar
+        left = calendar.business_time_between(paused_from, due)
+        return calendar.add_business_time(now, left)
+
+    # -- firing ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _targets(thread: Thread, policy: SlaPolicy) -> Iterator[tuple[str, datetime, timedelta]]:
+        """(target, due, full span) of each clock still running on the thread."""
+        if thread.first_response_at is None and thread.first_response_due is not None:
+            yield "first_response", thread.first_response_due, policy.first_response
+        if thread.resolution_due is not None:
+            yield "resolution", thread.resolution_due, policy.resolution
+
+    def _stage(self, policy: SlaPolicy, due: datetime, span: timedelta,
+               now: datetime) -> str | None:
+        """"breach" once due, "warning" once ``warn_at`` of the span is used, else None."""
+        if now >= due:
+            return "breach"
+        left = (self.config.calendar.business_time_between(now, due) if policy.business_hours
+                else due - now)
+        return "warning" if left <= span * (1 - policy.warn_at) else None
+
+    def _fire(self, thread: Thread, policy: SlaPolicy, target: str, stage: str,
+              due: datetime, now: datetime) -> Fired | None:
+        team = self.config.teams.get(thread.team)
+        lead = team.lead if team else ""
+        urgent = stage == "breach"
+        with self.store.transaction():
+            if not self.store.record_timer(thread.id, target, stage, due, now):
+                return None  # another check got there first
+            if urgent:
+                # A warning that never fired (down all along) is superseded, not sent late.
+                self.store.record_timer(thread.id, target, "warning", due, now, notified=False)
+            audience = [thread.agent] if thread.agent else []
+            if (urgent or not audience) and lead:
+                audience.append(lead)
+            audience = list(dict.fromkeys(audience))
+            what = _describe(target, stage, due.astimezone(self.config.calendar.zone), policy)
+            for agent_id in audience:
+                self.notifier.tell(agent_id, thread.id, what, urgent=urgent)
+            moved_to = self._reassign(thread, now) if urgent else ""
+            self.store.log_event(thread.id, "sla", f"sla-{stage}", {
+                "target": target, "due": due.isoformat(), "policy": policy.name,
+                "told": audience, "reassigned_to": moved_to}, at=now)
+        log.info("thread %s: SLA %s %s (due %s); told %s", thread.id, target, stage,
+                 due.isoformat(), ", ".join(audience) or "nobody")
+        return Fired(thread.id, target, stage, due, tuple(audience), moved_to)
+
+    def _reassign(self, thread: Thread, now: datetime) -> str:
+        """Give a breached thread to the team's next eligible member; "" when nobody else can."""
+        team = self.config.teams.get(thread.team)
+        if not self.settings.reassign_on_breach or team is None or team.strategy == "manual":
+            return ""
+        picked = assign(replace(team, strategy="round_robin"), self.config.agents,
+                        language=thread.language, now=now, open_counts=self.store.open_counts(),
+                        last_assigned=thread.agent)
+        if not picked.agent or picked.agent == thread.agent:
+            return ""
+        Actions(self.store, self.config).assign(thread.id, picked.agent, by="sla")  # tells them
+        return picked.agent
+
+
+def pauses(events: list[Event]) -> Iterator[tuple[datetime, datetime]]:
+    """Finished waits for the customer, (from, to), read from a thread's event log."""
+    paused_from: datetime | None = None
+    for event in events:
+        if event.action == "pending":
+            paused_from = paused_from or event.created_at
+        elif event.action in RESUMING and paused_from is not None:
+            yield paused_from, event.created_at
+            paused_from = None
+
+
+def _describe(target: str, stage: str, due: datetime, policy: SlaPolicy) -> str:
+    words = "first response" if target == "first_response" else "resolution"
+    when = due.strftime("%a %d %b %H:%M")
+    if stage == "breach":
+        return f"SLA breached: {words} was due {when} (policy {policy.name})"
+    return f"SLA warning: {words} is due {when} (policy {policy.name})"

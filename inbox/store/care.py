@@ -1,0 +1,423 @@
+"""Store verbs for looking after the data: health figures, backup, purge, forget, export, reparse.
+
+A mixin of :class:`inbox.store.Store` (it uses ``self.db``, ``self.transaction()``
+and ``self._one``). Deletions run with ``secure_delete`` on, so removed personal
+data is overwritten in the database file rather than left in free pages, and
+the full-text index is merged afterwards so no deleted words linger in it.
+Attachment files are removed only after the commit that dropped their last
+reference: a crash leaves at most an unreferenced file, never a row without one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from inbox.model import Attachment, Thread
+from inbox.store import core  # circular on purpose: core's Store inherits this mixin
+
+# Threads deleted per transaction: the daemon's writes wait at most for one batch.
+DELETE_BATCH = 500
+
+
+@dataclass
+class Removed:
+    """What a purge or a forget removed (or, in a dry run, would remove)."""
+
+    contacts: int = 0
+    threads: int = 0
+    messages: int = 0
+    raw: int = 0
+    attachments: int = 0
+    events: int = 0
+    outbox: int = 0
+    files: int = 0  # attachment files no longer referenced by any message
+    # attachment file -> rows referring to it among those removed
+    hashes: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def add(self, other: Removed) -> None:
+        for name in ("contacts", "threads", "messages", "raw", "attachments", "events",
+                     "outbox"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for sha, refs in other.hashes.items():
+            self.hashes[sha] = self.hashes.get(sha, 0) + refs
+
+    def counts(self) -> dict[str, int]:
+        return {"contacts": self.contacts, "threads": self.threads, "messages": self.messages,
+                "raw": self.raw, "attachments": self.attachments, "events": self.events,
+                "outbox": self.outbox, "files": self.files}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of the database made with SQLite's online backup API."""
+
+    path: Path
+    schema_version: int
+    counts: dict[str, int]
+    hashes: frozenset[str]  # attachment files the copy refers to
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A stored customer message's raw form, what :mod:`inbox.care` re-normalises."""
+
+    id: int
+    thread_id: int
+    account: str
+    kind: str  # "rfc822" | "telegram"
+    data: bytes
+    edited: bool  # a messenger edit replaced its text: the raw form is older than the text
+
+
+@dataclass(frozen=True)
+class SlaBreach:
+    thread: Thread
+    target: str  # "first_response" | "resolution"
+    due: datetime
+
+
+class CareStore:
+    """Verbs for ``inbox status`` and the data-care commands."""
+
+    db: Any
+    path: Path
+
+    # -- health ----------------------------------------------------------------------
+
+    def sla_breaches(self, now: datetime, limit: int = 100) -> tuple[int, list[SlaBreach]]:
+        """Open threads past a deadline: unanswered after first_response_due, or past
+        resolution_due. Pending threads wait for the customer and do not count.
+        Returns the total and up to ``limit`` of them, most overdue first."""
+        at = core.iso(now)
+        where = """t.status = 'open' AND (
+            (t.first_response_at IS NULL AND t.first_response_due < :now)
+            OR t.resolution_due < :now)"""
+        (total,) = self.db.query(f"SELECT count(*) AS n FROM threads t WHERE {where}",
+                                 {"now": at})
+        rows = self.db.query(f"""
+            SELECT t.*, c.name AS contact_name,
+                   (SELECT count(*) FROM messages m WHERE m.thread_id = t.id) AS message_count,
+                   CASE WHEN t.first_response_at IS NULL AND t.first_response_due < :now
+                        THEN 'first_response' ELSE 'resolution' END AS target,
+                   CASE WHEN t.first_response_at IS NULL AND t.first_response_due < :now
+                        THEN t.first_response_due ELSE t.resolution_due END AS due
+            FROM threads t JOIN contacts c ON c.id = t.contact_id
+            WHERE {where} ORDER BY due, t.id LIMIT {int(limit)}""", {"now": at})
+        found = [SlaBreach(core._thread(row), row["target"], core.parse_time(row["due"]))
+                 for row in rows]
+        return total["n"], found
+
+    def failed_deliveries_since(self, since: datetime) -> int:
+        """Outbox entries that failed for good since then (from the event log)."""
+        row = self._one("SELECT count(*) AS n FROM events WHERE action = 'delivery-failed'"
+                        " AND created_at >= ?", (core.iso(since),))
+        return row["n"]
+
+    # -- backup ----------------------------------------------------------------------
+
+    def snapshot(self, target: Path) -> Snapshot:
+        """Copy the live database to ``target`` (one self-contained file) while others write.
+
+        The online backup API reads a consistent state; in WAL mode writers carry
+        on meanwhile. The copy is switched out of WAL so it is a single file.
+        """
+        target.unlink(missing_ok=True)
+        copy = sqlite3.connect(target)
+        try:
+            self.db.conn.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+            version = copy.execute("PRAGMA user_version").fetchone()[0]
+            counts = {table: copy.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                      for table in ("contacts", "threads", "messages", "attachments", "outbox")}
+            hashes = frozenset(row[0] for row in copy.execute(
+                "SELECT DISTINCT sha256 FROM attachments WHERE sha256 != ''"))
+        finally:
+            copy.close()
+        return Snapshot(target, version, counts, hashes)
+
+    def is_empty(self) -> bool:
+        """No contacts, threads or messages: nothing a restore could overwrite."""
+        row = self._one("SELECT (SELECT count(*) FROM contacts) + (SELECT count(*) FROM threads)"
+                        " + (SELECT count(*) FROM messages) AS n")
+        return row["n"] == 0
+
+    # -- deleting --------------------------------------------------------------------
+
+    def closed_threads_before(self, before: datetime) -> list[int]:
+        return [row["id"] for row in self.db.query(
+            "SELECT id FROM threads WHERE status = 'closed' AND closed_at < ? ORDER BY id",
+            [core.iso(before)])]
+
+    def delete_threads(self, thread_ids: Sequence[int], *, dry_run: bool = False) -> Removed:
+        """Remove threads with their messages, raw forms, attachments rows, events and
+        outbox entries, in batches; then the files no longer referenced by anyone."""
+        removed = Removed()
+        for start in range(0, len(thread_ids), DELETE_BATCH):
+            batch = list(thread_ids[start:start + DELETE_BATCH])
+            if dry_run:
+                removed.add(self._count_threads(batch))
+                continue
+            self.db.execute("PRAGMA secure_delete = ON")
+            try:
+                with self.transaction():
+                    removed.add(self._delete_batch(batch))
+            finally:
+                self.db.execute("PRAGMA secure_delete = OFF")
+        self._finish_delete(removed, dry_run)
+        return removed
+
+    def delete_contact(self, contact_id: int, *, dry_run: bool = False) -> Removed:
+        """Forget a person: their threads (everything in them), identities, rate-limit log
+        and the contact itself."""
+        thread_ids = [row["id"] for row in self.db.query(
+            "SELECT id FROM threads WHERE contact_id = ? ORDER BY id", [contact_id])]
+        values = self._identity_values(contact_id)
+        marks = ",".join("?" * len(values))
+        if dry_run:
+            removed = self._count_threads(thread_ids)
+        else:
+            removed = Removed()
+            self.db.execute("PRAGMA secure_delete = ON")
+            try:
+                with self.transaction():
+                    for start in range(0, len(thread_ids), DELETE_BATCH):
+                        removed.add(self._delete_batch(thread_ids[start:start + DELETE_BATCH]))
+                    if values:
+                        self.db.execute(
+                            f"DELETE FROM automatic_sent WHERE recipient IN ({marks})", values)
+                    self.db.execute("DELETE FROM contacts WHERE id = ?", [contact_id])
+            finally:
+                self.db.execute("PRAGMA secure_delete = OFF")
+        removed.contacts = 1
+        self._finish_delete(removed, dry_run)
+        return removed
+
+    def _identity_values(self, contact_id: int) -> list[str]:
+        return [row["value"] for row in self.db.query(
+            "SELECT value FROM identities WHERE contact_id = ?", [contact_id])]
+
+    def _count_threads(self, thread_ids: Sequence[int]) -> Removed:
+        marks = ",".join("?" * len(thread_ids))
+        if not thread_ids:
+            return Removed()
+        row = self._one(f"""SELECT
+            (SELECT count(*) FROM messages WHERE thread_id IN ({marks})) AS messages,
+            (SELECT count(*) FROM messages WHERE thread_id IN ({marks})
+                AND raw_id IS NOT NULL) AS raw,
+            (SELECT count(*) FROM attachments a JOIN messages m ON m.id = a.message_id
+                WHERE m.thread_id IN ({marks})) AS attachments,
+            (SELECT count(*) FROM events WHERE thread_id IN ({marks})) AS events,
+            (SELECT count(*) FROM outbox WHERE thread_id IN ({marks})) AS outbox
+        """, list(thread_ids) * 5)
+        hashes = self._hashes(thread_ids)
+        return Removed(threads=len(thread_ids), messages=row["messages"], raw=row["raw"],
+                       attachments=row["attachments"], events=row["events"],
+                       outbox=row["outbox"], hashes=hashes)
+
+    def _hashes(self, thread_ids: Sequence[int]) -> dict[str, int]:
+        marks = ",".join("?" * len(thread_ids))
+        return {row["sha256"]: row["n"] for row in self.db.query(
+            f"SELECT a.sha256, count(*) AS n FROM attachments a"
+            f" JOIN messages m ON m.id = a.message_id"
+            f" WHERE m.thread_id IN ({marks}) AND a.sha256 != '' GROUP BY a.sha256",
+            list(thread_ids))}
+
+    def _references(self, sha: str) -> int:
+        return self._one("SELECT count(*) AS n FROM attachments WHERE sha256 = ?", (sha,))["n"]
+
+    def _delete_batch(self, thread_ids: Sequence[int]) -> Removed:
+        if not thread_ids:
+            return Removed()
+        removed = self._count_threads(thread_ids)
+        marks = ",".join("?" * len(thread_ids))
+        ids = list(thread_ids)
+        raw_ids = [row["raw_id"] for row in self.db.query(
+            f"SELECT raw_id FROM messages WHERE thread_id IN ({marks}) AND raw_id IS NOT NULL",
+            ids)]
+        # A newer thread that continued one of these keeps existing, without the link.
+        self.db.execute(
+            f"UPDATE threads SET reopened_from = NULL WHERE reopened_from IN ({marks})", ids)
+        # Messages first (the FTS trigger removes their words), cascading to attachments
+        # rows and outbox entries; then the threads, cascading to events.
+        self.db.execute(f"DELETE FROM outbox WHERE thread_id IN ({marks})", ids)
+        self.db.execute(f"DELETE FROM messages WHERE thread_id IN ({marks})", ids)
+        for start in range(0, len(raw_ids), 500):
+            chunk = raw_ids[start:start + 500]
+            self.db.execute(f"DELETE FROM raw WHERE id IN ({','.join('?' * len(chunk))})",
+                            chunk)
+        self.db.execute(f"DELETE FROM threads WHERE id IN ({marks})", ids)
+        return removed
+
+    def _finish_delete(self, removed: Removed, dry_run: bool) -> None:
+        """Count (and, for real, delete) files nothing refers to any more; tidy the index."""
+        if dry_run:
+            removed.files = sum(1 for sha, refs in removed.hashes.items()
+                                if self._references(sha) == refs)
+            return
+        if not (removed.threads or removed.contacts):
+            return
+        with self.transaction():
+            # A write takes the database's write lock: no message can be filed between
+            # the check and the unlink, so a file is never removed under a new reference.
+            self.db.execute("DELETE FROM attachments WHERE 0")
+            for sha in sorted(removed.hashes):
+                if self._references(sha) == 0:
+                    self.attachment_path(sha).unlink(missing_ok=True)  # type: ignore[attr-defined]
+                    removed.files += 1
+        # Merge the full-text index so deleted words do not survive in old segments,
+        # and move the overwritten pages out of the WAL into the database file.
+        self.db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- export ----------------------------------------------------------------------
+
+    def contact_record(self, contact_id: int) -> dict[str, Any]:
+        """Every row stored about one person, as plain JSON values (for export-contact)."""
+        contact = self._one("SELECT * FROM contacts WHERE id = ?", (contact_id,))
+        if contact is None:
+            raise core.NotFound(f"no contact {contact_id}")
+        threads = list(self.db.query(
+            "SELECT * FROM threads WHERE contact_id = ? ORDER BY id", [contact_id]))
+        ids = [t["id"] for t in threads]
+        marks = ",".join("?" * len(ids))
+        values = self._identity_values(contact_id)
+
+        def rows(sql: str, params: list) -> list[dict]:
+            return [_plain(row) for row in self.db.query(sql, params)] if params else []
+
+        return {
+            "contact": _plain(contact),
+            "identities": rows("SELECT kind, value, display_name FROM identities"
+                               " WHERE contact_id = ? ORDER BY kind, value", [contact_id]),
+            "threads": [_plain(t) for t in threads],
+            "messages": rows(f"SELECT * FROM messages WHERE thread_id IN ({marks})"
+                             " ORDER BY thread_id, created_at, id", ids),
+            "attachments": rows(
+                f"SELECT a.* FROM attachments a JOIN messages m ON m.id = a.message_id"
+                f" WHERE m.thread_id IN ({marks}) ORDER BY a.id", ids),
+            "events": rows(f"SELECT * FROM events WHERE thread_id IN ({marks}) ORDER BY id",
+                           ids),
+            "outbox": rows(f"SELECT * FROM outbox WHERE thread_id IN ({marks}) ORDER BY id",
+                           ids),
+            "automatic_sent": rows(
+                f"SELECT * FROM automatic_sent WHERE recipient IN"
+                f" ({','.join('?' * len(values))}) ORDER BY id", values),
+        }
+
+    def raw_of_threads(self, thread_ids: Sequence[int]) -> Iterator[tuple[int, str, bytes]]:
+        """(message id, raw kind, raw bytes) of every message in these threads that has one."""
+        for start in range(0, len(thread_ids), DELETE_BATCH):
+            batch = list(thread_ids[start:start + DELETE_BATCH])
+            marks = ",".join("?" * len(batch))
+            for row in self.db.query(
+                    f"SELECT m.id, r.kind, r.data FROM messages m JOIN raw r ON r.id = m.raw_id"
+                    f" WHERE m.thread_id IN ({marks}) ORDER BY m.id", batch):
+                yield row["id"], row["kind"], row["data"]
+
+    # -- reparse ---------------------------------------------------------------------
+
+    def raw_messages(self, *, since: datetime | None = None,
+                     thread_ids: Iterable[int] = (), after_id: int = 0,
+                     limit: int = 200) -> list[RawMessage]:
+        """Customer messages with a raw form, by id from ``after_id``, for re-normalising."""
+        where, params = ["m.id > ?", "m.direction = 'in'"], [after_id]
+        if since is not None:
+            where.append("m.created_at >= ?")
+            params.append(core.iso(since))
+        ids = list(thread_ids)
+        if ids:
+            where.append(f"m.thread_id IN ({','.join('?' * len(ids))})")
+            params.extend(ids)
+        rows = self.db.query(f"""
+            SELECT m.id, m.thread_id, m.account, r.kind, r.data,
+                   EXISTS (SELECT 1 FROM events e WHERE e.thread_id = m.thread_id
+                           AND e.action = 'edited'
+                           AND json_extract(e.detail, '$.message') = m.id) AS edited
+            FROM messages m JOIN raw r ON r.id = m.raw_id
+            WHERE {' AND '.join(where)} ORDER BY m.id LIMIT {int(limit)}""", params)
+        return [RawMessage(row["id"], row["thread_id"], row["account"], row["kind"],
+                           row["data"], bool(row["edited"])) for row in rows]
+
+    def renormalise_message(self, message_id: int, *, text: str, visible_text: str,
+                            html: str | None, flags: Sequence[str], meta: dict,
+                            attachments: Sequence[Attachment] | None) -> bool:
+        """Replace what the normaliser derived from a message; ids and threading stay.
+
+        Attachment rows are updated in place, position by position, so ids that an
+        outbox entry may point at survive; ``None`` leaves them as they are.
+        Returns whether anything changed.
+        """
+        row = self._one("SELECT text, visible_text, html, flags, meta FROM messages"
+                        " WHERE id = ?", (message_id,))
+        old_meta = json.loads(row["meta"])
+        fields = {"text": text, "visible_text": visible_text, "html": html,
+                  "flags": json.dumps(sorted(set(flags))),
+                  "meta": json.dumps({**old_meta, **meta}, ensure_ascii=False)}
+        changed = any(row[key] != value for key, value in fields.items())
+        with self.transaction():
+            if changed:
+                self.db["messages"].update(message_id, fields)
+            if attachments is not None:
+                changed = self._replace_attachments(message_id, attachments) or changed
+        return changed
+
+    def _replace_attachments(self, message_id: int, attachments: Sequence[Attachment]) -> bool:
+        old = list(self.db.query(
+            "SELECT * FROM attachments WHERE message_id = ? ORDER BY id", [message_id]))
+        changed = len(old) != len(attachments)
+        for position, attachment in enumerate(attachments):
+            previous = old[position] if position < len(old) else None
+            if previous is not None and _same_attachment(previous, attachment):
+                continue
+            changed = True
+            if previous is not None:
+                self.db.execute("DELETE FROM attachments WHERE id = ?", [previous["id"]])
+            self._add_attachment(message_id, attachment)  # type: ignore[attr-defined]
+            if previous is not None:  # keep the id an outbox entry may refer to
+                self.db.execute("UPDATE attachments SET id = ? WHERE id = last_insert_rowid()",
+                                [previous["id"]])
+        for extra in old[len(attachments):]:
+            self.db.execute("DELETE FROM attachments WHERE id = ?", [extra["id"]])
+        return changed
+
+    # -- integrity -------------------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's integrity check plus the full-text index's; empty when all is well."""
+        found = [row[0] for row in self.db.execute("PRAGMA integrity_check").fetchall()]
+        problems = [] if found == ["ok"] else found
+        try:
+            self.db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"full-text index: {exc}")
+        return problems
+
+
+def _same_attachment(row: dict, attachment: Attachment) -> bool:
+    sha = hashlib.sha256(attachment.data).hexdigest() if attachment.data is not None else ""
+    return (row["filename"], row["content_type"], row["size"], row["inline"],
+            row["content_id"]) == (attachment.filename, attachment.content_type,
+                                   attachment.size, int(attachment.inline),
+                                   attachment.content_id) and row["sha256"] == sha
+
+
+def _plain(row: dict) -> dict:
+    """A row as JSON-ready values: JSON columns decoded, bytes left out."""
+    plain = {}
+    for key, value in row.items():
+        if isinstance(value, bytes):
+            continue
+        if key in ("tags", "flags", "meta", "routing", "detail", "headers", "attachments",
+                   "segment_evidence") and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        plain[key] = value
+    return plain

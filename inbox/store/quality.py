@@ -1,0 +1,161 @@
+"""Store verbs of service quality: SLA timers and pauses, automatic answers, FAQ offers, surveys.
+
+A mixin of :class:`inbox.store.Store` (it uses ``self.db``, ``self.transaction()``,
+``self._one``, ``self._thread_rows``); ``core`` is read at call time because ``core``
+imports this module. Every "fire once" promise rests on a primary key here, so a
+restart or a second daemon instance never repeats a warning, a survey or an offer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from inbox.model import Thread
+from inbox.store import core
+
+
+@dataclass(frozen=True)
+class FaqOffer:
+    """An FAQ answer sent on a thread; ``outcome`` is "" (no answer yet), "solved" or "person"."""
+
+    thread_id: int
+    entry: str
+    score: float
+    offered_at: datetime
+    outcome: str = ""
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A satisfaction question sent after a thread was closed; ``score`` None until answered."""
+
+    thread_id: int
+    asked_at: datetime
+    score: int | None = None
+    comment: str = ""
+    answered_at: datetime | None = None
+
+
+class QualityStore:
+    # -- SLA timers ------------------------------------------------------------------------
+
+    def sla_threads(self) -> list[Thread]:
+        """Threads that still run an SLA clock: not closed, with a policy."""
+        return list(self._thread_rows("t.status != 'closed' AND t.sla_policy != ''", []))
+
+    def fired_timers(self, thread_id: int) -> set[tuple[str, str]]:
+        """``(target, stage)`` pairs already fired for a thread, e.g. ("resolution", "warning")."""
+        return {(row["target"], row["stage"]) for row in self.db.query(
+            "SELECT target, stage FROM sla_timers WHERE thread_id = ?", [thread_id])}
+
+    def record_timer(self, thread_id: int, target: str, stage: str, due: datetime,
+                     at: datetime, notified: bool = True) -> bool:
+        """Mark a timer fired; False when it had fired already (the caller must then stay quiet)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO sla_timers (thread_id, target, stage, due, fired_at,"
+                " notified) VALUES (?, ?, ?, ?, ?, ?)",
+                [thread_id, target, stage, core.iso(due), core.iso(at), int(notified)])
+            return cursor.rowcount == 1
+
+    def unapplied_pauses(self) -> list[int]:
+        """Open SLA threads with a ``pending`` event whose pause has not shifted the due times."""
+        return [row["thread_id"] for row in self.db.query(
+            "SELECT DISTINCT e.thread_id FROM events e JOIN threads t ON t.id = e.thread_id"
+            " WHERE e.action = 'pending' AND t.status = 'open' AND t.sla_policy != ''"
+            " AND NOT EXISTS (SELECT 1 FROM sla_pauses p WHERE p.thread_id = e.thread_id"
+            "                 AND p.paused_at = e.created_at) ORDER BY e.thread_id")]
+
+    def applied_pauses(self, thread_id: int) -> set[datetime]:
+        return {core.parse_time(row["paused_at"]) for row in self.db.query(
+            "SELECT paused_at FROM sla_pauses WHERE thread_id = ?", [thread_id])}
+
+    def record_pause(self, thread_id: int, paused_at: datetime, resumed_at: datetime) -> bool:
+        """Remember a pause as applied; False when it was (so due times shift only once)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO sla_pauses (thread_id, paused_at, resumed_at)"
+                " VALUES (?, ?, ?)", [thread_id, core.iso(paused_at), core.iso(resumed_at)])
+            return cursor.rowcount == 1
+
+    # -- automatic answers -----------------------------------------------------------------
+
+    def automatic_count(self, recipient: str, kind: str, since: datetime) -> int:
+        """How many automatic messages of ``kind`` went to ``recipient`` since ``since``."""
+        row = self._one(
+            "SELECT count(*) AS n FROM automatic_sent WHERE recipient = ? AND kind = ?"
+            " AND sent_at >= ?", (recipient, kind, core.iso(since)))
+        return row["n"] if row else 0
+
+    def record_automatic(self, recipient: str, kind: str, at: datetime) -> None:
+        with self.transaction():
+            self.db["automatic_sent"].insert(
+                {"recipient": recipient, "kind": kind, "sent_at": core.iso(at)})
+
+    # -- FAQ offers ------------------------------------------------------------------------
+
+    def record_faq_offer(self, thread_id: int, entry: str, score: float, at: datetime) -> None:
+        with self.transaction():
+            self.db["faq_offers"].insert({"thread_id": thread_id, "entry": entry,
+                                          "score": round(score, 4), "offered_at": core.iso(at)},
+                                         replace=True)
+
+    def faq_offer(self, thread_id: int) -> FaqOffer | None:
+        row = self._one("SELECT * FROM faq_offers WHERE thread_id = ?", (thread_id,))
+        return faq_offer_from(row) if row else None
+
+    def answer_faq_offer(self, thread_id: int, outcome: str, at: datetime) -> None:
+        with self.transaction():
+            self.db["faq_offers"].update(thread_id, {"outcome": outcome,
+                                                     "answered_at": core.iso(at)})
+
+    # -- surveys ---------------------------------------------------------------------------
+
+    def threads_to_survey(self, closed_after: datetime, closed_before: datetime) -> list[Thread]:
+        """Closed threads an agent answered, not yet surveyed and not solved by an FAQ answer."""
+        return list(self._thread_rows(
+            "t.status = 'closed' AND t.closed_at > ? AND t.closed_at <= ?"
+            " AND t.first_response_at IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM surveys s WHERE s.thread_id = t.id)"
+            " AND NOT EXISTS (SELECT 1 FROM faq_offers f WHERE f.thread_id = t.id"
+            "                 AND f.outcome = 'solved')",
+            [core.iso(closed_after), core.iso(closed_before)]))
+
+    def record_survey(self, thread_id: int, at: datetime) -> bool:
+        """Mark a thread surveyed; False when it was (one question per thread, ever)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO surveys (thread_id, asked_at) VALUES (?, ?)",
+                [thread_id, core.iso(at)])
+            return cursor.rowcount == 1
+
+    def survey(self, thread_id: int) -> Survey | None:
+        row = self._one("SELECT * FROM surveys WHERE thread_id = ?", (thread_id,))
+        return survey_from(row) if row else None
+
+    def unanswered_survey(self, contact_id: int, asked_after: datetime) -> Survey | None:
+        """The contact's latest survey still waiting for a score, asked after ``asked_after``."""
+        row = self._one(
+            "SELECT s.* FROM surveys s JOIN threads t ON t.id = s.thread_id"
+            " WHERE t.contact_id = ? AND s.score IS NULL AND s.asked_at > ?"
+            " ORDER BY s.asked_at DESC, s.thread_id DESC LIMIT 1",
+            (contact_id, core.iso(asked_after)))
+        return survey_from(row) if row else None
+
+    def answer_survey(self, thread_id: int, score: int, comment: str, at: datetime) -> None:
+        with self.transaction():
+            self.db["surveys"].update(thread_id, {"score": score, "comment": comment,
+                                                  "answered_at": core.iso(at)})
+
+
+def faq_offer_from(row: dict) -> FaqOffer:
+    return FaqOffer(row["thread_id"], row["entry"], row["score"],
+                    core.parse_time(row["offered_at"]), row["outcome"],
+                    core.parse_time(row["answered_at"]))
+
+
+def survey_from(row: dict) -> Survey:
+    return Survey(row["thread_id"], core.parse_time(row["asked_at"]), row["score"],
+                  row["comment"], core.parse_time(row["answered_at"]))

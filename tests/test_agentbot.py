@@ -1,0 +1,232 @@
+"""Agents on Telegram through `inbox run --once`: linking, notifications, replies, commands.
+
+Customers write to the school's Maildir; the desk's bot is the Bot API test server.
+Boris links his Telegram account (user 777) with a one-time code; Aigerim's
+telegram_id is configured.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.botapi import TOKEN
+from tests.conftest import mail
+from tests.test_agentmail import ROUTING, body, to_customer
+
+BOT_TOML = """\
+[school]
+name = "Test School"
+languages = ["ru", "kk", "en"]
+default_language = "ru"
+
+[store]
+path = "{dir}/state/inbox.db"
+
+[[maildir]]
+name = "support"
+path = "{dir}/Maildir"
+outbox = "{dir}/Sent"
+address = "support@school.example"
+from_name = "Test School"
+
+[[telegram]]
+name = "desk-bot"
+token_env = "TEST_BOT_TOKEN"
+api_url = "{api}/bot"
+file_url = "{files}"
+
+[desk]
+templates_dir = "{dir}/templates"
+
+[[agents]]
+id = "boris"
+name = "Boris"
+client = "telegram"
+
+[[agents]]
+id = "aigerim"
+name = "Aigerim"
+client = "telegram"
+telegram_id = 888
+
+[[teams]]
+name = "support"
+members = ["boris", "aigerim"]
+strategy = "round_robin"
+"""
+
+BORIS = 777
+
+
+@pytest.fixture
+def bot_desk(school, botapi, monkeypatch):
+    monkeypatch.setenv("TEST_BOT_TOKEN", TOKEN)
+    templates = school.root / "templates"
+    templates.mkdir()
+    (templates / "hello.toml").write_text(
+        '[hello]\nru = "Здравствуйте, {customer_name}!"\nen = "Hello {customer_name}!"\n')
+    school.write(BOT_TOML.replace("{api}", botapi.url).replace("{files}", botapi.file_url),
+                 ROUTING)
+    school.bot = botapi
+    return school
+
+
+def link_boris(desk) -> None:
+    linked = json.loads(desk.cli("agents", "link", "boris", "--json").output)
+    desk.bot.user_message(BORIS, linked["command"])
+    desk.cli("run", "--once")
+
+
+def sent_to(desk, chat: int):
+    return [m for m in desk.bot.sent if m.chat_id == chat]
+
+
+def notified(desk):
+    """Boris is linked and notified of Olga's mail; returns the notification."""
+    link_boris(desk)
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    return sent_to(desk, BORIS)[-1]
+
+
+def reply_to(desk, notification, text: str) -> None:
+    """Boris answers with Telegram's reply to ``notification``."""
+    original = {"message_id": notification.message_id, "date": 0,
+                "chat": {"id": BORIS, "type": "private"}, "text": notification.text}
+    desk.bot.user_message(BORIS, text, reply_to_message=original)
+    desk.cli("run", "--once")
+
+
+def show(desk, thread: int) -> dict:
+    return json.loads(desk.cli("show", str(thread), "--json").output)
+
+
+def test_link_prints_a_one_time_deep_link_with_the_bots_name(bot_desk):
+    linked = json.loads(bot_desk.cli("agents", "link", "boris", "--json").output)
+    code = linked["code"]
+    assert linked["bot"] == "@school_inbox_test_bot"
+    assert linked["link"] == f"https://t.me/school_inbox_test_bot?start=link-{code}"
+    assert linked["command"] == f"/start link-{code}"
+    text = bot_desk.cli("agents", "link", "boris").output
+    assert "  open https://t.me/school_inbox_test_bot?start=link-" in text
+
+
+def test_start_with_the_code_links_the_sender_once(bot_desk):
+    linked = json.loads(bot_desk.cli("agents", "link", "boris", "--json").output)
+    bot_desk.bot.user_message(BORIS, linked["command"])
+    bot_desk.cli("run", "--once")
+    (welcome,) = sent_to(bot_desk, BORIS)
+    assert welcome.text.startswith("Linked: you are Boris (boris) at Test School.")
+    agents = json.loads(bot_desk.cli("agents", "list", "--json").output)
+    assert [(a["id"], a["telegram"]) for a in agents] == [("boris", "777"), ("aigerim", "888")]
+    # The same code from someone else links nobody: it is just a customer's message.
+    bot_desk.bot.user_message(555, linked["command"])
+    bot_desk.cli("run", "--once")
+    agents = json.loads(bot_desk.cli("agents", "list", "--json").output)
+    assert agents[0]["telegram"] == "777"
+
+
+def test_notification_arrives_with_ticket_text_and_buttons(bot_desk):
+    note = notified(bot_desk)
+    assert note.text.startswith("[#1] New thread for you\nFrom: Ольга · email · ru\n")
+    assert "Как оплатить обучение?" in note.text
+    assert "/take 1 · /close 1" in note.text
+    assert note.reply_markup == {"inline_keyboard": [[
+        {"text": "Take", "callback_data": "take:1"},
+        {"text": "Close", "callback_data": "close:1"},
+        {"text": "Templates", "callback_data": "templates:1"}]]}
+    assert sent_to(bot_desk, 888) == []  # the thread is Boris's
+
+
+def test_a_telegram_reply_to_the_notification_reaches_the_customer_by_email(bot_desk):
+    note = notified(bot_desk)
+    reply_to(bot_desk, note, "Ссылка на оплату: pay.example/1")
+    (answer,) = to_customer(bot_desk)
+    assert answer["In-Reply-To"] == "<m1@mail.example>"
+    assert body(answer).strip() == "Ссылка на оплату: pay.example/1"
+    assert sent_to(bot_desk, BORIS)[-1].text == "Sent to Ольга (#1)."
+    events = [m["direction"] for m in show(bot_desk, 1)["messages"]]
+    assert events == ["in", "out"]
+
+
+def test_hash_note_in_a_telegram_reply_stays_internal(bot_desk):
+    note = notified(bot_desk)
+    reply_to(bot_desk, note, "#note позвонить маме")
+    assert to_customer(bot_desk) == []
+    assert show(bot_desk, 1)["messages"][-1]["direction"] == "note"
+
+
+def test_slash_commands_act_on_the_numbered_thread(bot_desk):
+    notified(bot_desk)
+    for command in ("/note 1 ждём квитанцию", "/assign 1 aigerim", "/close 1"):
+        bot_desk.bot.user_message(BORIS, command)
+    bot_desk.cli("run", "--once")
+    thread = show(bot_desk, 1)
+    assert (thread["agent"], thread["status"]) == ("aigerim", "closed")
+    assert {m.text for m in sent_to(bot_desk, BORIS)[-3:]} == {
+        "Note added to #1.", "#1 assigned to aigerim.", "#1 closed."}
+    assert sent_to(bot_desk, 888)[-1].text.startswith("[#1] boris assigned this thread to you")
+    bot_desk.bot.user_message(BORIS, "/threads")
+    bot_desk.bot.user_message(BORIS, "/reopen 1")
+    bot_desk.cli("run", "--once")
+    # Telegram's per-chat rate limit may reorder the two answers.
+    assert {m.text for m in sent_to(bot_desk, BORIS)[-2:]} == {"Yours:\n(none)", "#1 reopened."}
+    assert show(bot_desk, 1)["status"] == "open"
+
+
+def test_buttons_take_and_send_a_template_in_the_threads_language(bot_desk):
+    note = notified(bot_desk)
+    bot_desk.bot.callback_query(888, "take:1", message_id=1)
+    bot_desk.cli("run", "--once")
+    assert show(bot_desk, 1)["agent"] == "aigerim"
+    bot_desk.bot.callback_query(BORIS, "templates:1", message_id=note.message_id)
+    bot_desk.cli("run", "--once")
+    offer = sent_to(bot_desk, BORIS)[-1]
+    assert offer.reply_markup == {"inline_keyboard": [[
+        {"text": "hello", "callback_data": "t:1:hello"}]]}
+    bot_desk.bot.callback_query(BORIS, "t:1:hello", message_id=offer.message_id)
+    bot_desk.cli("run", "--once")
+    (answer,) = to_customer(bot_desk)
+    assert body(answer).strip() == "Здравствуйте, Ольга!"
+    assert len(bot_desk.bot.answered) == 3  # every button's spinner was stopped
+
+
+def test_second_agent_answering_at_once_is_told_and_still_sent(bot_desk):
+    note = notified(bot_desk)
+    bot_desk.cli("reply", "1", "--as", "aigerim", "-m", "Сейчас проверю.")
+    reply_to(bot_desk, note, "Ссылка на оплату: pay.example/1")
+    assert len(to_customer(bot_desk)) == 2
+    told = [m.text for m in sent_to(bot_desk, BORIS)]
+    assert any(t.startswith("[#1] aigerim also answered #1 a moment ago; your reply was sent"
+                            " too") for t in told)
+
+
+def test_commands_from_an_unlinked_user_are_a_customers_message(bot_desk):
+    notified(bot_desk)
+    bot_desk.bot.user_message(555, "/close 1")
+    bot_desk.cli("run", "--once")
+    assert show(bot_desk, 1)["status"] == "open"
+    assert show(bot_desk, 2)["messages"][0]["text"] == "/close 1"
+
+
+def test_a_plain_message_that_is_no_reply_gets_help_not_relayed(bot_desk):
+    notified(bot_desk)
+    bot_desk.bot.user_message(BORIS, "Привет")
+    bot_desk.cli("run", "--once")
+    assert to_customer(bot_desk) == []
+    assert sent_to(bot_desk, BORIS)[-1].text.startswith(
+        "Not done: to answer a customer, reply to their notification.")
+
+
+def test_delivery_failure_of_a_reply_tells_the_agent_urgently(bot_desk):
+    bot_desk.bot.user_message(501, "Не могу войти", user={"id": 501, "is_bot": False,
+                                                           "first_name": "Марат"})
+    link_boris(bot_desk)
+    bot_desk.bot.block(501)
+    bot_desk.cli("reply", "1", "--as", "boris", "-m", "Сбросили пароль")
+    bot_desk.cli("run", "--once")
+    told = sent_to(bot_desk, BORIS)[-1].text
+    assert told.startswith("[#1] Your reply could not be delivered: Forbidden: bot was blocked"
+                           " by the user\nThe customer has blocked the bot")

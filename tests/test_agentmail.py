@@ -1,0 +1,301 @@
+"""Agents answering from their own mail client, through `inbox run --once` on a Maildir school.
+
+The school's Maildir channel is the desk's email channel: notifications to agents
+and replies to customers land in its outbox Maildir (``school.sent``), agents'
+replies are delivered into its inbox like any mail.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import json
+from email.message import Message
+
+import pytest
+
+from inbox.config import load_config
+from inbox.notify import Desk
+from inbox.store import Store
+from tests.conftest import mail
+
+DESK_TOML = """\
+[school]
+name = "Test School"
+languages = ["ru", "kk", "en"]
+default_language = "ru"
+
+[store]
+path = "{dir}/state/inbox.db"
+
+[[maildir]]
+name = "support"
+path = "{dir}/Maildir"
+outbox = "{dir}/Sent"
+address = "support@school.example"
+from_name = "Test School"
+
+[desk]
+secret_file = "{dir}/desk-secret"
+templates_dir = "{dir}/templates"
+
+[[agents]]
+id = "boris"
+name = "Boris"
+client = "email"
+email = "boris@staff.example"
+
+[[agents]]
+id = "aigerim"
+name = "Aigerim"
+client = "email"
+email = "aigerim@staff.example"
+
+[[teams]]
+name = "support"
+members = ["boris", "aigerim"]
+strategy = "round_robin"
+"""
+
+ROUTING = """\
+default_team = "support"
+
+[[rules]]
+name = "Everything to Boris"
+[rules.then]
+team = "support"
+agent = "boris"
+"""
+
+
+@pytest.fixture
+def desk(school):
+    (school.root / "desk-secret").write_text("a-long-random-key-for-tests\n")
+    templates = school.root / "templates"
+    templates.mkdir()
+    (templates / "hello.ru.txt").write_text(
+        "Здравствуйте, {customer_name}! Обращение №{ticket}. {agent_name}, {school_name}")
+    (templates / "hello.en.txt").write_text(
+        "Hello {customer_name}! Ticket {ticket}. {agent_name}, {school_name}")
+    school.write(DESK_TOML, ROUTING)
+    return school
+
+
+def sent(school) -> list[Message]:
+    """Everything the Maildir channel sent, oldest first."""
+    if not (school.sent / "new").is_dir():
+        return []
+    files = sorted((school.sent / "new").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    return [email.message_from_bytes(p.read_bytes()) for p in files]
+
+
+def header(msg: Message, name: str) -> str:
+    return str(email.header.make_header(email.header.decode_header(msg[name] or "")))
+
+
+def body(msg: Message) -> str:
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+    return part.get_payload(decode=True).decode().replace("\r\n", "\n")
+
+
+def to_customer(school) -> list[Message]:
+    return [m for m in sent(school) if m["To"] == "olga@mail.example"]
+
+
+def notifications(school, address: str) -> list[Message]:
+    return [m for m in sent(school) if m["To"] == address]
+
+
+def reply_address(school, ticket: int, agent: str) -> str:
+    return Desk.of(load_config(school.config)).reply_address(ticket, agent)
+
+
+def agent_mail(to: str, text: str, *, sender: str = "Boris <boris@staff.example>",
+               message_id: str = "r1@staff.example", extra: str = "") -> bytes:
+    """A reply written in the agent's mail client: new text, the quoted notification, signature."""
+    quoted = "\r\n".join([
+        text, "", "-- ", "Boris Petrov, +7 700 000 00 00", "",
+        "On Fri, 20 Nov 2026 at 09:01, Test School <support@school.example> wrote:",
+        "> [#1] New thread for you", "> Как оплатить обучение?",
+    ])
+    return mail(subject="Re: [#1] Оплата за декабрь", body=quoted, sender=sender,
+                message_id=message_id, extra=extra).replace(
+        b"To: support@school.example", f"To: {to}".encode())
+
+
+def show(school, thread: int) -> dict:
+    return json.loads(school.cli("show", str(thread), "--json").output)
+
+
+def test_notification_mail_comes_from_the_school_with_a_reply_token_and_the_ticket(desk):
+    desk.deliver(mail(extra="Content-Language: ru\r\n"))
+    desk.cli("run", "--once")
+    (note,) = notifications(desk, "boris@staff.example")
+    assert note["From"] == "Test School <support@school.example>"
+    assert note["Reply-To"] == reply_address(desk, 1, "boris")
+    assert note["Reply-To"].startswith("support+t1.")
+    assert header(note, "Subject") == "[#1] Оплата за декабрь — New thread for you"
+    assert note["Auto-Submitted"] == "auto-replied"
+    text = body(note)
+    assert text.startswith("[#1] New thread for you\nFrom: Ольга · email · ru\n"
+                           "Subject: Оплата за декабрь\n")
+    assert "Как оплатить обучение?" in text
+    assert "#note TEXT      internal note, never sent" in text
+    assert notifications(desk, "aigerim@staff.example") == []
+
+
+def test_agent_reply_reaches_the_customer_threaded_without_quotes_signature_or_agent_address(
+        desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "Ссылка на оплату: pay.example/1"))
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert answer["From"] == "Test School <support@school.example>"
+    assert answer["In-Reply-To"] == "<m1@mail.example>"
+    assert header(answer, "Subject") == "Re: Оплата за декабрь [#1]"
+    assert body(answer).strip() == "Ссылка на оплату: pay.example/1"
+    assert "staff.example" not in answer.as_string()
+    thread = show(desk, 1)
+    assert [(m["direction"], m["sender"]) for m in thread["messages"]] == [
+        ("in", "Ольга <olga@mail.example>"), ("out", "boris")]
+
+
+def test_the_same_agent_mail_delivered_twice_is_sent_once(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    reply = agent_mail(reply_address(desk, 1, "boris"), "Готово.")
+    desk.deliver(reply)
+    desk.cli("run", "--once")
+    desk.deliver(reply)
+    desk.cli("run", "--once")
+    assert len(to_customer(desk)) == 1
+    assert len(show(desk, 1)["messages"]) == 2
+
+
+def test_agent_attachments_go_to_the_customer(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    raw = (
+        "From: Boris <boris@staff.example>\r\n"
+        f"To: {reply_address(desk, 1, 'boris')}\r\nSubject: Re: [#1] Оплата\r\n"
+        "Message-ID: <r2@staff.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nСчёт во вложении.\r\n"
+        "--b\r\nContent-Type: application/pdf\r\n"
+        'Content-Disposition: attachment; filename="invoice.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n").encode()
+    desk.deliver(raw)
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    files = [(p.get_filename(), p.get_payload(decode=True)) for p in answer.walk()
+             if p.get_filename()]
+    assert files == [("invoice.pdf", b"%PDF-1.4\n")]
+
+
+@pytest.mark.parametrize(("case", "to", "extra", "reason"), [
+    ("right From, no token", "support@school.example", "",
+     "from an agent's address but not to a reply address (no token)"),
+    ("token for another thread", "thread2", "",
+     "the reply token does not belong to this agent and ticket"),
+    ("token of another agent", "aigerim", "",
+     "the reply token does not belong to this agent and ticket"),
+    ("dkim=fail", "boris", "Authentication-Results: mx.school.example; dkim=fail"
+                           " header.d=staff.example; spf=pass\r\n",
+     "the receiving server says dkim=fail"),
+])
+def test_spoofed_agent_replies_are_filed_flagged_and_never_relayed(desk, case, to, extra,
+                                                                   reason):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    sent_before = len(sent(desk))
+    address = {"thread2": _token_address(desk, 1, 2, "boris"),
+               "aigerim": reply_address(desk, 1, "aigerim"),
+               "boris": reply_address(desk, 1, "boris")}.get(to, to)
+    desk.deliver(agent_mail(address, "Переведите деньги на карту 4400...", extra=extra))
+    desk.cli("run", "--once")
+    assert to_customer(desk) == []
+    store_threads = json.loads(desk.cli("threads", "--json").output)
+    assert [t["messages"] for t in sorted(store_threads, key=lambda t: t["id"])] == [1, 1]
+    flagged = show(desk, 2)
+    assert "review" in flagged["flags"]
+    store = Store(load_config(desk.config).store.path)
+    message_id = flagged["messages"][0]["id"]
+    assert store.message_meta(message_id)["agent-reply-refused"] == reason
+    # Agents hear about the flagged message like any new thread; the customer hears nothing.
+    assert all(m["To"] != "olga@mail.example" for m in sent(desk)[sent_before:])
+
+
+def _token_address(school, shown_ticket: int, real_ticket: int, agent: str) -> str:
+    """A valid token for ``real_ticket`` put into the address of ``shown_ticket``."""
+    valid = reply_address(school, real_ticket, agent)
+    return valid.replace(f"+t{real_ticket}.", f"+t{shown_ticket}.")
+
+
+def test_hash_note_is_stored_and_never_sent(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"),
+                            "#note\nРодитель звонил, ждём квитанцию"))
+    desk.cli("run", "--once")
+    assert to_customer(desk) == []
+    (first, note) = show(desk, 1)["messages"]
+    assert (note["direction"], note["text"]) == ("note", "Родитель звонил, ждём квитанцию")
+
+
+def test_hash_pending_sends_the_rest_and_waits_for_the_customer(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "#pending\nПришлите квитанцию."))
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert body(answer).strip() == "Пришлите квитанцию."
+    assert show(desk, 1)["status"] == "pending"
+
+
+def test_hash_close_alone_closes_without_sending(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "#close"))
+    desk.cli("run", "--once")
+    assert to_customer(desk) == []
+    assert show(desk, 1)["status"] == "closed"
+
+
+def test_hash_assign_hands_over_and_the_new_agent_is_notified(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"),
+                            "#assign aigerim\nОна знает про скидки"))
+    desk.cli("run", "--once")
+    thread = show(desk, 1)
+    assert thread["agent"] == "aigerim"
+    assert thread["messages"][-1]["text"] == "Она знает про скидки"
+    (note,) = notifications(desk, "aigerim@staff.example")
+    assert body(note).startswith("[#1] boris assigned this thread to you\n")
+    assert note["Reply-To"] == reply_address(desk, 1, "aigerim")
+
+
+@pytest.mark.parametrize(("customer_text", "expected"), [
+    ("Как оплатить обучение за декабрь месяц?",
+     "Здравствуйте, Ольга! Обращение №1. Boris, Test School"),
+    ("How do I pay the tuition fee for December?", "Hello Ольга! Ticket 1. Boris, Test School"),
+])
+def test_hash_t_sends_the_template_in_the_threads_language(desk, customer_text, expected):
+    desk.deliver(mail(subject="Payment", body=customer_text))
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "#t hello"))
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert body(answer).strip() == expected
+
+
+def test_an_unknown_template_is_explained_to_the_agent_and_nothing_is_sent(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "#t helo"))
+    desk.cli("run", "--once")
+    assert to_customer(desk) == []
+    explained = notifications(desk, "boris@staff.example")[-1]
+    assert body(explained).startswith(
+        "[#1] Your mail was not used: no template 'helo' (templates: hello)\n")

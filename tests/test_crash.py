@@ -1,0 +1,284 @@
+"""Nothing is lost, nothing is stored twice: the daemon as a real process, SIGKILLed at random
+moments while it ingests mail from Dovecot and updates from the Bot API server and delivers
+replies through servers that refuse for a while; plus a full disk, and secrets kept out of
+every log and `inbox check`."""
+
+from __future__ import annotations
+
+import base64
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from inbox.store import Store
+from tests.botapi import TOKEN, BotApiServer
+from tests.conftest import School, mail
+from tests.servers.dovecot import Dovecot, MailUser
+from tests.servers.smtp import SmtpServer
+from tests.test_daemon import DaemonProcess, stored_count, wait_for
+
+pytestmark = pytest.mark.slow
+
+SEED = 20261120
+EMAILS, UPDATES, KILLS, CHATS = 2000, 500, 12, 50
+TOTAL = EMAILS + UPDATES
+PASSWORD = "Crash-Test-Пароль-7f3a"
+
+CRASH_TOML = """\
+[school]
+name = "Test School"
+languages = ["ru", "en"]
+default_language = "ru"
+
+[store]
+path = "{dir}/state/inbox.db"
+
+[outbox]
+first_retry_seconds = 0.2
+max_retry_seconds = 1
+interval_seconds = 0.2
+max_attempts = 100
+
+[greeting]
+enabled = false
+
+[[email]]
+name = "school"
+address = "support@school.example"
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+username = "{user}"
+password_env = "CRASH_IMAP_PASSWORD"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+smtp_security = "none"
+after = "seen"
+batch_size = 40
+
+[[telegram]]
+name = "bot"
+token_env = "CRASH_BOT_TOKEN"
+api_url = "{api_url}/bot"
+file_url = "{file_url}"
+poll_timeout = 2
+chat_interval = 0.2
+
+[[agents]]
+id = "boris"
+name = "Boris"
+languages = ["ru", "en"]
+
+[[teams]]
+name = "support"
+members = ["boris"]
+"""
+
+
+def mixed_email(n: int) -> bytes:
+    """Plain UTF-8, koi8-r, HTML-only and multipart with a file, from 97 senders."""
+    sender, message_id = f"parent{n % 97}@mail.example", f"crash-{n}@mail.example"
+    kind = n % 4
+    if kind == 0:
+        return mail(subject=f"Вопрос {n}", body=f"Здравствуйте, вопрос номер {n}",
+                    sender=sender, message_id=message_id)
+    if kind == 1:
+        return (f"From: {sender}\r\nSubject: koi8 {n}\r\nMessage-ID: <{message_id}>\r\n"
+                "Content-Type: text/plain; charset=koi8-r\r\n\r\n").encode() + (
+            f"Оплата за обучение {n}").encode("koi8-r")
+    if kind == 2:
+        return (f"From: {sender}\r\nSubject: html {n}\r\nMessage-ID: <{message_id}>\r\n"
+                "Content-Type: text/html; charset=utf-8\r\n\r\n"
+                f"<p>Расписание <b>{n}</b></p>").encode()
+    data = base64.b64encode(f"file {n % 50}".encode()).decode()
+    return (f"From: {sender}\r\nSubject: file {n}\r\nMessage-ID: <{message_id}>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+            "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nСправка во вложении\r\n"
+            f"--B\r\nContent-Type: text/plain\r\nContent-Disposition: attachment;"
+            f" filename=\"note{n % 50}.txt\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            f"{data}\r\n--B--\r\n").encode()
+
+
+class Desk:
+    """A school on Dovecot + aiosmtpd + the Bot API server, with its daemon run as a process."""
+
+    def __init__(self, root: Path, dovecot: Dovecot, user: MailUser, smtp: SmtpServer,
+                 bot: BotApiServer):
+        self.school = School(root)
+        self.dovecot, self.user, self.smtp, self.bot = dovecot, user, smtp, bot
+        self.school.write(CRASH_TOML.replace("{imap_port}", str(dovecot.port))
+                          .replace("{smtp_port}", str(smtp.port)).replace("{user}", user.name)
+                          .replace("{api_url}", bot.url).replace("{file_url}", bot.file_url))
+        self.db = root / "state" / "inbox.db"
+        self.logs: list[str] = []
+
+    def query(self, sql: str) -> list[tuple]:
+        with sqlite3.connect(self.db, timeout=10) as conn:
+            return conn.execute(sql).fetchall()
+
+    def inbound(self) -> int:
+        if not self.db.exists():
+            return 0
+        try:
+            return self.query("SELECT count(*) FROM messages WHERE direction = 'in'")[0][0]
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+    def pending_outbox(self) -> int:
+        return self.query("SELECT count(*) FROM outbox WHERE state IN ('queued', 'retrying')")[
+            0][0]
+
+    def start(self) -> DaemonProcess:
+        return DaemonProcess(self.school)
+
+    def reply(self, thread_id: int, text: str) -> None:
+        self.school.cli("reply", str(thread_id), "--as", "boris", "-m", text)
+
+
+@pytest.fixture
+def desk(tmp_path, private_dovecot, smtp_server, botapi, monkeypatch):
+    monkeypatch.setenv("CRASH_IMAP_PASSWORD", PASSWORD)
+    monkeypatch.setenv("CRASH_BOT_TOKEN", TOKEN)
+    user = private_dovecot.add_user(password=PASSWORD)
+    return Desk(tmp_path, private_dovecot, user, smtp_server, botapi)
+
+
+def test_sigkill_at_random_moments_loses_nothing_and_sends_each_reply_about_once(
+        desk, record_property):
+    rng = random.Random(SEED)
+    desk.dovecot.seed(desk.user, "INBOX", (mixed_email(n) for n in range(EMAILS // 2)))
+    for n in range(UPDATES // 2):
+        desk.bot.user_message(1000 + n % CHATS, f"сообщение {n}")
+    markers: list[str] = []
+    at_kills: list[int] = []  # messages stored when each kill landed
+    for kill in range(KILLS):
+        if kill == KILLS // 2:  # the second half arrives while the daemon keeps dying
+            desk.dovecot.seed(desk.user, "INBOX",
+                              (mixed_email(n) for n in range(EMAILS // 2, EMAILS)))
+            for n in range(UPDATES // 2, UPDATES):
+                desk.bot.user_message(1000 + n % CHATS, f"сообщение {n}")
+        if kill == 2:
+            desk.smtp.fail_next("451 4.3.0 Try again later", count=6)
+        if kill == 4:
+            desk.bot.fail_next("sendMessage", 502, count=4)
+            desk.bot.fail_next("sendMessage", 429, count=3, retry_after=1)
+        before = desk.inbound()
+        daemon = desk.start()
+        wait_for(lambda before=before: desk.inbound() > before or desk.inbound() == TOTAL, 60,
+                 f"progress after restart {kill}", interval=0.01)
+        if kill == 6:  # IMAP goes away mid-IDLE and comes back
+            desk.dovecot.stop()
+            time.sleep(rng.uniform(0.5, 2.0))  # the outage itself, not a wait for a result
+            desk.dovecot.start()
+        time.sleep(rng.uniform(0.0, 1.5))  # a random moment: the point of the test
+        daemon.kill()
+        at_kills.append(desk.inbound())
+        desk.logs.append(daemon.log)
+        for channel in ("email", "telegram"):
+            found = desk.query(f"SELECT id FROM threads WHERE channel = '{channel}'")
+            if found:
+                marker = f"reply-marker-{kill}-{channel}"
+                desk.reply(rng.choice(found)[0], f"{marker} Ответ агента")
+                markers.append(marker)
+
+    daemon = desk.start()
+    wait_for(lambda: desk.inbound() == TOTAL and desk.pending_outbox() == 0,
+             150, "every message stored and every reply delivered")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.finish() == 0, daemon.log[-3000:]
+    desk.logs.append(daemon.log)
+
+    stored = desk.query("SELECT account, external_id FROM messages WHERE direction = 'in'")
+    assert len(stored) == len(set(stored)), "a message was stored twice"
+    assert {e for a, e in stored if a == "school"} == {
+        f"crash-{n}@mail.example" for n in range(EMAILS)}
+    assert len([1 for a, _ in stored if a == "bot"]) == UPDATES
+    assert desk.query("SELECT DISTINCT state FROM outbox") == [("sent",)]
+
+    delivered = Counter()
+    for message in desk.smtp.messages:
+        delivered.update(m for m in markers if m.encode() in message.data)
+    for sent in desk.bot.sent:
+        delivered.update(m for m in markers if m in sent.text)
+    assert set(delivered) == set(markers), "a queued reply was never delivered"
+    duplicates = sum(n - 1 for n in delivered.values())
+    record_property("duplicate_sends", duplicates)
+    print(f"\n{len(markers)} replies, {KILLS} kills (stored then: {at_kills}),"
+          f" {duplicates} duplicate sends")
+    assert duplicates <= KILLS
+    store = Store(desk.db)
+    assert store.integrity_problems() == []
+    store.close()
+    logs = "".join(desk.logs)
+    assert PASSWORD not in logs and TOKEN not in logs
+
+
+def test_secrets_stay_out_of_logs_and_check_output_when_logins_fail(desk, monkeypatch):
+    monkeypatch.setenv("CRASH_IMAP_PASSWORD", "Wrong-Secret-Пароль-1234")
+    monkeypatch.setenv("CRASH_BOT_TOKEN", "654321:WRONG-token-never-to-be-logged")
+    config = str(desk.school.config)
+    outputs = []
+    for args in (["check", "--connect"], ["run", "--once"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "inbox", "--config", config, "--log-level", "debug", *args],
+            capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, done.stdout + done.stderr
+        outputs.append(done.stdout + done.stderr)
+    text = "\n".join(outputs)
+    assert "FAILED" in outputs[0]
+    assert "Wrong-Secret-Пароль-1234" not in text
+    assert "WRONG-token-never-to-be-logged" not in text
+    assert "654321:" not in text
+
+
+# -- a full disk ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB tmpfs for the store; skipped where mounting is not allowed (unprivileged CI)."""
+    mount_point = tmp_path / "state"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_is_reported_and_the_daemon_recovers_when_space_returns(
+        school, small_disk):
+    db = small_disk / "inbox.db"
+    school.deliver(mail(message_id="before@mail.example"))
+    daemon = DaemonProcess(school)
+    try:
+        wait_for(lambda: stored_count(db) == 1, 30, "the first mail stored")
+        ballast = small_disk / "ballast"
+        subprocess.run(["dd", "if=/dev/zero", f"of={ballast}", "bs=1M", "count=64"],
+                       capture_output=True)  # fails when the disk is full: that is the point
+        ids = {f"full-{n}@mail.example" for n in range(20)}
+        for message_id in sorted(ids):
+            school.deliver(mail(message_id=message_id, body="Длинное письмо " * 2000))
+        daemon.wait_log("database or disk is full", timeout=30)
+        assert daemon.proc.poll() is None, "the daemon died on a full disk"
+        ballast.unlink()
+        try:
+            wait_for(lambda: stored_count(db) == 21, 60, "the mail stored once space returned")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the daemon's log:\n{daemon.log[-3000:]}") from None
+        assert list((school.maildir / "new").iterdir()) == []
+    finally:
+        daemon.signal(signal.SIGTERM)
+        daemon.finish()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = [row[0] for row in conn.execute("SELECT external_id FROM messages")]
+    assert sorted(stored) == sorted(ids | {"before@mail.example"})

@@ -1,0 +1,142 @@
+"""Who is notified, when (quiet hours), and the [desk] settings and templates that steer it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from inbox.config import load_config
+from inbox.model import Agent, Delivery
+from inbox.notify import DeskSettings, Notifier, desk_settings
+from inbox.sections import Section
+from inbox.store import Store, now_utc
+from inbox.templates import load_templates
+from tests.conftest import mail
+from tests.test_agentmail import DESK_TOML, header, sent
+
+NOW = now_utc()
+
+
+def opening_hours(hours_from_now: int) -> str:
+    """An agent who starts work ``hours_from_now`` hours from now (UTC), every day, for an hour."""
+    start = (NOW + timedelta(hours=hours_from_now)).strftime("%H:00")
+    end = (NOW + timedelta(hours=hours_from_now + 1)).strftime("%H:00")
+    return (f'hours = "{start}-{end}"\ndays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\n'
+            f'timezone = "UTC"\n')
+
+
+@pytest.fixture
+def world(school):
+    (school.root / "desk-secret").write_text("key\n")
+    (school.root / "templates").mkdir()
+
+    def make(inbox: str, routing: str = 'default_team = "support"\n') -> Store:
+        school.write(inbox, routing)
+        return Store(load_config(school.config).store.path)
+    school.make = make
+    return school
+
+
+def queued(store: Store, moment: datetime) -> list:
+    return [entry for entry in store.due_outbound(moment) if entry.kind == "notification"]
+
+
+def test_quiet_hours_hold_a_notification_until_the_agents_next_start(world):
+    inbox = DESK_TOML.replace('email = "boris@staff.example"\n',
+                              'email = "boris@staff.example"\n' + opening_hours(3))
+    store = world.make(inbox, 'default_team = "support"\n[[rules]]\nname = "b"\n'
+                              '[rules.then]\nagent = "boris"\n')
+    world.deliver(mail())
+    world.cli("run", "--once")
+    assert queued(store, now_utc()) == []
+    start = (NOW + timedelta(hours=3)).replace(minute=0, second=0)
+    (held,) = queued(store, start + timedelta(seconds=1))
+    assert (held.recipient, held.thread_id) == ("boris@staff.example", 1)
+    assert queued(store, start - timedelta(seconds=1)) == []
+
+
+def test_urgent_news_is_not_held_by_quiet_hours(world):
+    inbox = DESK_TOML.replace('email = "boris@staff.example"\n',
+                              'email = "boris@staff.example"\n' + opening_hours(3))
+    store = world.make(inbox)
+    world.deliver(mail())
+    world.cli("run", "--once")
+    notifier = Notifier(store, load_config(world.config))
+    notifier.tell("boris", 1, "SLA breached: first response was due 10 minutes ago",
+                  urgent=True)
+    (told,) = [e for e in queued(store, now_utc()) if e.recipient == "boris@staff.example"]
+    assert told.text.startswith("[#1] SLA breached: first response was due 10 minutes ago\n")
+
+
+def test_an_unassigned_thread_of_a_manual_team_goes_to_every_member(world):
+    store = world.make(DESK_TOML.replace('strategy = "round_robin"', 'strategy = "manual"'))
+    world.deliver(mail())
+    world.cli("run", "--once")
+    assert sorted(m["To"] for m in sent(world)) == [
+        "aigerim@staff.example", "boris@staff.example"]
+    assert store.thread(1).agent == ""
+
+
+def test_cli_agents_get_nothingsent(world):
+    world.make(DESK_TOML.replace('client = "email"', 'client = "cli"'))
+    world.deliver(mail())
+    world.cli("run", "--once")
+    assert sent(world) == []
+
+
+def test_a_failed_notification_is_logged_never_notified_again(world):
+    store = world.make(DESK_TOML)
+    world.deliver(mail())
+    world.cli("run", "--once")
+    config = load_config(world.config)
+    entry = store.outbound(1)
+    assert (entry.kind, entry.state.value) == ("notification", "sent")
+    before = store.outbox_summary()["counts"]
+    with store.transaction():
+        Notifier(store, config).delivery_failed(entry, Delivery(ok=False, error="550 no user",
+                                                                permanent=True))
+    assert store.outbox_summary()["counts"] == before
+
+
+def test_desk_needs_a_secret_when_agents_answer_by_mail():
+    problems: list[str] = []
+    desk_settings(Section({}, "inbox.toml: desk", problems),
+                  [Agent("boris", "Boris", client="email", email="b@x")])
+    assert problems == [
+        "inbox.toml: desk: secret_file is required when agents answer by email (boris): a file"
+        ' readable only by the service holding a long random key, e.g. secret_file ='
+        ' "/etc/school-inbox/desk-secret"']
+
+
+def test_desk_defaults_and_relative_templates_folder(tmp_path):
+    (tmp_path / "templates").mkdir()
+    problems: list[str] = []
+    settings = desk_settings(Section({"templates_dir": "templates"}, "inbox.toml: desk",
+                                     problems), base=tmp_path)
+    assert problems == []
+    assert settings == DeskSettings(templates_dir=tmp_path / "templates")
+
+
+def test_template_problems_name_the_file(tmp_path):
+    (tmp_path / "hello.ru.txt").write_text("Здравствуйте, {name}!")
+    (tmp_path / "bye.toml").write_text('[bye]\nen = "Bye {customer_name"\n')
+    problems: list[str] = []
+    load_templates(tmp_path, problems)
+    assert problems == [
+        f"{tmp_path}/bye.toml: template 'bye': expected '}}' before end of string"
+        " (write a literal brace as {{ or }})",
+        f"{tmp_path}/hello.ru.txt: template 'hello': unknown variable {{name}} (variables:"
+        " {customer_name}, {ticket}, {agent_name}, {school_name})",
+    ]
+
+
+def test_notifications_for_one_thread_share_a_mail_thread(world):
+    world.make(DESK_TOML)
+    world.deliver(mail())
+    world.deliver(mail(subject="Re: Оплата за декабрь", body="Ещё вопрос", message_id="m2@x",
+                       extra="In-Reply-To: <m1@mail.example>\r\n"))
+    world.cli("run", "--once")
+    first, second = sent(world)
+    assert first["References"] == second["References"] == second["In-Reply-To"]
+    assert header(second, "Subject") == "[#1] Оплата за декабрь — Ольга wrote again"

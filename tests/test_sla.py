@@ -1,0 +1,238 @@
+"""SLA timers on a real store: business-time due dates, warnings, breaches, pauses, restarts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from inbox.model import Status
+from inbox.notify import Notifier
+from inbox.sections import Section
+from inbox.sla import EscalationSettings, Fired, SlaClock, escalation_settings
+from inbox.store import Store
+from tests.quality_school import customer_mail, file_at, quality_school, queued, utc
+
+
+@pytest.fixture
+def world(school):
+    config = quality_school(school)
+    store = Store(config.store.path)
+    yield school, config, store
+    store.close()
+
+
+def clock_for(store, config, **settings) -> SlaClock:
+    return SlaClock(store, config, Notifier(store, config), EscalationSettings(**settings))
+
+
+def told(store) -> list[tuple[str, str]]:
+    """(agent address, first line of the SLA sentence) of every notification queued."""
+    found = []
+    for entry in queued(store, "notification"):
+        line = next(line for line in entry.text.splitlines() if line.startswith("[#"))
+        found.append((entry.recipient, line.split("] ", 1)[1]))
+    return found
+
+
+# -- due times in business time ------------------------------------------------------------
+
+
+def test_due_times_skip_the_weekend_across_the_dst_change(world):
+    _, config, store = world
+    # Friday 17:00 CET; the clocks go forward on Sunday 29 March.
+    item = customer_mail(1, "Где запись урока?", utc("2026-03-27 16:00"))
+    thread_id = file_at(store, config, item)
+    thread = store.thread(thread_id)
+    assert thread.sla_policy == "chat"
+    # 1 h on Friday, 1 h on Monday from 09:00 CEST (07:00 UTC).
+    assert thread.first_response_due == utc("2026-03-30 08:00")
+    assert thread.resolution_due == utc("2026-03-30 14:00")
+
+
+def test_due_times_skip_a_holiday(world):
+    _, config, store = world
+    # Thursday 2 April 17:00 CEST; Friday 3 April is Good Friday.
+    thread_id = file_at(store, config, customer_mail(1, "Справка нужна", utc("2026-04-02 15:00")))
+    assert store.thread(thread_id).first_response_due == utc("2026-04-06 08:00")
+
+
+def test_a_wall_clock_policy_counts_nights_and_weekends(world):
+    _, config, store = world
+    item = customer_mail(1, "Срочно", utc("2026-03-27 16:00"), subject="wall: урок сорван")
+    thread = store.thread(file_at(store, config, item))
+    assert thread.sla_policy == "wall"
+    assert thread.first_response_due == utc("2026-03-27 17:00")
+    assert thread.resolution_due == utc("2026-03-28 16:00")
+
+
+# -- warnings, breaches, escalation --------------------------------------------------------
+
+
+def test_warning_goes_to_the_agent_then_the_breach_to_agent_and_lead(world):
+    _, config, store = world
+    # Monday 09:00 CEST: first response due 11:00 CEST, warned at 75 % (10:30).
+    thread_id = file_at(store, config, customer_mail(1, "Не открывается урок",
+                                                     utc("2026-03-30 07:00")))
+    agent = store.thread(thread_id).agent
+    clock = clock_for(store, config)
+    assert clock.check(utc("2026-03-30 08:29")) == []
+    assert clock.check(utc("2026-03-30 08:30")) == [
+        Fired(thread_id, "first_response", "warning", utc("2026-03-30 09:00"), (agent,))]
+    assert clock.check(utc("2026-03-30 08:45")) == []
+    assert clock.check(utc("2026-03-30 09:00")) == [
+        Fired(thread_id, "first_response", "breach", utc("2026-03-30 09:00"), (agent, "lena"))]
+    assert told(store) == [
+        (f"{agent}@school.example", "SLA warning: first response is due Mon 30 Mar 11:00"
+                                    " (policy chat)"),
+        (f"{agent}@school.example", "SLA breached: first response was due Mon 30 Mar 11:00"
+                                    " (policy chat)"),
+        ("lena@school.example", "SLA breached: first response was due Mon 30 Mar 11:00"
+                                " (policy chat)"),
+    ]
+    assert [e.action for e in store.events(thread_id)][-2:] == ["sla-warning", "sla-breach"]
+
+
+def test_an_answered_thread_runs_only_its_resolution_clock(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    store.update_thread(thread_id, first_response_at=utc("2026-03-30 07:10"))
+    clock = clock_for(store, config)
+    assert clock.check(utc("2026-03-30 09:30")) == []
+    # 8 h from 09:00 CEST is 17:00 CEST; the warning comes with 2 h left.
+    (fired,) = clock.check(utc("2026-03-30 13:00"))
+    assert (fired.target, fired.stage) == ("resolution", "warning")
+
+
+def test_a_breach_can_reassign_to_the_next_available_member(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    first = store.thread(thread_id).agent
+    other = {"aigerim": "boris", "boris": "aigerim"}[first]
+    clock = clock_for(store, config, reassign_on_breach=True)
+    (fired,) = clock.check(utc("2026-03-30 09:00"))
+    assert (fired.stage, fired.told, fired.reassigned_to) == ("breach", (first, "lena"), other)
+    assert store.thread(thread_id).agent == other
+    assert (f"{other}@school.example", "sla assigned this thread to you") in told(store)
+
+
+def test_a_closed_thread_fires_nothing(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    store.update_thread(thread_id, status=Status.CLOSED, closed_at=utc("2026-03-30 07:30"))
+    assert clock_for(store, config).check(utc("2026-03-31 12:00")) == []
+
+
+# -- once, across restarts -----------------------------------------------------------------
+
+
+def test_timers_fire_once_across_a_restart_on_the_same_store_file(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    assert len(clock_for(store, config).check(utc("2026-03-30 08:30"))) == 1
+    store.close()
+    reopened = Store(config.store.path)
+    try:
+        again = clock_for(reopened, config)
+        assert again.check(utc("2026-03-30 08:31")) == []
+        assert [f.stage for f in again.check(utc("2026-03-30 09:01"))] == ["breach"]
+        reopened.close()
+        reopened = Store(config.store.path)
+        assert clock_for(reopened, config).check(utc("2026-03-30 09:02")) == []
+        assert len(told(reopened)) == 3  # warning to the agent, breach to agent and lead
+        assert reopened.fired_timers(thread_id) == {("first_response", "warning"),
+                                                    ("first_response", "breach")}
+    finally:
+        reopened.close()
+
+
+def test_timers_that_fell_due_while_down_fire_once_and_skip_the_stale_warning(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    # The daemon was down from before the warning until after both breaches.
+    fired = clock_for(store, config).check(utc("2026-03-31 08:00"))
+    assert sorted((f.target, f.stage) for f in fired) == [("first_response", "breach"),
+                                                          ("resolution", "breach")]
+    assert not any("warning" in sentence for _, sentence in told(store))
+    assert clock_for(store, config).check(utc("2026-03-31 08:05")) == []
+    assert len(store.fired_timers(thread_id)) == 4
+
+
+# -- pauses --------------------------------------------------------------------------------
+
+
+def wait_for_customer(store, thread_id, paused, answered):
+    """What Actions.set_status(PENDING) and a later customer message leave behind."""
+    store.update_thread(thread_id, status=Status.PENDING)
+    store.log_event(thread_id, "boris", "pending", {"previous": "open"}, at=paused)
+    store.update_thread(thread_id, status=Status.OPEN)
+    store.log_event(thread_id, "system", "customer-replied", {}, at=answered)
+
+
+def test_a_pending_thread_does_not_fire_even_past_its_due_time(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-27 14:00")))
+    store.update_thread(thread_id, status=Status.PENDING)
+    store.log_event(thread_id, "boris", "pending", {}, at=utc("2026-03-27 14:30"))
+    assert clock_for(store, config).check(utc("2026-03-27 17:00")) == []
+
+
+def test_time_spent_pending_moves_the_due_times_in_business_time(world):
+    _, config, store = world
+    # Friday 15:00 CET: first response due 17:00 CET, resolution Monday 14:00 CEST.
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-27 14:00")))
+    # Pending at 15:30 CET with 1.5 h (and 7.5 h) left; the customer answers on Saturday.
+    wait_for_customer(store, thread_id, utc("2026-03-27 14:30"), utc("2026-03-28 10:00"))
+    clock = clock_for(store, config)
+    assert clock.check(utc("2026-03-28 10:00")) == []
+    thread = store.thread(thread_id)
+    assert thread.first_response_due == utc("2026-03-30 08:30")  # Monday 10:30 CEST
+    assert thread.resolution_due == utc("2026-03-30 14:30")  # Monday 16:30 CEST
+    # Applied once: checking again (or after a restart) shifts nothing further.
+    clock_for(store, config).check(utc("2026-03-28 11:00"))
+    assert store.thread(thread_id).first_response_due == utc("2026-03-30 08:30")
+    assert [f.stage for f in clock.check(utc("2026-03-30 08:30"))] == ["breach"]
+
+
+def test_resume_shifts_a_wall_clock_policy_by_the_wall_clock_span(world):
+    _, config, store = world
+    item = customer_mail(1, "Срочно", utc("2026-03-27 16:00"), subject="wall: урок")
+    thread = store.thread(file_at(store, config, item))
+    clock = clock_for(store, config)
+    moved = clock.resume(thread, utc("2026-03-27 16:20"), utc("2026-03-27 19:20"))
+    assert moved.first_response_due == utc("2026-03-27 20:00")
+    assert clock.resume(moved, utc("2026-03-27 16:20"), utc("2026-03-27 19:20")) == moved
+
+
+def test_a_target_missed_before_the_pause_stays_missed(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    wait_for_customer(store, thread_id, utc("2026-03-30 10:00"), utc("2026-03-30 12:00"))
+    clock_for(store, config).apply_pauses()
+    assert store.thread(thread_id).first_response_due == utc("2026-03-30 09:00")
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+def test_escalation_settings_have_defaults_and_report_unknown_keys():
+    problems: list[str] = []
+    assert escalation_settings(Section({}, "inbox.toml: escalation", problems)) == \
+        EscalationSettings(interval_seconds=30.0, reassign_on_breach=False)
+    escalation_settings(Section({"interval_seconds": 0, "reassign": True},
+                                "inbox.toml: escalation", problems))
+    assert problems == [
+        "inbox.toml: escalation: interval_seconds must be at least 1, not 0",
+        "inbox.toml: escalation: unknown key 'reassign' (known keys: interval_seconds,"
+        " reassign_on_breach)",
+    ]
+
+
+def test_business_time_is_what_the_warning_counts_not_wall_time(world):
+    _, config, store = world
+    # Friday 17:00 CET, due Monday 10:00 CEST: at 17:45 only 15 min of 2 h are used.
+    file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-27 16:00")))
+    clock = clock_for(store, config)
+    assert clock.check(utc("2026-03-28 12:00")) == []  # Saturday: the clock is not running
+    assert [f.stage for f in clock.check(utc("2026-03-30 07:00")
+                                         + timedelta(minutes=30))] == ["warning"]

@@ -1,0 +1,145 @@
+"""`inbox status`: channel health, lag, outbox and SLA figures, and the exit code a monitoring
+check relies on — on a real store written by real runs of the daemon."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from inbox.config import load_config
+from inbox.health import Thresholds, check_health
+from inbox.store import Store, now_utc
+from tests.conftest import mail
+from tests.servers import free_port
+
+BROKEN_IMAP = """
+[[email]]
+name = "office"
+address = "office@school.example"
+host = "127.0.0.1"
+port = {port}
+security = "none"
+smtp_security = "none"
+username = "office"
+password_env = "STATUS_TEST_PASSWORD"
+"""
+
+
+def _store(school) -> Store:
+    config = load_config(school.config)
+    return Store(config.store.path, config.store.attachments)
+
+
+def test_a_school_whose_daemon_never_ran_is_unhealthy(school):
+    result = school.cli("status", ok=False)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == "school-inbox: UNHEALTHY (1 problems)"
+    assert lines[1] == "  ! maildir 'support' has never been polled (is the daemon running?)"
+
+
+def test_after_a_run_every_channel_is_ok_and_lag_counts_unread_mail(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.deliver(mail(message_id="later-1@mail.example"))
+    school.deliver(mail(message_id="later-2@mail.example"))
+    result = school.cli("status", "--json")
+    report = json.loads(result.output)
+    assert report["healthy"] is True
+    assert report["problems"] == []
+    (channel,) = report["channels"]
+    assert channel["name"] == "support"
+    assert channel["kind"] == "maildir"
+    assert channel["state"] == "ok"
+    assert channel["lag"] == 2
+    assert channel["error_since"] is None
+    assert report["outbox"] == {"queued": 0, "retrying": 0, "sent": 0, "failed": 0,
+                                "oldest_pending": None, "oldest_pending_seconds": None,
+                                "failed_last_day": 0}
+    assert report["sla"] == {"breaches": 0, "threads": []}
+
+
+def test_a_channel_failing_briefly_is_shown_but_only_unhealthy_after_the_threshold(
+        school, monkeypatch):
+    monkeypatch.setenv("STATUS_TEST_PASSWORD", "not-used")
+    school.write(school.config.read_text() + BROKEN_IMAP.replace("{port}", str(free_port())))
+    school.cli("run", "--once", ok=False)
+    report = json.loads(school.cli("status", "--json").output)
+    office = next(c for c in report["channels"] if c["name"] == "office")
+    assert office["state"] == "failing"
+    assert office["last_error"].startswith("ImapUnreachable: ")
+    assert report["healthy"] is True  # failing for seconds, not yet 15 minutes
+
+    config, store = load_config(school.config), _store(school)
+    later = now_utc() + timedelta(minutes=20)
+    health = check_health(config, store, later, Thresholds(stale_after=timedelta(hours=1)))
+    assert len(health.problems) == 1
+    assert health.problems[0].startswith("email 'office' has been failing for 20 min: "
+                                         "ImapUnreachable: ")
+    store.close()
+
+
+def test_a_daemon_that_stopped_polling_makes_its_channels_stale(school):
+    school.cli("run", "--once")
+    config, store = load_config(school.config), _store(school)
+    health = check_health(config, store, now_utc() + timedelta(minutes=16))
+    assert [c.state for c in health.channels] == ["stale"]
+    assert health.problems == [
+        "maildir 'support': no successful poll for 16 min (is the daemon running?)"]
+    store.close()
+
+
+def test_an_old_undelivered_reply_makes_the_outbox_unhealthy(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    report = json.loads(school.cli("status", "--json").output)
+    assert report["outbox"]["queued"] == 1
+    assert report["healthy"] is True
+    config, store = load_config(school.config), _store(school)
+    later = now_utc() + timedelta(hours=2)
+    health = check_health(config, store, later, Thresholds(stale_after=timedelta(days=1)))
+    assert health.problems == ["outbox: 1 waiting, the oldest for 2 h"]
+    store.close()
+
+
+def test_failed_deliveries_count_only_when_a_limit_is_given(school):
+    school.write(school.config.read_text() + "\n[outbox]\nmax_attempts = 1\n")
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.sent.write_text("a file where the reply Maildir should be")
+    school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    school.cli("run", "--once")
+    assert json.loads(school.cli("status", "--json").output)["outbox"]["failed_last_day"] == 1
+    result = school.cli("status", "--max-failed", "0", ok=False)
+    assert result.exit_code == 1
+    assert "  ! outbox: 1 deliveries failed in the last 24 h" in result.output.splitlines()
+
+
+def test_sla_breaches_list_unanswered_and_unresolved_open_threads(school):
+    for n in range(3):
+        school.deliver(mail(message_id=f"sla-{n}@mail.example", sender=f"p{n}@mail.example"))
+    school.cli("run", "--once")
+    store = _store(school)
+    past, future = now_utc() - timedelta(hours=1), now_utc() + timedelta(hours=1)
+    store.update_thread(1, first_response_due=past, resolution_due=future)
+    store.update_thread(2, first_response_due=future, resolution_due=past)
+    store.update_thread(3, first_response_due=past, resolution_due=past)
+    store.close()
+    school.cli("pending", "3")  # waiting for the customer: the clock is paused
+    report = json.loads(school.cli("status", "--json").output)
+    assert report["sla"]["breaches"] == 2
+    assert [(t["id"], t["target"]) for t in report["sla"]["threads"]] == [
+        (1, "first_response"), (2, "resolution")]
+    school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    report = json.loads(school.cli("status", "--json").output)
+    assert [t["id"] for t in report["sla"]["threads"]] == [2]
+    result = school.cli("status", "--max-breaches", "0", ok=False)
+    assert "  ! SLA: 1 threads past their deadline" in result.output.splitlines()
+
+
+def test_status_help_defines_unhealthy(school):
+    text = school.cli("status", "--help").output
+    for phrase in ("--failing-for", "--stale-after", "--outbox-age", "--max-failed",
+                   "--max-breaches", "exit 1 when unhealthy"):
+        assert phrase in text
