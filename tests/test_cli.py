@@ -114,3 +114,12 @@ def test_every_command_has_an_example_in_its_help_and_is_in_the_readme(school):
         help_text = school.cli(*name.split(), "--help").output
         assert "Example:" in help_text, f"inbox {name} --help has no example"
         assert f"inbox {name}" in readme, f"inbox {name} is not in the README"
+
+
+def test_a_second_agent_answering_at_once_is_told_and_still_sent(one_thread):
+    one_thread.cli("reply", "1", "--as", "boris", "-m", "Первый ответ")
+    result = one_thread.cli("reply", "1", "--as", "aigerim", "-m", "Второй ответ")
+    assert "note: boris also answered #1 a moment ago; your reply is sent too" in result.output
+    shown = json.loads(one_thread.cli("show", "1", "--json").output)
+    assert [m["text"] for m in shown["messages"] if m["direction"] == "out"] == [
+        "Первый ответ", "Второй ответ"]
