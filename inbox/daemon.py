@@ -51,6 +51,7 @@ class ChannelHealth:
     """What ``inbox status`` shows per channel; mirrored into the store's sync state."""
 
     failures: int = 0
+    alerted: bool = False  # the admins were told that this channel keeps failing
     error_since: datetime | None = None
     last_error: str = ""
     last_ok: datetime | None = None
@@ -109,6 +110,7 @@ class Daemon:
         """(Re)build the hook objects from the current config; both flows share them."""
         hooks = build_hooks(self.store, self.config, self.pipeline.detector)
         self.pipeline.hooks = self.outbox.hooks = hooks
+        self.notifier = next((h for h in hooks if isinstance(h, Notifier)), None)
 
     # -- one pass ------------------------------------------------------------------
 
@@ -294,6 +296,10 @@ class Daemon:
         health.failures, health.error_since, health.last_ok = 0, None, now
         if recovered:
             log.info("%s: working again", name)
+        if health.alerted:
+            health.alerted = False
+            self._alert(f"{name} is working again", f"The channel {name} works again;"
+                        " messages that waited are being processed now.")
         if recovered or health.written is None or now - health.written > timedelta(minutes=1):
             self._write_health(name, health, now)
 
@@ -306,8 +312,21 @@ class Daemon:
         log.error("%s: %s (attempt %d; other channels carry on)", name, health.last_error,
                   health.failures)
         self._write_health(name, health, now)
+        if not health.alerted and now - health.error_since >= self.config.desk.alert_after:
+            health.alerted = True
+            self._alert(f"{name} has been failing since {iso(health.error_since)}",
+                        f"The channel {name} has failed for {now - health.error_since}."
+                        f"\nLast error: {health.last_error}\nNothing is lost: messages wait"
+                        f" at the source and are fetched when it works again.\nSee: inbox"
+                        f" status")
         first, largest = ERROR_BACKOFF
         return min(first * 2 ** (health.failures - 1), largest) * random.uniform(0.8, 1.2)
+
+    def _alert(self, subject: str, text: str) -> None:
+        log.warning("%s", subject)
+        if self.notifier is not None:
+            with self.store.transaction():
+                self.notifier.alert(subject, text)
 
     def _write_health(self, name: str, health: ChannelHealth, now: datetime) -> None:
         state = self.store.sync_state(name)

@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from inbox.config import ChannelConfig, Config
@@ -74,6 +74,8 @@ class DeskSettings:
     reply_address: str = ""
     templates_dir: Path | None = None
     templates: Templates = field(default_factory=Templates, compare=False)
+    admins: tuple[str, ...] = ()  # agents told when a channel keeps failing
+    alert_after: timedelta = timedelta(minutes=30)
 
 
 def desk_settings(section: Section, agents: Iterable[Agent] = (),
@@ -89,6 +91,12 @@ def desk_settings(section: Section, agents: Iterable[Agent] = (),
     if folder is not None and base is not None and not folder.is_absolute():
         folder = base / folder
     templates = load_templates(folder, section.problems) if folder else Templates()
+    agents = list(agents)
+    admins = section.texts("admins", ())
+    known = [agent.id for agent in agents]
+    for admin in admins:
+        if admin not in known:
+            section.problem(f"admins: {admin!r} is not an agent (agents: {', '.join(known)})")
     settings = DeskSettings(
         email_channel=section.text("email_channel", ""),
         telegram_channel=section.text("telegram_channel", ""),
@@ -96,6 +104,8 @@ def desk_settings(section: Section, agents: Iterable[Agent] = (),
         reply_address=reply_address,
         templates_dir=folder,
         templates=templates,
+        admins=admins,
+        alert_after=section.duration("alert_after", timedelta(minutes=30)),
     )
     email_agents = [agent.id for agent in agents if agent.client == "email"]
     if email_agents and secret is None:
@@ -204,6 +214,27 @@ class Notifier:
     def tell(self, agent_id: str, thread_id: int, what: str, *, urgent: bool = False) -> None:
         """Notify one agent about a thread (SLA warning, collision, assignment, failure)."""
         self._notify([agent_id], self.store.thread(thread_id), what, "", urgent=urgent)
+
+    def alert(self, subject: str, text: str) -> None:
+        """Tell the admins (``[desk] admins``) about the service itself, e.g. a failing mailbox.
+
+        Sent at once, whatever the hour. An alert about the very channel that
+        would carry it waits in the outbox like any other message.
+        """
+        for agent_id in self.desk.settings.admins:
+            agent = self.config.agents.get(agent_id)
+            if agent is None:
+                continue
+            if agent.client == "email" and agent.email and self.desk.email is not None:
+                self.store.queue_outbound(
+                    channel="email", account=self.desk.email.name, recipient=agent.email,
+                    subject=f"[school-inbox] {subject}", text=text, kind="notification")
+            elif agent.client == "telegram" and self.telegram_chat(agent_id) and (
+                    self.desk.telegram is not None):
+                self.store.queue_outbound(
+                    channel="telegram", account=self.desk.telegram.name,
+                    recipient=self.telegram_chat(agent_id), text=f"{subject}\n\n{text}",
+                    kind="notification")
 
     def chat(self, agent_id: str, text: str, thread_id: int | None = None,
              buttons: Sequence[tuple[str, str]] = ()) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import os
 import signal
 import sqlite3
@@ -144,3 +145,31 @@ def test_sighup_with_a_broken_config_keeps_running_on_the_old_one(school):
         daemon.signal(signal.SIGTERM)
         daemon.finish()
     assert "agents 3: id must be a string, not an integer" in daemon.log
+
+
+def test_admins_are_told_when_a_channel_keeps_failing(school):
+    secret = school.root / "desk-secret"
+    secret.write_text("a-long-random-test-key")
+    school.write(school.config.read_text().replace(
+        'id = "boris"', 'id = "boris"\nclient = "email"\nemail = "boris@school.example"') + f"""
+[[email]]
+name = "broken"
+address = "office@school.example"
+host = "127.0.0.1"
+port = 1
+security = "none"
+username = "office"
+password_env = "NO_SUCH_PASSWORD_VARIABLE"
+smtp_security = "none"
+
+[desk]
+email_channel = "support"
+secret_file = "{secret}"
+admins = ["boris"]
+alert_after = "0m"
+""")
+    result = school.cli("run", "--once", ok=False)
+    assert result.exit_code == 1
+    alerts = [email.message_from_bytes(p.read_bytes()) for p in (school.sent / "new").iterdir()]
+    assert [a["To"] for a in alerts] == ["boris@school.example"]
+    assert alerts[0]["Subject"].startswith("[school-inbox] broken has been failing since")
