@@ -31,6 +31,8 @@ import json
 import os
 import platform
 import pstats
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -203,19 +205,24 @@ def read_manifest(path: Path) -> tuple[dict, list[dict]]:
 # -- in-process measurements -----------------------------------------------------------
 
 
-async def warm_incremental(config_path: Path, repeats: int) -> tuple[float, list[float]]:
-    """Seconds of the first run_once (log in, select) and of each later one on the warm daemon."""
+async def warm_incremental(config_path: Path, repeats: int) -> tuple[float, list[float],
+                                                                   list[float]]:
+    """Seconds of the first run_once (log in, select), of each later one on the warm daemon,
+    and of its timers alone (``Daemon.run_timers``: SLA clocks, surveys), timed apart."""
     daemon = Daemon(load_config(config_path))
     try:
         started = time.perf_counter()
         await daemon.run_once()
         first = time.perf_counter() - started
-        times = []
+        times, timers = [], []
         for _ in range(repeats):
             started = time.perf_counter()
             await daemon.run_once()
             times.append(time.perf_counter() - started)
-        return first, times
+            started = time.perf_counter()
+            daemon.run_timers()
+            timers.append(time.perf_counter() - started)
+        return first, times, timers
     finally:
         await close_channels(daemon.channels)
         daemon.store.close()
@@ -310,14 +317,28 @@ def check_store(store: Store, metas: list[dict]) -> list[Line]:
     # Threads: each reply in its root's thread; each root in a thread of its own.
     root_threads = Counter(thread_of.get(m["message_id"]) for m in metas
                            if m["reply_kind"] == "root")
+    by_id = {m["message_id"]: m for m in metas}
+
+    def below_subject_only(meta: dict) -> bool:
+        """Whether a subject-only reply sits between this message and its root."""
+        parent = by_id.get(meta["parent"])
+        while parent is not None and parent["reply_kind"] != "root":
+            if parent["reply_kind"] == "subject_only":
+                return True
+            parent = by_id.get(parent["parent"])
+        return False
+
     for meta in metas:
         kind = meta["reply_kind"]
+        name = f"threads: {kind} replies in the root's thread"
+        if kind in ("irt+refs", "refs_only") and below_subject_only(meta):
+            name = f"threads: {kind} replies below a subject-only reply, in the root's thread"
         mine = thread_of.get(meta["message_id"])
         if kind == "root":
             line("threads: each root starts its own thread").check(
                 mine is not None and root_threads[mine] == 1, meta["message_id"])
         else:
-            line(f"threads: {kind} replies in their root's thread").check(
+            line(name).check(
                 mine is not None and mine == thread_of.get(meta["thread_root"]),
                 f"#{meta['i']} {meta['message_id']}")
     expected_groups = len({m["thread_root"] for m in metas})
@@ -385,10 +406,13 @@ def check_store(store: Store, metas: list[dict]) -> list[Line]:
 
 
 def report(n: int, summary: dict, cold: Run, again: Run, startup: Run,
-           first_in_process: float, warm: list[float], lines: list[Line]) -> str:
+           first_in_process: float, warm: list[float], timers: list[float],
+           lines: list[Line]) -> str:
     rate = n / cold.wall
     cpu_ms = 1000 * cold.cpu / n
     warm_ms = 1000 * statistics.median(warm)
+    timers_ms = 1000 * statistics.median(timers)
+    fetch_ms = warm_ms - timers_ms
 
     def mark(ok: bool) -> str:
         return "✅" if ok else "❌"
@@ -403,6 +427,10 @@ def report(n: int, summary: dict, cold: Run, again: Run, startup: Run,
         ("incremental run, in-process `Daemon.run_once()` on the warm daemon (median of "
          f"{len(warm)})", f"{warm_ms:.1f} ms", f"< {TARGETS['incremental_ms']} ms",
          mark(warm_ms < TARGETS["incremental_ms"])),
+        ("… of which the timers (`Daemon.run_timers()`: SLA clocks, surveys)",
+         f"{timers_ms:.1f} ms", "", ""),
+        ("… and the rest: IMAP SELECT/SEARCH of nothing new, outbox", f"{fetch_ms:.1f} ms",
+         f"< {TARGETS['incremental_ms']} ms", mark(fetch_ms < TARGETS["incremental_ms"])),
         ("incremental run, in-process, first call (includes IMAP connect + login)",
          f"{1000 * first_in_process:.0f} ms", "", ""),
         ("incremental run, whole `inbox run --once` process (wall)",
@@ -451,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
                              " keep Dovecot up until stdin closes (for measuring by hand)")
     args = parser.parse_args(argv)
 
+    # SIGTERM (e.g. ending a --serve run) must still stop Dovecot and delete its files.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     server = Dovecot()
     work = Path(tempfile.mkdtemp(prefix="email-ingest-"))
     try:
@@ -482,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"second inbox run --once exited {again.code}:\n{again.stderr}")
         startup = run_child([sys.executable, "-c", "import inbox.cli, inbox.daemon, "
                              "connectors.email, routing.language"])
-        first, warm = asyncio.run(warm_incremental(config, args.repeats))
+        first, warm, timers = asyncio.run(warm_incremental(config, args.repeats))
 
         _, metas = read_manifest(manifest)
         store = Store(store_dir / "inbox.db")
@@ -490,17 +520,14 @@ def main(argv: list[str] | None = None) -> int:
             lines = check_store(store, metas)
         finally:
             store.close()
-        text = report(args.n, summary, cold, again, startup, first, warm, lines)
+        text = report(args.n, summary, cold, again, startup, first, warm, timers, lines)
         print(text)
-        if args.output:
+        if args.output:  # the table only; the file adds the commands and comparison by hand
             args.output.write_text(text, encoding="utf-8")
         return 0 if all(line.ok == line.total for line in lines) else 1
     finally:
         server.close()
-        if not args.store_dir:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -123,10 +123,6 @@ class AutoackSettings:
     texts: dict[str, AckTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
 
 
-def autoack_of(config: Config) -> AutoackSettings:
-    """``config.autoack`` once the loader reads ``[autoack]``; the defaults (off) until then."""
-    return getattr(config, "autoack", None) or AutoackSettings()
-
 
 def autoack_settings(section: Section) -> AutoackSettings:
     """Read ``[autoack]``; ``[autoack.texts.<lang>]`` may set ``open``, ``closed``, ``received``."""

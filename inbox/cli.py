@@ -367,3 +367,6 @@ main.add_command(templates)
 from inbox.cli_care import register as register_care  # noqa: E402
 
 register_care(main)
+from inbox.cli_stats import stats  # noqa: E402
+
+main.add_command(stats)

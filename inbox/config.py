@@ -25,14 +25,18 @@ from routing.calendar import BusinessCalendar, calendar_from_section
 from routing.rules import Routing, parse_routing
 
 if TYPE_CHECKING:
+    from inbox.autoack import AutoackSettings
+    from inbox.faqanswer import FaqSettings
     from inbox.notify import DeskSettings
+    from inbox.sla import EscalationSettings
+    from inbox.survey import SurveySettings
 
 DEFAULT_CONFIG = "/etc/school-inbox/inbox.toml"
 CLIENTS = ("email", "telegram", "cli")
 STRATEGIES = ("round_robin", "least_open", "manual")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams", "sla", "desk",
-               "greeting")
+               "greeting", "autoack", "faq", "survey", "escalation")
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,10 @@ class Config:
     sla: dict[str, SlaPolicy]
     desk: DeskSettings
     greeting: GreetingSettings
+    autoack: AutoackSettings
+    faq: FaqSettings
+    survey: SurveySettings
+    escalation: EscalationSettings
     channels: tuple[ChannelConfig, ...]
     routing: Routing
     routing_path: Path
@@ -171,10 +179,21 @@ def load_config(path: str | Path) -> Config:
             section.problem(f"SLA policy {policy.name!r} is defined twice")
         sla[policy.name] = policy
 
-    from inbox.notify import desk_settings  # notify builds on Config: import it late
+    # These modules build on Config themselves: import them late.
+    from inbox.autoack import autoack_settings
+    from inbox.faqanswer import faq_settings
+    from inbox.notify import desk_settings
+    from inbox.sla import escalation_settings
+    from inbox.survey import survey_settings
 
     desk = desk_settings(top.table("desk"), agents.values(), base=path.parent)
     greeting = greeting_settings(top.table("greeting"))
+    quality = {
+        "autoack": autoack_settings(top.table("autoack")),
+        "faq": faq_settings(top.table("faq"), base),
+        "survey": survey_settings(top.table("survey")),
+        "escalation": escalation_settings(top.table("escalation")),
+    }
 
     routing_section = top.table("routing")
     routing_path = base / routing_section.text("file", "routing.toml")
@@ -214,7 +233,8 @@ def load_config(path: str | Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(path, school, calendar, store, threads, outbox, agents, teams, sla, desk,
-                  greeting, tuple(channels), routing, routing_path)
+                  greeting, **quality, channels=tuple(channels), routing=routing,
+                  routing_path=routing_path)
 
 
 def load_routing(config: Config, path: Path | None = None) -> Routing:

@@ -32,7 +32,6 @@ from inbox.pipeline import IngestReport, Pipeline
 from inbox.quality import quality_hooks
 from inbox.replay import replay
 from inbox.sections import ConfigError
-from inbox.sla import escalation_of
 from inbox.store import Store, iso, now_utc
 from routing.language import LanguageDetector
 from routing.rules import Routing
@@ -83,11 +82,12 @@ def build_hooks(store: Store, config: Config, detector: LanguageDetector) -> lis
 
     Agents' messages must be claimed before anything treats them as a customer's.
     """
+    notifier = Notifier(store, config)
     return [
         AgentMail(store, config), AgentBot(store, config),
         Greeter(store, config.greeting, config.school.name, detector),
-        Notifier(store, config),
-        *quality_hooks(store, config, Notifier(store, config)),
+        notifier,
+        *quality_hooks(store, config, notifier),
     ]
 
 
@@ -176,7 +176,7 @@ class Daemon:
         self.scheduler.add_job(self._watch_routing, "interval", seconds=ROUTING_WATCH_SECONDS,
                                id="routing-watch", max_instances=1, coalesce=True)
         self.scheduler.add_job(self.run_timers, "interval",
-                               seconds=escalation_of(self.config).interval_seconds,
+                               seconds=self.config.escalation.interval_seconds,
                                id="timers", max_instances=1, coalesce=True)
         self.scheduler.add_job(self._flush_job, "interval",
                                seconds=self.config.outbox.interval_seconds,

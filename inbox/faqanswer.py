@@ -87,10 +87,6 @@ def load_entries(folder: Path, problems: list[str]) -> tuple[FaqEntry, ...]:
     return tuple(entries)
 
 
-def faq_of(config: Config) -> FaqSettings:
-    """``config.faq`` once the loader reads ``[faq]``; the defaults (off) until then."""
-    return getattr(config, "faq", None) or FaqSettings()
-
 
 def faq_settings(section: Section, base: Path | None = None) -> FaqSettings:
     """Read ``[faq]``; a relative ``folder`` is taken from ``base`` (the config's folder)."""

@@ -7,18 +7,18 @@ clock and the survey also have ``check(now)``, which the daemon's timer job runs
 
 from __future__ import annotations
 
-from inbox.autoack import AutoAck, autoack_of
+from inbox.autoack import AutoAck
 from inbox.config import Config
-from inbox.faqanswer import FaqAnswerer, faq_of
-from inbox.sla import SlaClock, Teller, escalation_of
+from inbox.faqanswer import FaqAnswerer
+from inbox.sla import SlaClock, Teller
 from inbox.store import Store
-from inbox.survey import SurveySender, survey_of
+from inbox.survey import SurveySender
 
 
 def quality_hooks(store: Store, config: Config, notifier: Teller) -> list[object]:
     return [
-        SurveySender(store, config, notifier, survey_of(config)),
-        AutoAck(store, config, autoack_of(config)),
-        FaqAnswerer(store, config, faq_of(config)),
-        SlaClock(store, config, notifier, escalation_of(config)),
+        SurveySender(store, config, notifier, config.survey),
+        AutoAck(store, config, config.autoack),
+        FaqAnswerer(store, config, config.faq),
+        SlaClock(store, config, notifier, config.escalation),
     ]

@@ -51,10 +51,6 @@ class EscalationSettings:
     reassign_on_breach: bool = False  # give a breached thread to the next available member
 
 
-def escalation_of(config: Config) -> EscalationSettings:
-    """``config.escalation`` once the loader reads ``[escalation]``; the defaults until then."""
-    return getattr(config, "escalation", None) or EscalationSettings()
-
 
 def escalation_settings(section: Section) -> EscalationSettings:
     settings = EscalationSettings(

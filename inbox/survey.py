@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,7 +25,7 @@ from inbox.config import Config
 from inbox.model import Contact, Direction, Inbound, Thread
 from inbox.sections import Section
 from inbox.sla import Teller
-from inbox.store import Store
+from inbox.store import Store, now_utc
 from inbox.store.quality import Survey
 
 log = logging.getLogger("inbox.survey")
@@ -80,10 +81,6 @@ class SurveySettings:
     texts: dict[str, SurveyTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
 
 
-def survey_of(config: Config) -> SurveySettings:
-    """``config.survey`` once the loader reads ``[survey]``; the defaults (off) until then."""
-    return getattr(config, "survey", None) or SurveySettings()
-
 
 def survey_settings(section: Section) -> SurveySettings:
     """Read ``[survey]``; ``[survey.texts.<lang>]`` may set ``email`` and ``buttons``."""
@@ -124,11 +121,12 @@ class SurveySender:
     """A timer (:meth:`check` asks) and an inbound hook (:meth:`claim` takes the answers)."""
 
     def __init__(self, store: Store, config: Config, notifier: Teller,
-                 settings: SurveySettings):
+                 settings: SurveySettings, clock: Callable[[], datetime] = now_utc):
         self.store = store
         self.config = config
         self.notifier = notifier
         self.settings = settings
+        self.clock = clock
         self.sender = AutomaticSender(store, config)
 
     def check(self, now: datetime) -> list[int]:
@@ -173,7 +171,7 @@ class SurveySender:
         if survey is None:
             return False
         score, comment = answer
-        now = item.received_at
+        now = self.clock()
         with self.store.transaction():
             thread = self.store.thread(survey.thread_id)
             stored = self.store.add_message(
@@ -192,7 +190,7 @@ class SurveySender:
 
     def _survey_for(self, item: Inbound, contact: Contact) -> Survey | None:
         """Email: the survey this mail replies to. Messenger: the contact's open survey."""
-        since = item.received_at - timedelta(days=self.settings.answer_days)
+        since = self.clock() - timedelta(days=self.settings.answer_days)
         if item.channel != "email":
             return self.store.unanswered_survey(contact.id, since)
         keys = item.keys

@@ -13,7 +13,8 @@ from inbox.config import load_config
 from tests.conftest import REPO
 
 # Sections whose keys are free-form (languages, patterns): documented in prose.
-FREE_FORM = {"greeting text", "directory segments"}
+FREE_FORM = {"greeting text", "directory segments", "autoack texts", "faq texts",
+             "survey texts"}
 # Top-level keys of routing.toml that are tables with sections of their own.
 ROUTING_TABLES = {"directory", "rules", "segments"}
 
@@ -21,10 +22,14 @@ ROUTING_TABLES = {"directory", "rules", "segments"}
 def kind_of(section: sections.Section) -> str:
     file, _, rest = section.where.partition(": ")
     words = rest.split()
-    if not words:
+    if "/" in file:  # an FAQ entry file (faq/payment.toml): its top, or one language's table
+        kind = "faq entry.LANG" if words else "faq entry"
+    elif not words:
         kind = "routing.toml" if "routing" in file else "inbox.toml"
     elif len(words) > 1 and words[1].isdigit():
         kind = words[0]
+    elif len(words) == 3 and words[1] == "texts":
+        kind = f"{words[0]} texts.LANG"  # [autoack.texts.ru]: one table per language
     else:
         kind = " ".join(words)
     part = getattr(section, "part", "")
@@ -38,7 +43,11 @@ HEADINGS = {
     "telegram": "[[telegram]]", "maildir": "[[maildir]]", "segment": "[[segments]]",
     "rule": "[[rules]]", "rule.when": "[rules.when]", "rule.then": "[rules.then]",
     "directory": "[directory]", "directory columns": "[directory.columns]",
-    "routing.toml": "top level",
+    "routing.toml": "top level", "escalation": "[escalation]", "autoack": "[autoack]",
+    "autoack texts.LANG": "[autoack.texts.LANG]", "faq": "[faq]",
+    "faq texts.LANG": "[faq.texts.LANG]", "survey": "[survey]",
+    "survey texts.LANG": "[survey.texts.LANG]", "faq entry": "FAQ entry file",
+    "faq entry.LANG": "[LANG] in an FAQ entry file",
 }
 
 
