@@ -89,6 +89,13 @@ class SlaClock:
             policy = self.config.sla.get(thread.sla_policy)
             if policy is None or thread.status is Status.PENDING:
                 continue
+            youngest = min(policy.first_response, policy.resolution) * policy.warn_at
+            if now - thread.created_at < youngest and all(
+                    now < due for _, due, _ in self._targets(thread, policy)):
+                # Too young for any warning: business time elapsed never exceeds wall
+                # time, so no target can have used warn_at of its span yet. This keeps
+                # the check cheap right after a large intake.
+                continue
             done = self.store.fired_timers(thread.id)
             for target, due, span in self._targets(thread, policy):
                 stage = self._stage(policy, due, span, now)

@@ -11,6 +11,7 @@ only adds a little noise to one piece of evidence. The tables are built by
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import math
@@ -33,6 +34,7 @@ def words_of(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+@functools.lru_cache(maxsize=1 << 16)  # each word is looked up once per candidate language
 def word_hash(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=4).digest(), "little")
 

