@@ -24,12 +24,11 @@ from email.policy import compat32
 from email.utils import format_datetime, formataddr, getaddresses
 
 from inbox.model import Attachment, Outbound
+from inbox.subjects import strip_prefixes
 
 # Headers compose_outbound sets from its own arguments; other Outbound headers pass through.
 _THREADING = frozenset({"message-id", "in-reply-to", "references", "reply-to"})
 _MAX_REFERENCES = 20  # the first (thread root) and the most recent ones, as RFC 5322 suggests
-_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|wg|sv|vs|ответ|отв|на)\s*(?:\[\d+\])?\s*:\s*)+",
-                           re.IGNORECASE)
 _POLICY = compat32.clone(linesep="\r\n")
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
@@ -88,7 +87,7 @@ def compose_email(
         msg["In-Reply-To"] = _bracket(in_reply_to)
     if refs:
         msg["References"] = " ".join(refs)
-    msg["Thread-Topic"] = _header(_REPLY_PREFIX.sub("", subject), "Thread-Topic")
+    msg["Thread-Topic"] = _header(strip_prefixes(subject), "Thread-Topic")
     msg["Thread-Index"] = _thread_index(refs[0] if refs else _bracket(message_id))
     if automatic:
         msg["Auto-Submitted"] = "auto-replied"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+from inbox import subjects
 from inbox.config import Config
 from inbox.hooks import Filed, call
 from inbox.model import (
@@ -38,6 +39,10 @@ log = logging.getLogger("inbox.pipeline")
 # What a thread's first message shows about the whole thread in `inbox threads`.
 THREAD_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,
                 Flag.UNDECODABLE, Flag.QUARANTINED}
+
+# A reply that lost its headers joins the sender's thread with the same subject only when
+# that thread saw a message within this window.
+SUBJECT_WINDOW = timedelta(days=14)
 
 # A message whose Date lies this far in the future is dated when it arrived instead.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -189,11 +194,31 @@ class Pipeline:
                 # A token alone from a stranger must not leak the thread to them.
                 return Placement(None, f"ticket token [#{keys.ticket}] from an unknown sender",
                                  review=True)
+        if item.channel == "email" and subjects.is_reply(item.subject):
+            matches = self._same_subject(item, contact)
+            if len(matches) == 1:
+                return Placement(matches[0], "reply from the same sender with the same subject")
+            if matches:
+                return Placement(None, "same subject as several open threads of this sender",
+                                 review=True)
         if keys.conversation:
             thread = self.store.latest_thread_for_conversation(item.account, keys.conversation)
             if thread:
                 return self._continue(thread, "same chat")
         return Placement(None, "new conversation")
+
+    def _same_subject(self, item: Inbound, contact: Contact) -> list[Thread]:
+        """The sender's recent open email threads with this subject (a reply that lost its headers).
+
+        Only the same contact's threads count, so a stranger copying a subject learns
+        nothing; only open ones active within SUBJECT_WINDOW, so an old topic starts anew.
+        """
+        wanted = subjects.normalise(item.subject)
+        since = self.clock() - SUBJECT_WINDOW
+        return [thread for thread in self.store.threads(contact_id=contact.id)
+                if thread.channel == "email" and thread.status is not Status.CLOSED
+                and thread.last_message_at >= since
+                and subjects.normalise(thread.subject) == wanted]
 
     def _continue(self, thread: Thread, reason: str) -> Placement:
         if thread.status is not Status.CLOSED:

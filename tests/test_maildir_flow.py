@@ -150,3 +150,22 @@ def test_a_bounce_marks_our_reply_failed_and_joins_its_thread(school):
     assert [(m["direction"], m["delivery"]) for m in shown["messages"]] == [
         ("in", None), ("out", "failed"), ("in", None)]
     assert "bounce" in shown["messages"][-1]["flags"]
+
+
+def test_a_reply_without_headers_joins_the_senders_thread_with_the_same_subject(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.deliver(mail(subject="RE: Оплата за декабрь", message_id="no-headers@mail.example",
+                        body="Забыла приложить квитанцию"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["messages"] == 2
+
+
+def test_the_same_subject_from_someone_else_starts_a_new_thread(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Re: Оплата за декабрь", sender="other@mail.example",
+                        message_id="other@mail.example"))
+    school.cli("run", "--once")
+    assert [t["messages"] for t in _threads(school)] == [1, 1]
