@@ -98,8 +98,13 @@ class SlaClock:
                 continue
             done = self.store.fired_timers(thread.id)
             for target, due, span in self._targets(thread, policy):
-                stage = self._stage(policy, due, span, now)
-                if stage is None or (target, stage) in done or (target, "breach") in done:
+                if (target, "breach") in done:
+                    continue
+                if (target, "warning") in done:  # only the breach is left: no calendar sums
+                    stage = "breach" if now >= due else None
+                else:
+                    stage = self._stage(policy, due, span, now)
+                if stage is None or (target, stage) in done:
                     continue
                 found = self._fire(thread, policy, target, stage, due, now)
                 if found is not None:

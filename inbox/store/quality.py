@@ -42,8 +42,19 @@ class QualityStore:
     # -- SLA timers ------------------------------------------------------------------------
 
     def sla_threads(self) -> list[Thread]:
-        """Threads that still run an SLA clock: not closed, with a policy."""
-        return list(self._thread_rows("t.status != 'closed' AND t.sla_policy != ''", []))
+        """Threads that still run an SLA clock: not closed, with a policy, some breach unfired.
+
+        A thread whose every running target has already breached has nothing left
+        to fire, so the timer job does not even load it.
+        """
+        return list(self._thread_rows(
+            "t.status != 'closed' AND t.sla_policy != '' AND NOT ("
+            " (t.first_response_at IS NOT NULL OR t.first_response_due IS NULL OR EXISTS ("
+            "   SELECT 1 FROM sla_timers s WHERE s.thread_id = t.id"
+            "   AND s.target = 'first_response' AND s.stage = 'breach'))"
+            " AND (t.resolution_due IS NULL OR EXISTS ("
+            "   SELECT 1 FROM sla_timers s WHERE s.thread_id = t.id"
+            "   AND s.target = 'resolution' AND s.stage = 'breach')))", []))
 
     def fired_timers(self, thread_id: int) -> set[tuple[str, str]]:
         """``(target, stage)`` pairs already fired for a thread, e.g. ("resolution", "warning")."""
