@@ -214,7 +214,7 @@ class Pipeline:
         nothing; only open ones active within SUBJECT_WINDOW, so an old topic starts anew.
         """
         wanted = subjects.normalise(item.subject)
-        since = self.clock() - SUBJECT_WINDOW
+        since = _arrival_time(item.received_at, self.clock()) - SUBJECT_WINDOW
         return [thread for thread in self.store.threads(contact_id=contact.id)
                 if thread.channel == "email" and thread.status is not Status.CLOSED
                 and thread.last_message_at >= since

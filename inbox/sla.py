@@ -80,6 +80,10 @@ class SlaClock:
         self.config = config
         self.notifier = notifier
         self.settings = settings
+        # (thread, target) -> (due, quiet until): no warning can come before that instant,
+        # since business time never runs faster than the clock on the wall. Saves the
+        # calendar sums for every open thread on every check of a long-running daemon.
+        self._quiet: dict[tuple[int, str], tuple[datetime, datetime]] = {}
 
     def check(self, now: datetime) -> list[Fired]:
         """Apply finished pauses, then fire every warning and breach that is due at ``now``."""
@@ -89,21 +93,19 @@ class SlaClock:
             policy = self.config.sla.get(thread.sla_policy)
             if policy is None or thread.status is Status.PENDING:
                 continue
-            youngest = min(policy.first_response, policy.resolution) * policy.warn_at
-            if now - thread.created_at < youngest and all(
-                    now < due for _, due, _ in self._targets(thread, policy)):
-                # Too young for any warning: business time elapsed never exceeds wall
-                # time, so no target can have used warn_at of its span yet. This keeps
-                # the check cheap right after a large intake.
+            targets = [(target, due, span) for target, due, span in
+                       self._targets(thread, policy)
+                       if not self._is_quiet(thread.id, target, due, now)]
+            if not targets:
                 continue
             done = self.store.fired_timers(thread.id)
-            for target, due, span in self._targets(thread, policy):
+            for target, due, span in targets:
                 if (target, "breach") in done:
                     continue
                 if (target, "warning") in done:  # only the breach is left: no calendar sums
                     stage = "breach" if now >= due else None
                 else:
-                    stage = self._stage(policy, due, span, now)
+                    stage = self._stage(thread.id, target, policy, due, span, now)
                 if stage is None or (target, stage) in done:
                     continue
                 found = self._fire(thread, policy, target, stage, due, now)
@@ -160,14 +162,22 @@ class SlaClock:
         if thread.resolution_due is not None:
             yield "resolution", thread.resolution_due, policy.resolution
 
-    def _stage(self, policy: SlaPolicy, due: datetime, span: timedelta,
-               now: datetime) -> str | None:
+    def _is_quiet(self, thread_id: int, target: str, due: datetime, now: datetime) -> bool:
+        quiet = self._quiet.get((thread_id, target))
+        return quiet is not None and quiet[0] == due and now < quiet[1]
+
+    def _stage(self, thread_id: int, target: str, policy: SlaPolicy, due: datetime,
+               span: timedelta, now: datetime) -> str | None:
         """"breach" once due, "warning" once ``warn_at`` of the span is used, else None."""
         if now >= due:
             return "breach"
         left = (self.config.calendar.business_time_between(now, due) if policy.business_hours
                 else due - now)
-        return "warning" if left <= span * (1 - policy.warn_at) else None
+        margin = span * (1 - policy.warn_at)
+        if left <= margin:
+            return "warning"
+        self._quiet[(thread_id, target)] = (due, now + (left - margin))
+        return None
 
     def _fire(self, thread: Thread, policy: SlaPolicy, target: str, stage: str,
               due: datetime, now: datetime) -> Fired | None:
