@@ -139,7 +139,7 @@ def settings(section: Section) -> Settings:
         after=after,
         move_to=move_to,
         since=_day(section, "since"),
-        batch_size=section.integer("batch_size", 500, minimum=1),
+        batch_size=section.integer("batch_size", 200, minimum=1),
         idle=section.flag("idle", True),
         poll_interval=section.number("poll_interval", 60.0, minimum=1),
         sent_folder=section.text("sent_folder", ""),
