@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import signal
+import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -324,15 +325,29 @@ class Daemon:
 
     def _alert(self, subject: str, text: str) -> None:
         log.warning("%s", subject)
-        if self.notifier is not None:
+        if self.notifier is None:
+            return
+        try:
             with self.store.transaction():
                 self.notifier.alert(subject, text)
+        except sqlite3.Error as exc:  # the store itself may be what is failing
+            log.error("cannot queue the alert for the admins: %s", exc)
 
     def _write_health(self, name: str, health: ChannelHealth, now: datetime) -> None:
+        """Mirror health into the store for ``inbox status``; never fatal to the poll loop.
+
+        On a full disk or a read-only store this write fails like everything else;
+        the poll must still be rescheduled so the channel recovers by itself.
+        """
         state = self.store.sync_state(name)
-        state.set("health:last_ok", iso(health.last_ok) or "")
-        state.set("health:error_since", iso(health.error_since) or "")
-        state.set("health:last_error", health.last_error if health.failures else "")
+        try:
+            with self.store.transaction():
+                state.set("health:last_ok", iso(health.last_ok) or "")
+                state.set("health:error_since", iso(health.error_since) or "")
+                state.set("health:last_error", health.last_error if health.failures else "")
+        except sqlite3.Error as exc:
+            log.error("%s: cannot record channel health in the store: %s", name, exc)
+            return
         health.written = now
 
 

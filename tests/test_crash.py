@@ -254,10 +254,6 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "inbox/daemon.py: Daemon._failed calls _write_health, whose store write raises on a full"
-    " disk inside _poll_job's except block, so the channel's poll is never rescheduled;"
-    " passes once _write_health logs instead of raising"))
 def test_a_full_disk_is_reported_and_the_daemon_recovers_when_space_returns(
         school, small_disk):
     db = small_disk / "inbox.db"

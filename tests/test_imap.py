@@ -87,7 +87,7 @@ def test_settings_defaults_are_implicit_tls_and_submission_with_starttls():
     assert parsed.smtp.password == parsed.imap.password
     assert parsed.address == "support@school.test"
     assert (parsed.folders, parsed.after, parsed.batch_size, parsed.idle) == (
-        ("INBOX",), "leave", 500, True)
+        ("INBOX",), "leave", 200, True)
 
 
 def test_settings_refuse_plain_text_to_a_remote_server():
@@ -210,7 +210,7 @@ async def test_first_big_sync_comes_in_batches_and_skips_mail_before_since(
                  received=datetime(2023, 6, 1, 12, 0))
     dovecot.seed(mail_user, "INBOX", (message(n, "New") for n in range(1100)),
                  received=datetime(2024, 9, 2, 12, 0))
-    channel = connect(mail_user, since="2024-09-01")
+    channel = connect(mail_user, since="2024-09-01", batch_size=500)
     sizes = []
     with caplog.at_level(logging.INFO, logger="connectors.imap"):
         while batch := await channel.fetch():
