@@ -42,6 +42,8 @@ file_url = "{url}/file/bot"
 [[agents]]
 id = "boris"
 languages = ["ru", "kk", "en"]
+client = "telegram"      # so every filed message queues a Telegram notification for him
+telegram_id = 999
 
 [[teams]]
 name = "support"
@@ -52,10 +54,17 @@ members = ["boris"]
 class FiledClock:
     """Inbound hook: when each message (by its text's sequence number) was filed."""
 
-    def __init__(self) -> None:
+    def __init__(self, store) -> None:
+        self.store = store
         self.filed: dict[int, float] = {}
+        self.notified = 0
 
     def thread_created(self, filed) -> None:
+        # Runs after the Notifier in the same transaction: its outbox entry already exists.
+        if self.store.db.execute(
+                "SELECT count(*) FROM outbox WHERE kind = 'notification' AND thread_id = ?",
+                [filed.thread.id]).fetchone()[0]:
+            self.notified += 1
         self.filed[int(filed.item.text.rsplit("#", 1)[1])] = time.perf_counter()
 
     customer_wrote = thread_created
@@ -67,7 +76,7 @@ async def measure(updates: int, interval: float, root: Path) -> list[float]:
         (root / "inbox.toml").write_text(CONFIG.format(dir=root, url=server.url))
         (root / "routing.toml").write_text('default_team = "support"\n')
         daemon = Daemon(load_config(root / "inbox.toml"))
-        clock = FiledClock()
+        clock = FiledClock(daemon.store)
         daemon.pipeline.hooks.append(clock)
         runner = asyncio.create_task(daemon.run())
         await asyncio.sleep(0.5)  # let the first long poll start
@@ -85,6 +94,9 @@ async def measure(updates: int, interval: float, root: Path) -> list[float]:
     missing = updates - len(clock.filed)
     if missing:
         raise SystemExit(f"{missing} updates were not filed within 30 s")
+    if clock.notified < updates:
+        raise SystemExit(f"only {clock.notified} of {updates} filed messages queued a"
+                         " notification")
     return [clock.filed[n] - sent[n] for n in range(updates)]
 
 

@@ -102,7 +102,7 @@ class Daemon:
         self._install_hooks()
         self.health = {name: ChannelHealth() for name in self.channels}
         self.stopping = asyncio.Event()
-        self.polling: set[asyncio.Task] = set()
+        self.polling: set[asyncio.Task] = set()  # poll and flush jobs running now
         self.scheduler: AsyncIOScheduler | None = None
         self.on_ingest: list = []  # callables(channel_name, report); the demo prints from here
         self.routing_mtime = _mtime(config.routing_path)
@@ -283,10 +283,18 @@ class Daemon:
         self._schedule_poll(channel, delay)
 
     async def _flush_job(self) -> None:
+        task = asyncio.current_task()
+        self.polling.add(task)
         try:
             await self.flush_outbox()
+        except asyncio.CancelledError:
+            if self.stopping.is_set():
+                return  # shutting down: an entry being sent stays queued and goes next start
+            raise
         except Exception:
             log.exception("outbox flush failed; will try again")
+        finally:
+            self.polling.discard(task)
 
     # -- health ----------------------------------------------------------------------
 
