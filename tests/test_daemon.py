@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import json
 import os
 import signal
 import sqlite3
@@ -173,3 +174,22 @@ alert_after = "0m"
     alerts = [email.message_from_bytes(p.read_bytes()) for p in (school.sent / "new").iterdir()]
     assert [a["To"] for a in alerts] == ["boris@school.example"]
     assert alerts[0]["Subject"].startswith("[school-inbox] broken has been failing since")
+
+
+def test_routing_file_changes_are_picked_up_and_a_broken_one_is_refused(school):
+    daemon = DaemonProcess(school)
+    routing = school.root / "routing.toml"
+    try:
+        daemon.wait_log("school-inbox running")
+        routing.write_text('default_team = "nobody"\n')
+        daemon.wait_log("changed but is invalid; keeping the running rules")
+        assert 'default_team "nobody" is not a team' in daemon.log
+        routing.write_text('default_team = "support"\ndefault_priority = "high"\n')
+        daemon.wait_log("routing reloaded from")
+        school.deliver(mail(message_id="after-reload@mail.example"))
+        db = school.root / "state" / "inbox.db"
+        wait_for(lambda: stored_count(db) == 1, 30, "mail stored after the reload")
+    finally:
+        daemon.signal(signal.SIGTERM)
+        daemon.finish()
+    assert json.loads(school.cli("threads", "--json").output)[0]["priority"] == "high"
