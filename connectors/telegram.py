@@ -39,7 +39,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from connectors.filenames import sniff_content_type
 from connectors.telegram_limits import SendLimiter, split_text
-from connectors.telegram_updates import Normalised, normalise, unreadable
+from connectors.telegram_updates import Normalised, parse_update, read_update
 from inbox.model import Attachment, Channel, Delivery, Flag, Inbound, Outbound, SyncState
 from inbox.secrets import Secret
 from inbox.sections import Section
@@ -212,7 +212,7 @@ class TelegramChannel:
             updates = []
         raws = self._poll_request.last_result or []
         if len(updates) != len(raws):
-            updates = [self._parse(raw) for raw in raws]
+            updates = [parse_update(raw, self.bot) for raw in raws]
         self._batch = sorted(raw["update_id"] for raw in raws
                              if isinstance(raw, dict) and isinstance(raw.get("update_id"), int))
         found = []
@@ -222,23 +222,9 @@ class TelegramChannel:
                 found.append(inbound)
         return found, len(raws)
 
-    def _parse(self, raw: Any) -> Update | None:
-        try:
-            return Update.de_json(raw, self.bot)
-        except Exception:
-            return None
-
     async def _inbound(self, update: Update | None, raw: Any) -> Inbound | None:
-        raw_bytes = json.dumps(raw, ensure_ascii=False).encode("utf-8")
-        if update is None:
-            return unreadable(raw_bytes, self.name)
-        try:
-            found = normalise(update, raw_bytes, account=self.name, groups=self.settings.groups,
-                              bot_username=self.bot.username or "")
-        except Exception:
-            log.exception("%s: update %s could not be read; kept flagged", self.name,
-                          update.update_id)
-            return unreadable(raw_bytes, self.name)
+        found = read_update(update, raw, account=self.name, groups=self.settings.groups,
+                            bot_username=self.bot.username or "")
         if found is None:
             self._settled.add(update.update_id)
             return None

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from telegram import CallbackQuery, Chat, Message, Update, User
+from telegram import Bot, CallbackQuery, Chat, Message, Update, User
 
 from connectors.filenames import safe_filename
 from inbox.model import Flag, Identity, Inbound, ThreadKeys
+
+log = logging.getLogger("connectors.telegram")
 
 KIND = "telegram"
 UNREADABLE = "[an update the inbox could not read; its raw JSON is kept]"
@@ -60,6 +64,33 @@ def normalise(update: Update, raw: bytes, *, account: str, groups: bool,
     if update.callback_query:
         return _callback(update.callback_query, raw, source_ref, account)
     return None
+
+
+def parse_update(raw: Any, bot: Bot | None = None) -> Update | None:
+    """PTB's reading of one update's JSON, or None when PTB cannot make sense of it."""
+    try:
+        return Update.de_json(raw, bot)
+    except Exception:
+        return None
+
+
+def read_update(update: Update | None, raw: Any, *, account: str, groups: bool,
+                bot_username: str = "") -> Normalised | None:
+    """Whatever arrives becomes something an agent can see: normalised, or flagged unreadable.
+
+    None only for updates that are nothing for the inbox (see :func:`normalise`).
+    One hostile or odd update never raises out of here and never stops the batch.
+    """
+    raw_bytes = json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    if update is None:
+        return Normalised(unreadable(raw_bytes, account))
+    try:
+        return normalise(update, raw_bytes, account=account, groups=groups,
+                         bot_username=bot_username)
+    except Exception:
+        log.exception("%s: update %s could not be read; kept flagged", account,
+                      update.update_id)
+        return Normalised(unreadable(raw_bytes, account))
 
 
 def unreadable(raw: bytes, account: str) -> Inbound:
