@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from inbox.cli import main
 from tests.botapi import botapi  # noqa: F401  (fixture)
+from tests.processes import kill_leftovers
 from tests.servers.dovecot import dovecot, dovecot_tls, mail_user, private_dovecot  # noqa: F401
 from tests.servers.smtp import smtp_server, smtp_server_tls  # noqa: F401
 
@@ -83,6 +84,13 @@ class School:
             raise AssertionError(f"inbox {' '.join(args)} exited {result.exit_code}:\n"
                                  f"{result.output}\n{result.exception!r}")
         return result
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_left_behind():
+    """A test that fails half-way must not leave `inbox run` processes running."""
+    yield
+    kill_leftovers()
 
 
 @pytest.fixture

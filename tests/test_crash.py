@@ -20,9 +20,9 @@ import pytest
 from inbox.store import Store
 from tests.botapi import TOKEN, BotApiServer
 from tests.conftest import School, mail
+from tests.processes import DaemonProcess, stored_count, wait_for
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp import SmtpServer
-from tests.test_daemon import DaemonProcess, stored_count, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -135,6 +135,10 @@ class Desk:
         return self.query("SELECT count(*) FROM outbox WHERE state IN ('queued', 'retrying')")[
             0][0]
 
+    def diagnosis(self) -> str:
+        return (f"stored {self.inbound()} of {TOTAL}; outbox: "
+                f"{self.query('SELECT state, attempts, last_error FROM outbox')}")
+
     def start(self) -> DaemonProcess:
         return DaemonProcess(self.school)
 
@@ -153,48 +157,58 @@ def desk(tmp_path, private_dovecot, smtp_server, botapi, monkeypatch):
 def test_sigkill_at_random_moments_loses_nothing_and_sends_each_reply_about_once(
         desk, record_property):
     rng = random.Random(SEED)
-    desk.dovecot.seed(desk.user, "INBOX", (mixed_email(n) for n in range(EMAILS // 2)))
-    for n in range(UPDATES // 2):
-        desk.bot.user_message(1000 + n % CHATS, f"сообщение {n}")
-    markers: list[str] = []
-    at_kills: list[int] = []  # messages stored when each kill landed
-    for kill in range(KILLS):
-        if kill == KILLS // 2:  # the second half arrives while the daemon keeps dying
-            desk.dovecot.seed(desk.user, "INBOX",
-                              (mixed_email(n) for n in range(EMAILS // 2, EMAILS)))
-            for n in range(UPDATES // 2, UPDATES):
-                desk.bot.user_message(1000 + n % CHATS, f"сообщение {n}")
-        if kill == 2:
-            desk.smtp.fail_next("451 4.3.0 Try again later", count=6)
-        if kill == 4:
-            desk.bot.fail_next("sendMessage", 502, count=4)
-            desk.bot.fail_next("sendMessage", 429, count=3, retry_after=1)
-        before = desk.inbound()
+    daemon = None
+    try:
+        desk.dovecot.seed(desk.user, "INBOX", (mixed_email(n) for n in range(EMAILS // 2)))
+        for n in range(UPDATES // 2):
+            desk.bot.user_message(1000 + n % CHATS, f"сообщение {n}")
+        markers: list[str] = []
+        at_kills: list[int] = []  # messages stored when each kill landed
+        available = TOTAL // 2  # at the sources so far
+        for kill in range(KILLS):
+            if kill == KILLS // 2:  # the second half arrives while the daemon keeps dying
+                available = TOTAL
+                desk.dovecot.seed(desk.user, "INBOX",
+                                  (mixed_email(n) for n in range(EMAILS // 2, EMAILS)))
+                for n in range(UPDATES // 2, UPDATES):
+                    desk.bot.user_message(1000 + n % CHATS, f"сообщение {n}")
+            if kill == 2:
+                desk.smtp.fail_next("451 4.3.0 Try again later", count=6)
+            if kill == 4:
+                desk.bot.fail_next("sendMessage", 502, count=4)
+                desk.bot.fail_next("sendMessage", 429, count=3, retry_after=1)
+            before = desk.inbound()
+            daemon = desk.start()
+            wait_for(lambda before=before, available=available: desk.inbound() > before
+                     or desk.inbound() == available, 60,
+                     f"progress after restart {kill}", interval=0.01)
+            if kill == 6:  # IMAP goes away mid-IDLE and comes back
+                desk.dovecot.stop()
+                time.sleep(rng.uniform(0.5, 2.0))  # the outage itself, not a wait for a result
+                desk.dovecot.start()
+            time.sleep(rng.uniform(0.0, 1.5))  # a random moment: the point of the test
+            daemon.kill()
+            at_kills.append(desk.inbound())
+            desk.logs.append(daemon.log)
+            for channel in ("email", "telegram"):
+                found = desk.query(f"SELECT id FROM threads WHERE channel = '{channel}'")
+                if found:
+                    marker = f"reply-marker-{kill}-{channel}"
+                    desk.reply(rng.choice(found)[0], f"{marker} Ответ агента")
+                    markers.append(marker)
+
         daemon = desk.start()
-        wait_for(lambda before=before: desk.inbound() > before or desk.inbound() == TOTAL, 60,
-                 f"progress after restart {kill}", interval=0.01)
-        if kill == 6:  # IMAP goes away mid-IDLE and comes back
-            desk.dovecot.stop()
-            time.sleep(rng.uniform(0.5, 2.0))  # the outage itself, not a wait for a result
-            desk.dovecot.start()
-        time.sleep(rng.uniform(0.0, 1.5))  # a random moment: the point of the test
-        daemon.kill()
-        at_kills.append(desk.inbound())
+        wait_for(lambda: desk.inbound() == TOTAL and desk.pending_outbox() == 0,
+                 150, "every message stored and every reply delivered")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.finish() == 0, daemon.log[-3000:]
         desk.logs.append(daemon.log)
-        for channel in ("email", "telegram"):
-            found = desk.query(f"SELECT id FROM threads WHERE channel = '{channel}'")
-            if found:
-                marker = f"reply-marker-{kill}-{channel}"
-                desk.reply(rng.choice(found)[0], f"{marker} Ответ агента")
-                markers.append(marker)
-
-    daemon = desk.start()
-    wait_for(lambda: desk.inbound() == TOTAL and desk.pending_outbox() == 0,
-             150, "every message stored and every reply delivered")
-    daemon.signal(signal.SIGTERM)
-    assert daemon.finish() == 0, daemon.log[-3000:]
-    desk.logs.append(daemon.log)
-
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{desk.diagnosis()}\nlast daemon log:\n"
+                             f"{daemon.log[-3000:] if daemon else ''}") from None
+    finally:  # a failed wait must not leave a daemon running
+        if daemon is not None and daemon.proc.poll() is None:
+            daemon.kill()
     stored = desk.query("SELECT account, external_id FROM messages WHERE direction = 'in'")
     assert len(stored) == len(set(stored)), "a message was stored twice"
     assert {e for a, e in stored if a == "school"} == {
