@@ -167,9 +167,8 @@ def purge(obj: Context, older_than: datetime | None, dry_run: bool) -> None:
       inbox purge --older-than 2023-09-01
     """
     if older_than is None:
-        # [retention] closed_after, once inbox/config.py carries it as config.retention.
-        retention = getattr(obj.config, "retention", None)
-        if retention is None or retention.closed_after is None:
+        retention = obj.config.retention
+        if retention.closed_after is None:
             raise click.UsageError(
                 'give --older-than (e.g. "2y") or set closed_after in [retention]')
         older_than = now_utc() - retention.closed_after

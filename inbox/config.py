@@ -26,6 +26,7 @@ from routing.rules import Routing, parse_routing
 
 if TYPE_CHECKING:
     from inbox.autoack import AutoackSettings
+    from inbox.care import RetentionSettings
     from inbox.faqanswer import FaqSettings
     from inbox.notify import DeskSettings
     from inbox.sla import EscalationSettings
@@ -36,7 +37,7 @@ CLIENTS = ("email", "telegram", "cli")
 STRATEGIES = ("round_robin", "least_open", "manual")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams", "sla", "desk",
-               "greeting", "autoack", "faq", "survey", "escalation")
+               "greeting", "autoack", "faq", "survey", "escalation", "retention")
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Config:
     faq: FaqSettings
     survey: SurveySettings
     escalation: EscalationSettings
+    retention: RetentionSettings
     channels: tuple[ChannelConfig, ...]
     routing: Routing
     routing_path: Path
@@ -181,6 +183,7 @@ def load_config(path: str | Path) -> Config:
 
     # These modules build on Config themselves: import them late.
     from inbox.autoack import autoack_settings
+    from inbox.care import retention_settings
     from inbox.faqanswer import faq_settings
     from inbox.notify import desk_settings
     from inbox.sla import escalation_settings
@@ -193,6 +196,7 @@ def load_config(path: str | Path) -> Config:
         "faq": faq_settings(top.table("faq"), base),
         "survey": survey_settings(top.table("survey")),
         "escalation": escalation_settings(top.table("escalation")),
+        "retention": retention_settings(top.table("retention")),
     }
 
     routing_section = top.table("routing")

@@ -47,7 +47,7 @@ HEADINGS = {
     "autoack texts.LANG": "[autoack.texts.LANG]", "faq": "[faq]",
     "faq texts.LANG": "[faq.texts.LANG]", "survey": "[survey]",
     "survey texts.LANG": "[survey.texts.LANG]", "faq entry": "FAQ entry file",
-    "faq entry.LANG": "[LANG] in an FAQ entry file",
+    "faq entry.LANG": "[LANG] in an FAQ entry file", "retention": "[retention]",
 }
 
 
