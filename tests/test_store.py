@@ -177,3 +177,15 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a school-inbox database"):
         Store(path)
+
+
+def test_search_ranks_only_the_most_recent_matches(store, monkeypatch):
+    from inbox.store import core
+
+    monkeypatch.setattr(core, "SEARCH_WINDOW", 2)
+    thread_id = _thread(store)
+    for n, text in enumerate(["оплата оплата оплата", "оплата раз", "оплата два"]):
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account="school", text=text, external_id=f"w{n}",
+                          created_at=now_utc())
+    assert sorted(m.text for m, _ in store.search("оплата")) == ["оплата два", "оплата раз"]

@@ -42,6 +42,7 @@ from inbox.store.schema import MIGRATIONS
 from inbox.store.stats import StatsStore
 
 SCHEMA_VERSION = len(MIGRATIONS)
+SEARCH_WINDOW = 2000  # matches, newest first, that search ranks (see Store.search)
 
 
 class StoreError(Exception):
@@ -412,13 +413,20 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore):
         return [_message(row, attachments.get(row["id"], [])) for row in rows]
 
     def search(self, query: str, limit: int = 50) -> list[tuple[Message, Thread]]:
-        """Full-text search; the query is quoted per word so user input is never FTS syntax."""
+        """Full-text search, best first among the SEARCH_WINDOW most recent matches.
+
+        The query is quoted per word so user input is never FTS syntax. Ranking
+        every match of a word found in nearly every message costs seconds on a
+        large store (one bm25 per match); ranking the newest matches keeps any
+        search fast, and agents look for recent conversations.
+        """
         terms = " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
         if not terms:
             return []
         ids = [row["rowid"] for row in self.db.query(
-            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?",
-            [terms, limit],
+            "SELECT rowid FROM (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?"
+            " ORDER BY rowid DESC LIMIT ?) ORDER BY rank LIMIT ?",
+            [terms, SEARCH_WINDOW, limit],
         )]
         results = []
         for message_id in ids:
