@@ -40,6 +40,10 @@ COMMON_ZIPF = 3.0  # a word at least this frequent (1 in a million) is a common 
 FALLBACK_CONFIDENCE = {"previous": 0.4, "telegram": 0.3, "content-language": 0.3, "default": 0.1}
 
 
+MAX_CHARS = 1200  # of a message looked at
+MAX_WORDS = 40  # of those words weighed against the word lists
+
+
 @dataclass(frozen=True)
 class LanguageGuess:
     """The detected language, how sure the detector is (0..1) and why, for ``route --explain``."""
@@ -82,6 +86,9 @@ class LanguageDetector:
         header); ``previous``: the contact's last confidently detected language.
         """
         priors = self._priors(hints or {}, previous)
+        # A long email says no more about its language than its first lines do, and
+        # every extra word costs a lookup per candidate language.
+        text = text[:MAX_CHARS]
         letters = letter_counts(text)
         script = dominant_script(letters)
         if not script:
@@ -90,7 +97,7 @@ class LanguageDetector:
         candidates = [lang for lang in self.languages if script in scripts_of(lang)]
         if not candidates:
             return self._fallback(priors, [*evidence, "no configured language uses it"])
-        words = [word for word in words_of(text) if script_of(word[0]) == script]
+        words = [word for word in words_of(text) if script_of(word[0]) == script][:MAX_WORDS]
         if len(candidates) == 1:
             evidence.append(f"only {candidates[0]} uses it")
             guess = LanguageGuess(candidates[0], 0.99, tuple(evidence))

@@ -40,7 +40,7 @@ class AgentStore:
 
     def agent_links(self, kind: str) -> dict[str, str]:
         """Agent id -> linked account of that kind (a Telegram user id)."""
-        return {row["agent"]: row["value"] for row in self.db.query(
+        return {row["agent"]: row["value"] for row in self._rows(
             "SELECT agent, value FROM agent_links WHERE kind = ?", [kind])}
 
     # -- claimed messages ----------------------------------------------------------------

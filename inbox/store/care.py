@@ -100,9 +100,9 @@ class CareStore:
         where = """t.status = 'open' AND (
             (t.first_response_at IS NULL AND t.first_response_due < :now)
             OR t.resolution_due < :now)"""
-        (total,) = self.db.query(f"SELECT count(*) AS n FROM threads t WHERE {where}",
+        (total,) = self._rows(f"SELECT count(*) AS n FROM threads t WHERE {where}",
                                  {"now": at})
-        rows = self.db.query(f"""
+        rows = self._rows(f"""
             SELECT t.*, c.name AS contact_name,
                    (SELECT count(*) FROM messages m WHERE m.thread_id = t.id) AS message_count,
                    CASE WHEN t.first_response_at IS NULL AND t.first_response_due < :now
@@ -152,7 +152,7 @@ class CareStore:
     # -- deleting --------------------------------------------------------------------
 
     def closed_threads_before(self, before: datetime) -> list[int]:
-        return [row["id"] for row in self.db.query(
+        return [row["id"] for row in self._rows(
             "SELECT id FROM threads WHERE status = 'closed' AND closed_at < ? ORDER BY id",
             [core.iso(before)])]
 
@@ -177,7 +177,7 @@ class CareStore:
     def delete_contact(self, contact_id: int, *, dry_run: bool = False) -> Removed:
         """Forget a person: their threads (everything in them), identities, rate-limit log
         and the contact itself."""
-        thread_ids = [row["id"] for row in self.db.query(
+        thread_ids = [row["id"] for row in self._rows(
             "SELECT id FROM threads WHERE contact_id = ? ORDER BY id", [contact_id])]
         values = self._identity_values(contact_id)
         marks = ",".join("?" * len(values))
@@ -201,7 +201,7 @@ class CareStore:
         return removed
 
     def _identity_values(self, contact_id: int) -> list[str]:
-        return [row["value"] for row in self.db.query(
+        return [row["value"] for row in self._rows(
             "SELECT value FROM identities WHERE contact_id = ?", [contact_id])]
 
     def _count_threads(self, thread_ids: Sequence[int]) -> Removed:
@@ -224,7 +224,7 @@ class CareStore:
 
     def _hashes(self, thread_ids: Sequence[int]) -> dict[str, int]:
         marks = ",".join("?" * len(thread_ids))
-        return {row["sha256"]: row["n"] for row in self.db.query(
+        return {row["sha256"]: row["n"] for row in self._rows(
             f"SELECT a.sha256, count(*) AS n FROM attachments a"
             f" JOIN messages m ON m.id = a.message_id"
             f" WHERE m.thread_id IN ({marks}) AND a.sha256 != '' GROUP BY a.sha256",
@@ -239,7 +239,7 @@ class CareStore:
         removed = self._count_threads(thread_ids)
         marks = ",".join("?" * len(thread_ids))
         ids = list(thread_ids)
-        raw_ids = [row["raw_id"] for row in self.db.query(
+        raw_ids = [row["raw_id"] for row in self._rows(
             f"SELECT raw_id FROM messages WHERE thread_id IN ({marks}) AND raw_id IS NOT NULL",
             ids)]
         # A newer thread that continued one of these keeps existing, without the link.
@@ -284,14 +284,14 @@ class CareStore:
         contact = self._one("SELECT * FROM contacts WHERE id = ?", (contact_id,))
         if contact is None:
             raise core.NotFound(f"no contact {contact_id}")
-        threads = list(self.db.query(
+        threads = list(self._rows(
             "SELECT * FROM threads WHERE contact_id = ? ORDER BY id", [contact_id]))
         ids = [t["id"] for t in threads]
         marks = ",".join("?" * len(ids))
         values = self._identity_values(contact_id)
 
         def rows(sql: str, params: list) -> list[dict]:
-            return [_plain(row) for row in self.db.query(sql, params)] if params else []
+            return [_plain(row) for row in self._rows(sql, params)] if params else []
 
         return {
             "contact": _plain(contact),
@@ -317,7 +317,7 @@ class CareStore:
         for start in range(0, len(thread_ids), DELETE_BATCH):
             batch = list(thread_ids[start:start + DELETE_BATCH])
             marks = ",".join("?" * len(batch))
-            for row in self.db.query(
+            for row in self._rows(
                     f"SELECT m.id, r.kind, r.data FROM messages m JOIN raw r ON r.id = m.raw_id"
                     f" WHERE m.thread_id IN ({marks}) ORDER BY m.id", batch):
                 yield row["id"], row["kind"], row["data"]
@@ -336,7 +336,7 @@ class CareStore:
         if ids:
             where.append(f"m.thread_id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
-        rows = self.db.query(f"""
+        rows = self._rows(f"""
             SELECT m.id, m.thread_id, m.account, r.kind, r.data,
                    EXISTS (SELECT 1 FROM events e WHERE e.thread_id = m.thread_id
                            AND e.action = 'edited'
@@ -370,7 +370,7 @@ class CareStore:
         return changed
 
     def _replace_attachments(self, message_id: int, attachments: Sequence[Attachment]) -> bool:
-        old = list(self.db.query(
+        old = list(self._rows(
             "SELECT * FROM attachments WHERE message_id = ? ORDER BY id", [message_id]))
         changed = len(old) != len(attachments)
         for position, attachment in enumerate(attachments):

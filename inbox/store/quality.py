@@ -58,7 +58,7 @@ class QualityStore:
 
     def fired_timers(self, thread_id: int) -> set[tuple[str, str]]:
         """``(target, stage)`` pairs already fired for a thread, e.g. ("resolution", "warning")."""
-        return {(row["target"], row["stage"]) for row in self.db.query(
+        return {(row["target"], row["stage"]) for row in self._rows(
             "SELECT target, stage FROM sla_timers WHERE thread_id = ?", [thread_id])}
 
     def record_timer(self, thread_id: int, target: str, stage: str, due: datetime,
@@ -73,14 +73,14 @@ class QualityStore:
 
     def unapplied_pauses(self) -> list[int]:
         """Open SLA threads with a ``pending`` event whose pause has not shifted the due times."""
-        return [row["thread_id"] for row in self.db.query(
+        return [row["thread_id"] for row in self._rows(
             "SELECT DISTINCT e.thread_id FROM events e JOIN threads t ON t.id = e.thread_id"
             " WHERE e.action = 'pending' AND t.status = 'open' AND t.sla_policy != ''"
             " AND NOT EXISTS (SELECT 1 FROM sla_pauses p WHERE p.thread_id = e.thread_id"
             "                 AND p.paused_at = e.created_at) ORDER BY e.thread_id")]
 
     def applied_pauses(self, thread_id: int) -> set[datetime]:
-        return {core.parse_time(row["paused_at"]) for row in self.db.query(
+        return {core.parse_time(row["paused_at"]) for row in self._rows(
             "SELECT paused_at FROM sla_pauses WHERE thread_id = ?", [thread_id])}
 
     def record_pause(self, thread_id: int, paused_at: datetime, resumed_at: datetime) -> bool:

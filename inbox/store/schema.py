@@ -227,4 +227,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX threads_recent ON threads(last_message_at, id);
     CREATE INDEX events_delivery_failed ON events(created_at) WHERE action = 'delivery-failed';
     """,
+    # 7: the forum topic of each thread in a team's Telegram staff group (topic_id NULL until
+    # Telegram has created it; notifications wait for it).
+    """
+    CREATE TABLE forum_topics (
+        thread_id INTEGER PRIMARY KEY REFERENCES threads(id) ON DELETE CASCADE,
+        chat_id TEXT NOT NULL,
+        topic_id INTEGER,
+        requested_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX forum_topics_topic ON forum_topics(chat_id, topic_id);
+    """,
 )
