@@ -20,7 +20,7 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 WORDS_DIR = Path(__file__).resolve().parent / "data" / "words"
@@ -61,11 +61,18 @@ class WordTable:
             raise ValueError("not a school-inbox word table")
         count = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 4], "little")
         start = len(MAGIC) + 4
-        self._hashes = array("I")
-        self._hashes.frombytes(data[start : start + 4 * count])
-        if sys.byteorder == "big":
-            self._hashes.byteswap()
-        self._zipf = data[start + 4 * count :]
+        # Views into the one decompressed buffer, no copies: the tables are the
+        # daemon's largest memory user, and a copy would also double the peak at load.
+        view = memoryview(data)
+        hashes = view[start : start + 4 * count]
+        if sys.byteorder == "little":
+            self._hashes: Sequence[int] = hashes.cast("I")
+        else:
+            swapped = array("I")
+            swapped.frombytes(hashes)
+            swapped.byteswap()
+            self._hashes = swapped
+        self._zipf = view[start + 4 * count :]
 
     @classmethod
     def load(cls, path: Path) -> WordTable:
