@@ -11,6 +11,13 @@ them as settled, and the offset moves past an update once it and every update
 before it are either committed (acked) or settled. So they are confirmed
 without being stored, and never hold back or skip a real message.
 
+An outbox entry of kind "topic" creates a forum topic named by its text (its
+delivery's ``external_id`` is the topic's id); ``headers["message_thread_id"]``
+sends a message into a topic. Only a team's staff group gets topics, so a chat
+the bot has created one in is a staff group: it is read even while ``groups``
+is off (remembered in SyncState), and a message in one of its topics carries
+``meta["message_thread_id"]``.
+
 PTB and httpx log request URLs, which contain the bot token, at DEBUG/INFO;
 importing this module raises those loggers to INFO/WARNING.
 """
@@ -151,6 +158,8 @@ class TelegramChannel:
         self._limiter = SendLimiter(settings.chat_interval, settings.group_interval,
                                     1 / settings.messages_per_second)
         self._offset = _stored_offset(state, self.name)
+        self._staff_groups = {int(chat) for chat in (state.get("staff_groups") or "").split(",")
+                              if chat.lstrip("-").isdigit()}
         self._batch: list[int] = []  # update ids of the last fetch, ascending
         self._settled: set[int] = set()  # acked, or nothing to store
         self._progress: dict[int, tuple[int, str]] = {}  # outbox id -> (parts sent, first id)
@@ -223,11 +232,16 @@ class TelegramChannel:
         return found, len(raws)
 
     async def _inbound(self, update: Update | None, raw: Any) -> Inbound | None:
-        found = read_update(update, raw, account=self.name, groups=self.settings.groups,
+        message = update.effective_message if update else None
+        staff = message is not None and message.chat.id in self._staff_groups
+        found = read_update(update, raw, account=self.name,
+                            groups=self.settings.groups or staff,
                             bot_username=self.bot.username or "")
         if found is None:
             self._settled.add(update.update_id)
             return None
+        if message is not None and message.is_topic_message and message.message_thread_id:
+            found.inbound.meta["message_thread_id"] = str(message.message_thread_id)
         await self._download(found)
         return found.inbound
 
@@ -293,6 +307,8 @@ class TelegramChannel:
         except ValueError:
             return Delivery(ok=False, permanent=True,
                             error=f"recipient {msg.recipient!r} is not a Telegram chat id")
+        if msg.kind == "topic":
+            return await self._create_topic(chat_id, msg.text)
         parts: list[str | Attachment] = [*split_text(msg.text)] if msg.text.strip() else []
         parts += [attachment for attachment in msg.attachments if attachment.data is not None]
         if not parts:
@@ -303,9 +319,10 @@ class TelegramChannel:
             await self._start()
             # Buttons (an agent's notification) go under the first part: the one replied to.
             markup = _markup(msg.headers.get("reply_markup", ""), self.bot)
+            topic = int(msg.headers.get("message_thread_id") or 0) or None
             for index in range(done, len(parts)):
                 sent = await self._send_part(chat_id, parts[index], reply_to if index == 0 else 0,
-                                             markup if index == 0 else None)
+                                             markup if index == 0 else None, topic)
                 first = first or f"{chat_id}:{sent.message_id}"
                 self._progress[msg.id] = (index + 1, first)
         except TelegramError as exc:
@@ -314,18 +331,32 @@ class TelegramChannel:
         return Delivery(ok=True, external_id=first)
 
     async def _send_part(self, chat_id: int, part: str | Attachment, reply_to: int,
-                         markup: InlineKeyboardMarkup | None = None) -> Message:
+                         markup: InlineKeyboardMarkup | None = None,
+                         topic: int | None = None) -> Message:
         await self._limiter.acquire(chat_id)
         reply = (ReplyParameters(reply_to, allow_sending_without_reply=True)
                  if reply_to else None)
+        common = {"reply_parameters": reply, "reply_markup": markup, "message_thread_id": topic}
         if isinstance(part, str):
-            return await self.bot.send_message(chat_id, part, reply_parameters=reply,
-                                               reply_markup=markup)
+            return await self.bot.send_message(chat_id, part, **common)
         if part.content_type in PHOTO_TYPES and (part.size or 0) <= MAX_PHOTO_BYTES:
             return await self.bot.send_photo(chat_id, part.data, filename=part.filename,
-                                             reply_parameters=reply, reply_markup=markup)
+                                             **common)
         return await self.bot.send_document(chat_id, part.data, filename=part.filename,
-                                            reply_parameters=reply, reply_markup=markup)
+                                            **common)
+
+    async def _create_topic(self, chat_id: int, name: str) -> Delivery:
+        """A forum topic in a staff group; the delivery's external_id is its message_thread_id."""
+        try:
+            await self._start()
+            await self._limiter.acquire(chat_id)
+            topic = await self.bot.create_forum_topic(chat_id, name)
+        except TelegramError as exc:
+            return self._failure(chat_id, exc)
+        if chat_id not in self._staff_groups:
+            self._staff_groups.add(chat_id)
+            self._state.set("staff_groups", ",".join(map(str, sorted(self._staff_groups))))
+        return Delivery(ok=True, external_id=str(topic.message_thread_id))
 
     def _failure(self, chat_id: int, exc: TelegramError) -> Delivery:
         error = self._describe(exc)

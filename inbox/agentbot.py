@@ -7,12 +7,18 @@ in ``[[agents]]``, or linked with ``inbox agents link AGENT`` and the bot's
 to the pipeline. An agent's reply to a notification answers that
 notification's thread; a ``/command`` or a button press acts on a thread; the
 bot answers every agent message with what it did (or why it could not).
+
+In a team's forum staff group (``client = "telegram-group"``) a message in a
+thread's topic is the reply to that thread (``#note`` and ``/commands`` work
+too) and the bot answers in the topic; what anyone who is not an agent writes
+there is dropped, never relayed nor filed.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -57,10 +63,15 @@ class AgentBot:
 
     def claim(self, item: Inbound, contact: Contact) -> bool:
         if self.desk.telegram is None or item.channel != "telegram" or (
-                item.account != self.desk.telegram.name) or item.meta.get("chat_type"):
-            return False  # not the desk's bot, or a group chat
+                item.account != self.desk.telegram.name):
+            return False  # not the desk's bot
+        staff_group = item.meta.get("chat_id", "") in self._staff_groups()
+        if item.meta.get("chat_type") and not staff_group:
+            return False  # a customers' group chat
         if self.store.was_claimed(item.account, item.external_id):
             return True  # delivered twice: acted on the first time
+        if staff_group:
+            return self._claim_in_group(item)
         user = item.sender.value
         payload = item.meta.get("start_payload", "")
         if payload.startswith(LINK_PREFIX):
@@ -79,6 +90,25 @@ class AgentBot:
         self._answer(item, agent_id)
         return True
 
+    def _staff_groups(self) -> set[str]:
+        return {str(team.telegram_group) for team in self.config.teams.values()
+                if team.client == "telegram-group" and team.telegram_group is not None}
+
+    def _claim_in_group(self, item: Inbound) -> bool:
+        """Everything in a staff group is claimed: an agent's is acted on, anyone else's dropped."""
+        agent_id = self.notifier.agent_for_telegram(item.sender.value)
+        if not agent_id:
+            log.info("ignored a message from Telegram user %s in staff group %s",
+                     item.sender.value, item.meta.get("chat_id"))
+            self.store.record_claim(item.account, item.external_id, "", None, now_utc())
+            return True
+        self.store.record_claim(item.account, item.external_id, agent_id, None, now_utc())
+        topic = item.meta.get("message_thread_id", "")
+        thread_id = self.store.thread_for_topic(item.meta["chat_id"], int(topic)) if (
+            topic.isdigit()) else None
+        self._answer(item, agent_id, in_topic=True, topic_thread=thread_id)
+        return True
+
     def _link(self, code: str, user: str) -> str:
         agent_id = self.store.take_link_code(code, now_utc())
         if agent_id is None or agent_id not in self.config.agents:
@@ -88,23 +118,35 @@ class AgentBot:
         self.store.log_event(None, agent_id, "agent-linked", {"telegram": user})
         return agent_id
 
-    def _answer(self, item: Inbound, agent_id: str) -> None:
+    def _answer(self, item: Inbound, agent_id: str, *, in_topic: bool = False,
+                topic_thread: int | None = None) -> None:
+        """Act on the agent's message; answer in their chat, or in the topic it came from."""
         thread_id = None
         try:
-            command = self._command(item)
+            command = self._command(item, in_topic, topic_thread)
             thread_id = command.thread_id
             if command.verb == "templates" and thread_id is not None:
-                self._offer_templates(agent_id, thread_id)
+                self._offer_templates(agent_id, thread_id, in_topic)
                 return
             with self.store.transaction():  # a failing command leaves nothing half done
-                answer = execute(command, self.actions, agent_id, via="telegram",
+                answer = execute(command, self.actions, agent_id,
+                                 via="telegram-group" if in_topic else "telegram",
                                  attachments=[a for a in item.attachments if a.data is not None])
         except (ActionError, CommandError, NotFound) as exc:
             answer = f"Not done: {exc}"
-        self.notifier.chat(agent_id, answer, thread_id if self._exists(thread_id) else None)
+        self._say(agent_id, answer, thread_id if self._exists(thread_id) else None, in_topic)
 
-    def _command(self, item: Inbound) -> Command:
-        """What the agent asked for; a thread comes from the command or the replied message."""
+    def _say(self, agent_id: str, text: str, thread_id: int | None, in_topic: bool,
+             buttons: Sequence[tuple[str, str]] = ()) -> None:
+        """In the thread's topic when the agent wrote in the staff group; else their own chat."""
+        if in_topic and thread_id is not None:
+            self.notifier.topic_post(thread_id, text, buttons)
+        else:
+            self.notifier.chat(agent_id, text, thread_id, buttons)
+
+    def _command(self, item: Inbound, in_topic: bool, topic_thread: int | None) -> Command:
+        """What the agent asked for; a thread comes from the command, the replied message
+        or (in a staff group) the topic."""
         if item.edit_of:
             raise CommandError("an edited message is not sent again; send a new reply")
         if "callback_data" in item.meta:
@@ -112,14 +154,16 @@ class AgentBot:
             if command is None:
                 raise CommandError(f"unknown button {item.meta['callback_data']!r}")
             return command
-        replied = self._replied_thread(item)
+        replied = topic_thread if in_topic else self._replied_thread(item)
         slash = parse_slash(item.text)
         if slash is not None:
             return slash if slash.thread_id is not None else replace(slash, thread_id=replied)
         if item.meta.get("command") == "start":
             return Command("help")
         if replied is None:
-            raise CommandError("to answer a customer, reply to their notification.\n\n" + HELP)
+            raise CommandError(
+                ("to answer a customer, write in their thread's topic." if in_topic else
+                 "to answer a customer, reply to their notification.") + "\n\n" + HELP)
         return replace(parse_reply(item.visible), thread_id=replied)
 
     def _replied_thread(self, item: Inbound) -> int | None:
@@ -132,12 +176,11 @@ class AgentBot:
                                " reply to the notification itself")
         return notification.thread_id
 
-    def _offer_templates(self, agent_id: str, thread_id: int) -> None:
+    def _offer_templates(self, agent_id: str, thread_id: int, in_topic: bool) -> None:
         names = self.config.desk.templates.names()
-        self.notifier.chat(
-            agent_id, f"Send which template to #{thread_id}?" if names else
-            "No templates are configured.", thread_id,
-            buttons=[(name, f"t:{thread_id}:{name}") for name in names])
+        self._say(agent_id, f"Send which template to #{thread_id}?" if names else
+                  "No templates are configured.", thread_id, in_topic,
+                  buttons=[(name, f"t:{thread_id}:{name}") for name in names])
 
     def _exists(self, thread_id: int | None) -> bool:
         if thread_id is None:

@@ -358,7 +358,12 @@ def _team(section: Section, agents: dict[str, Agent]) -> Team:
         strategy=section.choice("strategy", STRATEGIES, "round_robin"),
         lead=section.text("lead", ""),
         fallback=section.text("fallback", ""),
+        client=section.choice("client", ("telegram-group", ""), ""),
+        telegram_group=section.integer("telegram_group", None),
     )
+    if team.client == "telegram-group" and team.telegram_group is None:
+        section.problem('client = "telegram-group" needs telegram_group = <the forum group\'s'
+                        ' chat id, e.g. -1001234567890>')
     known = ", ".join(agents) or "none defined"
     for member in team.members:
         if member not in agents:

@@ -324,3 +324,5 @@ class Team:
     strategy: str = "round_robin"  # "round_robin" | "least_open" | "manual"
     lead: str = ""
     fallback: str = ""
+    client: str = ""  # "" = each member's own client; "telegram-group": a forum staff group
+    telegram_group: int | None = None  # chat id of that forum supergroup

@@ -9,6 +9,11 @@ with a per-thread, per-agent Reply-To (``support+t12.<token>@school.example``)
 whose token is an HMAC only the daemon can make; Telegram ones come from the
 bot with buttons. Agents with ``client = "cli"`` get nothing sent. Outside an
 agent's working hours a non-urgent notification waits for the next start.
+
+A team with ``client = "telegram-group"`` is told in its forum staff group
+instead: the thread's first notification asks the channel to create a topic
+(an outbox entry of kind "topic"), and every notification about the thread goes
+into that topic (``headers["message_thread_id"]``), whoever it is for.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from inbox.model import Agent, Attachment, Delivery, Outbound, Thread
 from inbox.secrets import Secret
 from inbox.sections import Section
 from inbox.store import Store, now_utc
+from inbox.store.topics import HELD
 from inbox.templates import Templates, load_templates
 from routing.calendar import BusinessCalendar
 
@@ -56,6 +62,11 @@ TELEGRAM_FOOTER = (
     "/take {n} · /close {n} · /reopen {n} · /note {n} TEXT · /assign {n} NAME · /t NAME"
     " (as a reply) · /threads"
 )
+GROUP_FOOTER = (
+    "Write in this topic to answer the customer (#note on the first line: internal).\n"
+    "/take · /close · /reopen · /pending · /note TEXT · /assign NAME · /t NAME · /threads"
+)
+MAX_TOPIC_NAME = 128  # Telegram's limit for a forum topic's name
 
 
 @dataclass(frozen=True)
@@ -196,8 +207,15 @@ class Notifier:
                      f"{thread.contact} edited a message (it said: {previous_text[:200]})",
                      message.visible_text)
 
+    def delivered(self, entry: Outbound, delivery: Delivery) -> None:
+        if entry.kind == "topic" and entry.thread_id is not None:
+            self.store.topic_created(entry.thread_id, int(delivery.external_id), now_utc())
+
     def delivery_failed(self, entry: Outbound, delivery: Delivery) -> None:
-        if entry.kind == "notification" or entry.thread_id is None:
+        if entry.kind == "topic" and entry.thread_id is not None:
+            # What waited for the topic goes to the group's General topic instead.
+            self.store.topic_created(entry.thread_id, None, now_utc())
+        if entry.kind in ("notification", "topic") or entry.thread_id is None:
             # Never notify about a notification: a broken agent channel must not loop.
             log.warning("notification %s to %s failed: %s", entry.id, entry.recipient,
                         delivery.error)
@@ -250,6 +268,13 @@ class Notifier:
             channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
             text=text, kind="notification", thread_id=thread_id, headers=headers)
 
+    def topic_post(self, thread_id: int, text: str,
+                   buttons: Sequence[tuple[str, str]] = ()) -> None:
+        """A command's result in the thread's topic of its team's staff group; sent now."""
+        thread = self.store.thread(thread_id)
+        self._to_group(thread, self._group_chat(thread), text,
+                       [[button] for button in buttons])
+
     def telegram_chat(self, agent_id: str) -> str:
         """The agent's Telegram user id: configured ``telegram_id``, else a linked account."""
         agent = self.config.agents.get(agent_id)
@@ -281,6 +306,15 @@ class Notifier:
 
     def _notify(self, agents: Sequence[str], thread: Thread, headline: str, text: str,
                 attachments: Sequence[Attachment] = (), urgent: bool = False) -> None:
+        group = self._group_chat(thread)
+        if group:  # the staff group instead of the members' own clients; it has no quiet hours
+            names = [self.config.agents[a].name for a in agents if a in self.config.agents]
+            if len(names) == 1:
+                headline = f"{names[0]}: {headline}"
+            body = self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT,
+                              GROUP_FOOTER)
+            self._to_group(thread, group, body, [self._buttons(thread)])
+            return
         now = now_utc()
         for agent_id in dict.fromkeys(agents):
             agent = self.config.agents.get(agent_id)
@@ -314,15 +348,51 @@ class Notifier:
             log.warning("agent %s uses Telegram but is not linked (inbox agents link %s)",
                         agent.id, agent.id)
             return
-        buttons = [("Take", f"take:{thread.id}"), ("Close", f"close:{thread.id}")]
-        if self.desk.settings.templates.names():
-            buttons.append(("Templates", f"templates:{thread.id}"))
         footer = TELEGRAM_FOOTER.format(n=thread.id)
         self.store.queue_outbound(
             channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
             text=self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT, footer),
-            headers={"reply_markup": _keyboard([buttons])},
+            headers={"reply_markup": _keyboard([self._buttons(thread)])},
             kind="notification", thread_id=thread.id, at=at)
+
+    def _buttons(self, thread: Thread) -> list[tuple[str, str]]:
+        buttons = [("Take", f"take:{thread.id}"), ("Close", f"close:{thread.id}")]
+        if self.desk.settings.templates.names():
+            buttons.append(("Templates", f"templates:{thread.id}"))
+        return buttons
+
+    def _group_chat(self, thread: Thread) -> str:
+        """The chat id of the staff group the thread's team uses ("" = members' own clients)."""
+        team = self.config.teams.get(thread.team)
+        if team is None or team.client != "telegram-group" or team.telegram_group is None:
+            return ""
+        return str(team.telegram_group)
+
+    def _to_group(self, thread: Thread, chat_id: str, text: str,
+                  buttons: Sequence[Sequence[tuple[str, str]]]) -> None:
+        """Queue ``text`` into the thread's topic; the first one also asks for the topic.
+
+        Until Telegram has created the topic the message waits in the outbox
+        (see :mod:`inbox.store.topics`).
+        """
+        if self.desk.telegram is None or not chat_id:
+            log.warning("#%s: team %r has no Telegram staff group or no Telegram channel is"
+                        " configured; not sent: %s", thread.id, thread.team, _first(text))
+            return
+        now = now_utc()
+        topic = self.store.topic_of(thread.id)
+        if topic is None and self.store.request_topic(thread.id, chat_id, now):
+            name = f"#{thread.id} {thread.subject or thread.contact}"
+            self.store.queue_outbound(
+                channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
+                text=name[:MAX_TOPIC_NAME], kind="topic", thread_id=thread.id, at=now)
+        headers = {"reply_markup": _keyboard(buttons)} if any(buttons) else {}
+        if topic is not None:
+            headers["message_thread_id"] = str(topic)
+        self.store.queue_outbound(
+            channel="telegram", account=self.desk.telegram.name, recipient=chat_id, text=text,
+            headers=headers, kind="notification", thread_id=thread.id,
+            at=now if topic is not None else HELD)
 
     def _body(self, thread: Thread, headline: str, text: str,
               attachments: Sequence[Attachment], limit: int, footer: str) -> str:

@@ -77,6 +77,7 @@ class SentMessage:
     files: list[UploadedFile] = field(default_factory=list)
     reply_to: int | None = None
     reply_markup: dict | None = None
+    message_thread_id: int | None = None  # the forum topic it was sent into
 
 
 class _Server(ThreadingHTTPServer):
@@ -128,6 +129,7 @@ class BotApiServer:
         self.edits: list[SentMessage] = []
         self.answered: list[str] = []
         self.commands: list[dict] = []
+        self.topics: dict[tuple[int, int], str] = {}  # (chat, message_thread_id) -> name
         self.calls: list[tuple[str, dict]] = []  # every API call: (method, params)
         self.rate_limited = 0
         self._chat_buckets = _Buckets(chat_burst, chat_rate)
@@ -216,6 +218,17 @@ class BotApiServer:
             message["text"] = text
         message.update(extra)
         return self.add_update({"message": message})
+
+    def topic_message(self, chat_id: int, topic: int, text: str, *, user: dict) -> dict:
+        """A user writes in forum topic ``topic`` of group ``chat_id`` (not as a reply).
+
+        As on Telegram, the message replies to the topic's creation message.
+        """
+        with self._lock:
+            created = self._messages[(chat_id, topic)]
+        return self.user_message(chat_id, text, user=user, chat_type="supergroup",
+                                 message_thread_id=topic, is_topic_message=True,
+                                 reply_to_message=created)
 
     def user_edit(self, chat_id: int, message_id: int, text: str, *,
                   user: dict | None = None) -> dict:
@@ -375,6 +388,25 @@ class BotApiServer:
             raise ApiError(400, "Bad Request: message is too long")
         return self._send("sendMessage", params, text, [], {"text": text})
 
+    def _api_createforumtopic(self, params: dict, files: dict) -> dict:
+        chat_id = _int_param(params, "chat_id")
+        name = str(params.get("name", ""))
+        if chat_id is None or chat_id > 0:
+            raise ApiError(400, "Bad Request: the chat is not a forum")
+        if not 1 <= len(name) <= 128:
+            raise ApiError(400, "Bad Request: invalid forum topic name specified")
+        with self._lock:
+            self._message_ids[chat_id] += 1
+            topic = self._message_ids[chat_id]  # the id of the topic's creation message
+            self._messages[(chat_id, topic)] = {
+                "message_id": topic, "date": int(time.time()), "message_thread_id": topic,
+                "chat": {"id": chat_id, "type": "supergroup", "title": f"Group {chat_id}",
+                         "is_forum": True},
+                "from": self.bot_user, "is_topic_message": True,
+                "forum_topic_created": {"name": name, "icon_color": 7322096}}
+            self.topics[(chat_id, topic)] = name
+        return {"message_thread_id": topic, "name": name, "icon_color": 7322096}
+
     def _api_senddocument(self, params: dict, files: dict) -> dict:
         upload = _upload(params, files, "document", self._files)
         body = {"document": {"file_id": f"sent-{upload.filename}", "file_name": upload.filename,
@@ -398,9 +430,12 @@ class BotApiServer:
         reply_to = _int_param(params, "reply_to_message_id") or reply.get("message_id")
         allow_missing = reply.get("allow_sending_without_reply") or _json_param(
             params, "allow_sending_without_reply")
+        topic = _int_param(params, "message_thread_id")
         with self._lock:
             if chat_id in self._blocked:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
+            if topic is not None and (chat_id, topic) not in self.topics:
+                raise ApiError(400, "Bad Request: message thread not found")
             original = self._messages.get((chat_id, reply_to)) if reply_to else None
             if reply_to and original is None and not allow_missing:
                 raise ApiError(400, "Bad Request: message to be replied not found")
@@ -413,10 +448,12 @@ class BotApiServer:
                 message["caption"] = text
             if original is not None:
                 message["reply_to_message"] = original
+            if topic is not None:
+                message.update(message_thread_id=topic, is_topic_message=True)
             self._messages[(chat_id, message["message_id"])] = message
             self.sent.append(SentMessage(method, chat_id, message["message_id"], text, uploads,
                                          reply_to if original else None,
-                                         _json_param(params, "reply_markup")))
+                                         _json_param(params, "reply_markup"), topic))
             self._lock.notify_all()
         return message
 
