@@ -6,8 +6,8 @@ exit 1 here and only here; everything below raises named exceptions.
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import importlib
 import json
 import logging
 import os
@@ -96,7 +96,48 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands in other modules are imported only when used.
+
+    Every ``inbox`` call would otherwise import the whole product (statistics,
+    reports, Telegram, backups) to run one command; start-up is most of a CLI
+    command's time.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}  # command name -> "module:attribute"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            module, _, attribute = self.lazy[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+# Commands kept in their own modules: name -> where the click command is.
+LAZY_COMMANDS = {
+    "route": "inbox.cli_routing:route",
+    "rules": "inbox.cli_routing:rules",
+    "contacts": "inbox.cli_routing:contacts",
+    "agents": "inbox.cli_agents:agents",
+    "templates": "inbox.cli_agents:templates",
+    "stats": "inbox.cli_stats:stats",
+    "status": "inbox.cli_care:status",
+    "backup": "inbox.cli_care:backup_command",
+    "restore": "inbox.cli_care:restore_command",
+    "purge": "inbox.cli_care:purge",
+    "export-contact": "inbox.cli_care:export_contact_command",
+    "forget-contact": "inbox.cli_care:forget_contact",
+    "reparse": "inbox.cli_care:reparse_command",
+}
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config", metavar="PATH", envvar="INBOX_CONFIG",
               help="inbox.toml to use (default: $INBOX_CONFIG or /etc/school-inbox/inbox.toml).")
 @click.option("--log-level", default="info", show_default=True,
@@ -128,6 +169,8 @@ def run(obj: Context, once: bool) -> None:
     Example:
       inbox --config /etc/school-inbox/inbox.toml run --once
     """
+    import asyncio
+
     from inbox.daemon import run_daemon
 
     sys.exit(asyncio.run(run_daemon(obj.path, once)))
@@ -146,6 +189,8 @@ def demo(once: bool, directory: Path) -> None:
     Example:
       inbox demo --once
     """
+    import asyncio
+
     from inbox.demo import run_demo
 
     sys.exit(asyncio.run(run_demo(directory, once)))
@@ -167,6 +212,8 @@ def check(obj: Context, connect: bool) -> None:
                f" {len(config.teams)} teams, {len(config.routing.rules)} rules"
                f" in {config.routing_path.name})")
     if connect:
+        import asyncio
+
         ok = asyncio.run(_check_connect(config))
         if not ok:
             sys.exit(1)
@@ -349,27 +396,12 @@ def search(obj: Context, query: Sequence[str], limit: int, as_json: bool) -> Non
 
 def command_names() -> Iterable[str]:
     """Every command path, for the test that keeps the README in step."""
+    context = click.Context(main)
+
     def walk(group: click.Group, prefix: str) -> Iterable[str]:
-        for name, command in group.commands.items():
+        for name in group.list_commands(context):
+            command = group.get_command(context, name)
             yield f"{prefix}{name}"
             if isinstance(command, click.Group):
                 yield from walk(command, f"{prefix}{name} ")
     return list(walk(main, ""))
-
-
-# Commands that live in their own modules are registered below, one import each.
-from inbox.cli_routing import contacts, route, rules  # noqa: E402
-
-main.add_command(route)
-main.add_command(rules)
-main.add_command(contacts)
-from inbox.cli_agents import agents, templates  # noqa: E402
-
-main.add_command(agents)
-main.add_command(templates)
-from inbox.cli_care import register as register_care  # noqa: E402
-
-register_care(main)
-from inbox.cli_stats import stats  # noqa: E402
-
-main.add_command(stats)

@@ -246,10 +246,3 @@ def reparse_command(obj: Context, thread_ids: Sequence[int], since: datetime | N
 
 def _counts(counts: dict[str, int], skip: Sequence[str] = ()) -> str:
     return ", ".join(f"{value} {name}" for name, value in counts.items() if name not in skip)
-
-
-def register(group: click.Group) -> None:
-    """Add these commands to the ``inbox`` group (inbox/cli.py calls it once)."""
-    for command in (status, backup_command, restore_command, purge, export_contact_command,
-                    forget_contact, reparse_command):
-        group.add_command(command)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -260,24 +261,31 @@ def _parse_routing(data: dict[str, Any], name: str, teams: dict[str, Team],
                    agents: dict[str, Agent], sla: dict[str, SlaPolicy],
                    languages: tuple[str, ...], accounts: list[str],
                    problems: list[str]) -> Routing:
-    kinds = {getattr(module, "KIND", module.SECTION)
-             for module in map(_connector, channel_kinds()) if module is not None}
     routing, found = parse_routing(
         data, name, teams=teams.keys(), agents=agents.keys(), sla_policies=sla.keys(),
-        languages=languages, channels=kinds, accounts=accounts)
+        languages=languages, channels=set(channel_kinds().values()), accounts=accounts)
     problems.extend(found)
     return routing
 
 
-def channel_kinds() -> list[str]:
-    """Channel table names available in this installation: modules in ``connectors/``."""
+_DECLARED = re.compile(r'^(SECTION|KIND) = "(\w+)"', re.MULTILINE)
+
+
+def channel_kinds() -> dict[str, str]:
+    """Channel tables this installation knows, and the kind of thread each one makes.
+
+    Read from the connector modules' source (their top-level ``SECTION`` and
+    ``KIND``) rather than imported: every command reads the configuration, and
+    importing every connector would load python-telegram-bot and imapclient even
+    for a school that uses neither.
+    """
     import connectors
 
-    kinds = []
+    kinds = {}
     for entry in sorted(Path(connectors.__file__).parent.glob("*.py")):
-        module = _connector(entry.stem)
-        if module is not None:
-            kinds.append(entry.stem)
+        declared = dict(_DECLARED.findall(entry.read_text(encoding="utf-8")))
+        if declared.get("SECTION") == entry.stem:
+            kinds[entry.stem] = declared.get("KIND", entry.stem)
     return kinds
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 from telegram.error import InvalidToken
 
-from connectors import telegram
+from connectors import telegram, telegram_channel
 from connectors.telegram_limits import SendLimiter, split_text
 from inbox.model import Attachment, Channel, Flag, Identity, Outbound
 from inbox.secrets import Secret
@@ -44,11 +44,12 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BotApiServer]:
 
 
 @pytest.fixture
-async def connect(server: BotApiServer) -> AsyncIterator[Callable[..., telegram.TelegramChannel]]:
+async def connect(
+        server: BotApiServer) -> AsyncIterator[Callable[..., telegram_channel.TelegramChannel]]:
     """Make channels to the server (same state = the same bot after a restart); all closed after."""
-    made: list[telegram.TelegramChannel] = []
+    made: list[telegram_channel.TelegramChannel] = []
 
-    def make(state: MemoryState | None = None, **overrides) -> telegram.TelegramChannel:
+    def make(state: MemoryState | None = None, **overrides) -> telegram_channel.TelegramChannel:
         settings = telegram.Settings(
             name="school-bot", token=Secret(env=TOKEN_ENV), api_url=f"{server.url}/bot",
             file_url=server.file_url, **overrides)
