@@ -11,7 +11,6 @@ only adds a little noise to one piece of evidence. The tables are built by
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import math
@@ -20,9 +19,10 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
+SEEN_LIMIT = 20_000  # remembered (language, word) answers (~4 MB) before the memo starts over
 WORDS_DIR = Path(__file__).resolve().parent / "data" / "words"
 MAGIC = b"SIWF1\n"  # school-inbox word frequencies, format 1
 SUFFIX_LENGTH = 3
@@ -34,7 +34,6 @@ def words_of(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-@functools.lru_cache(maxsize=1 << 16)  # each word is looked up once per candidate language
 def word_hash(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=4).digest(), "little")
 
@@ -61,18 +60,11 @@ class WordTable:
             raise ValueError("not a school-inbox word table")
         count = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 4], "little")
         start = len(MAGIC) + 4
-        # Views into the one decompressed buffer, no copies: the tables are the
-        # daemon's largest memory user, and a copy would also double the peak at load.
-        view = memoryview(data)
-        hashes = view[start : start + 4 * count]
-        if sys.byteorder == "little":
-            self._hashes: Sequence[int] = hashes.cast("I")
-        else:
-            swapped = array("I")
-            swapped.frombytes(hashes)
-            swapped.byteswap()
-            self._hashes = swapped
-        self._zipf = view[start + 4 * count :]
+        self._hashes = array("I")  # bisect on an array is faster than on a memoryview
+        self._hashes.frombytes(data[start : start + 4 * count])
+        if sys.byteorder == "big":
+            self._hashes.byteswap()
+        self._zipf = data[start + 4 * count :]  # a copy, so the whole buffer can be freed
 
     @classmethod
     def load(cls, path: Path) -> WordTable:
@@ -128,15 +120,26 @@ class WordFrequencies:
         self._suffixes = {
             lang: SuffixTable.load(WORDS_DIR / f"{lang}.suffixes.gz") for lang in present
         }
+        self._seen: dict[tuple[str, str], float] = {}
 
     @property
     def languages(self) -> frozenset[str]:
         return frozenset(self._tables)
 
     def zipf(self, lang: str, word: str) -> float:
-        """The word's Zipf frequency in ``lang``; 0.0 when unknown there."""
-        table = self._tables.get(lang)
-        return table.zipf(word) if table is not None else 0.0
+        """The word's Zipf frequency in ``lang``; 0.0 when unknown there.
+
+        Support mail reuses a small vocabulary, so answers are remembered (bounded).
+        """
+        key = (lang, word)
+        found = self._seen.get(key)
+        if found is None:
+            table = self._tables.get(lang)
+            found = table.zipf(word) if table is not None else 0.0
+            if len(self._seen) >= SEEN_LIMIT:
+                self._seen.clear()
+            self._seen[key] = found
+        return found
 
     def suffix_log_share(self, lang: str, word: str) -> float:
         """How typical the word's ending is in ``lang`` (log share; 0.0 without a table)."""
