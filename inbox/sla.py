@@ -25,7 +25,7 @@ from typing import Protocol
 
 from inbox.actions import Actions
 from inbox.config import Config, SlaPolicy
-from inbox.model import Event, Status, Thread
+from inbox.model import Event, SlaClocks, Status, Thread
 from inbox.sections import Section
 from inbox.store import Store
 from routing.assign import assign
@@ -108,10 +108,10 @@ class SlaClock:
                     stage = self._stage(thread.id, target, policy, due, span, now)
                 if stage is None or (target, stage) in done:
                     continue
-                found = self._fire(thread, policy, target, stage, due, now)
+                found = self._fire(self.store.thread(thread.id), policy, target, stage,
+                                   due, now)
                 if found is not None:
                     fired.append(found)
-                    thread = self.store.thread(thread.id)  # a breach may have reassigned it
         return fired
 
     # -- pauses ----------------------------------------------------------------------------
@@ -155,7 +155,8 @@ class SlaClock:
     # -- firing ----------------------------------------------------------------------------
 
     @staticmethod
-    def _targets(thread: Thread, policy: SlaPolicy) -> Iterator[tuple[str, datetime, timedelta]]:
+    def _targets(thread: Thread | SlaClocks,
+                 policy: SlaPolicy) -> Iterator[tuple[str, datetime, timedelta]]:
         """(target, due, full span) of each clock still running on the thread."""
         if thread.first_response_at is None and thread.first_response_due is not None:
             yield "first_response", thread.first_response_due, policy.first_response

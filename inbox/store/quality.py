@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from inbox.model import Thread
+from inbox.model import SlaClocks, Status, Thread
 from inbox.store import core
 
 
@@ -41,20 +41,26 @@ class Survey:
 class QualityStore:
     # -- SLA timers ------------------------------------------------------------------------
 
-    def sla_threads(self) -> list[Thread]:
+    def sla_threads(self) -> list[SlaClocks]:
         """Threads that still run an SLA clock: not closed, with a policy, some breach unfired.
 
         A thread whose every running target has already breached has nothing left
         to fire, so the timer job does not even load it.
         """
-        return list(self._thread_rows(
-            "t.status != 'closed' AND t.sla_policy != '' AND NOT ("
+        rows = self._rows(
+            "SELECT t.id, t.status, t.sla_policy, t.first_response_due, t.resolution_due,"
+            " t.first_response_at FROM threads t"
+            " WHERE t.status != 'closed' AND t.sla_policy != '' AND NOT ("
             " (t.first_response_at IS NOT NULL OR t.first_response_due IS NULL OR EXISTS ("
             "   SELECT 1 FROM sla_timers s WHERE s.thread_id = t.id"
             "   AND s.target = 'first_response' AND s.stage = 'breach'))"
             " AND (t.resolution_due IS NULL OR EXISTS ("
             "   SELECT 1 FROM sla_timers s WHERE s.thread_id = t.id"
-            "   AND s.target = 'resolution' AND s.stage = 'breach')))", []))
+            "   AND s.target = 'resolution' AND s.stage = 'breach')))")
+        return [SlaClocks(row["id"], Status(row["status"]), row["sla_policy"],
+                          core.parse_time(row["first_response_due"]),
+                          core.parse_time(row["resolution_due"]),
+                          core.parse_time(row["first_response_at"])) for row in rows]
 
     def fired_timers(self, thread_id: int) -> set[tuple[str, str]]:
         """``(target, stage)`` pairs already fired for a thread, e.g. ("resolution", "warning")."""
