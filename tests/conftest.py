@@ -17,7 +17,8 @@ from tests.servers.smtp import smtp_server, smtp_server_tls  # noqa: F401
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
-INBOX_TOML = """\
+# The school, its store and a Maildir channel: what every test configuration starts with.
+SCHOOL_TOML = """\
 [school]
 name = "Test School"
 languages = ["ru", "kk", "en"]
@@ -32,6 +33,9 @@ path = "{dir}/Maildir"
 outbox = "{dir}/Sent"
 address = "support@school.example"
 from_name = "Test School"
+"""
+
+INBOX_TOML = SCHOOL_TOML + """
 
 [[agents]]
 id = "aigerim"

@@ -12,24 +12,10 @@ import json
 import pytest
 
 from tests.botapi import TOKEN
-from tests.conftest import mail
+from tests.conftest import SCHOOL_TOML, mail
 from tests.test_agentmail import ROUTING, body, to_customer
 
-BOT_TOML = """\
-[school]
-name = "Test School"
-languages = ["ru", "kk", "en"]
-default_language = "ru"
-
-[store]
-path = "{dir}/state/inbox.db"
-
-[[maildir]]
-name = "support"
-path = "{dir}/Maildir"
-outbox = "{dir}/Sent"
-address = "support@school.example"
-from_name = "Test School"
+BOT_TOML = SCHOOL_TOML + """
 
 [[telegram]]
 name = "desk-bot"

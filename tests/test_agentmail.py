@@ -17,23 +17,9 @@ import pytest
 from inbox.config import load_config
 from inbox.notify import Desk
 from inbox.store import Store
-from tests.conftest import mail
+from tests.conftest import SCHOOL_TOML, mail
 
-DESK_TOML = """\
-[school]
-name = "Test School"
-languages = ["ru", "kk", "en"]
-default_language = "ru"
-
-[store]
-path = "{dir}/state/inbox.db"
-
-[[maildir]]
-name = "support"
-path = "{dir}/Maildir"
-outbox = "{dir}/Sent"
-address = "support@school.example"
-from_name = "Test School"
+DESK_TOML = SCHOOL_TOML + """
 
 [desk]
 secret_file = "{dir}/desk-secret"
