@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -77,6 +77,17 @@ class SlaPolicy:
     resolution: timedelta
     business_hours: bool = True  # count only the [school] calendar's working time
     warn_at: float = 0.8  # share of the target after which the agent is warned
+
+    def add(self, start: datetime, span: timedelta, calendar: BusinessCalendar) -> datetime:
+        """``start`` plus ``span`` of this policy's time: business hours or the wall clock."""
+        return calendar.add_business_time(start, span) if self.business_hours else start + span
+
+    def elapsed(self, first: datetime, second: datetime,
+                calendar: BusinessCalendar) -> timedelta:
+        """The policy's time between two moments (what its clocks count)."""
+        if self.business_hours:
+            return calendar.business_time_between(first, second)
+        return second - first
 
 
 @dataclass(frozen=True)

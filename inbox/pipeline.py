@@ -311,13 +311,9 @@ class Pipeline:
         policy = self.config.sla.get(policy_name)
         if policy is None:
             return {}
-
-        def due(span: timedelta) -> datetime:
-            if policy.business_hours:
-                return self.config.calendar.add_business_time(now, span)
-            return now + span
-        return {"first_response_due": due(policy.first_response),
-                "resolution_due": due(policy.resolution)}
+        calendar = self.config.calendar
+        return {"first_response_due": policy.add(now, policy.first_response, calendar),
+                "resolution_due": policy.add(now, policy.resolution, calendar)}
 
     # -- failures ------------------------------------------------------------------
 

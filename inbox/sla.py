@@ -146,11 +146,8 @@ class SlaClock:
 
     def _shift(self, policy: SlaPolicy, due: datetime, paused_from: datetime,
                now: datetime) -> datetime:
-        if not policy.business_hours:
-            return due + (now - paused_from)
         calendar = self.config.calendar
-        left = calendar.business_time_between(paused_from, due)
-        return calendar.add_business_time(now, left)
+        return policy.add(now, policy.elapsed(paused_from, due, calendar), calendar)
 
     # -- firing ----------------------------------------------------------------------------
 
@@ -172,8 +169,7 @@ class SlaClock:
         """"breach" once due, "warning" once ``warn_at`` of the span is used, else None."""
         if now >= due:
             return "breach"
-        left = (self.config.calendar.business_time_between(now, due) if policy.business_hours
-                else due - now)
+        left = policy.elapsed(now, due, self.config.calendar)
         margin = span * (1 - policy.warn_at)
         if left <= margin:
             return "warning"

@@ -205,10 +205,8 @@ def _minutes(config: Config, thread: Thread, end: datetime | None) -> float | No
     if end is None:
         return None
     policy = config.sla.get(thread.sla_policy)
-    if policy is not None and policy.business_hours:
-        span = config.calendar.business_time_between(thread.created_at, end)
-    else:
-        span = end - thread.created_at
+    span = (policy.elapsed(thread.created_at, end, config.calendar) if policy is not None
+            else end - thread.created_at)
     return max(span.total_seconds() / 60, 0.0)
 
 
