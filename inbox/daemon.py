@@ -11,10 +11,12 @@ configuration and keeps the old one when the new one is invalid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
 import sqlite3
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -265,36 +267,40 @@ class Daemon:
             max_instances=2,
         )
 
-    async def _poll_job(self, channel: Channel) -> None:
+    @contextlib.asynccontextmanager
+    async def _job(self) -> AsyncIterator[None]:
+        """A scheduled job's body: stop() can abandon it, and an abandoned one ends quietly.
+
+        Ingest never awaits inside its transaction, so a cancelled fetch or send
+        leaves nothing half-committed: what was fetched comes again, what was being
+        sent stays queued.
+        """
         task = asyncio.current_task()
         self.polling.add(task)
         try:
-            await self.poll(channel, PUSH_WAIT)
-            self._healthy(channel.name)
-            delay = 0.0  # fetch itself waited (IDLE, long poll, Maildir look-ups)
+            yield
         except asyncio.CancelledError:
-            if self.stopping.is_set():
-                return  # shutting down: a fetch was abandoned; nothing of it was committed
-            raise
-        except Exception as exc:
-            delay = self._failed(channel.name, exc)
+            if not self.stopping.is_set():
+                raise
         finally:
             self.polling.discard(task)
-        self._schedule_poll(channel, delay)
+
+    async def _poll_job(self, channel: Channel) -> None:
+        async with self._job():
+            try:
+                await self.poll(channel, PUSH_WAIT)
+                self._healthy(channel.name)
+                delay = 0.0  # fetch itself waited (IDLE, long poll, Maildir look-ups)
+            except Exception as exc:
+                delay = self._failed(channel.name, exc)
+            self._schedule_poll(channel, delay)
 
     async def _flush_job(self) -> None:
-        task = asyncio.current_task()
-        self.polling.add(task)
-        try:
-            await self.flush_outbox()
-        except asyncio.CancelledError:
-            if self.stopping.is_set():
-                return  # shutting down: an entry being sent stays queued and goes next start
-            raise
-        except Exception:
-            log.exception("outbox flush failed; will try again")
-        finally:
-            self.polling.discard(task)
+        async with self._job():
+            try:
+                await self.flush_outbox()
+            except Exception:
+                log.exception("outbox flush failed; will try again")
 
     # -- health ----------------------------------------------------------------------
 
