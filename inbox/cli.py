@@ -14,17 +14,18 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from inbox import views
-from inbox.actions import ActionError, Actions
-from inbox.config import Config, config_path, load_config
+from inbox.config import Config, config_path, load_config, store_settings
 from inbox.model import Status
-from inbox.secrets import SecretError
 from inbox.sections import ConfigError
-from inbox.store import NotFound, Store, StoreError
+from inbox.store import Store
+
+if TYPE_CHECKING:
+    from inbox.actions import Actions
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # journald reads "<N>" at the start of a line as the syslog priority of that line.
@@ -66,12 +67,30 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.config.store.path, self.config.store.attachments)
+            # A command that only reads threads needs only [store]; see store_settings.
+            settings = self._config.store if self._config else store_settings(self.path)
+            self._store = Store(settings.path, settings.attachments)
         return self._store
 
     @property
     def actions(self) -> Actions:
+        from inbox.actions import Actions
+
         return Actions(self.store, self.config)
+
+
+def refusals() -> tuple[type[Exception], ...]:
+    """The product's own "cannot do that" errors.
+
+    A function, not a tuple at the top: an ``except`` clause's expression is evaluated
+    only when an exception reaches it, so commands that never touch actions or
+    secrets do not import them (start-up is most of a command's time).
+    """
+    from inbox.actions import ActionError
+    from inbox.secrets import SecretError
+    from inbox.store import NotFound, StoreError
+
+    return (NotFound, ActionError, StoreError, SecretError)
 
 
 def domain_errors(function: Callable) -> Callable:
@@ -82,7 +101,7 @@ def domain_errors(function: Callable) -> Callable:
             return function(*args, **kwargs)
         except ConfigError as exc:
             raise click.ClickException("invalid configuration:\n" + str(exc)) from None
-        except (NotFound, ActionError, StoreError, SecretError) as exc:
+        except refusals() as exc:
             raise click.ClickException(str(exc)) from None
     return wrapper
 

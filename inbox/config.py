@@ -19,19 +19,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from inbox.greeting import GreetingSettings, greeting_settings
 from inbox.model import Agent, Team, WorkingHours
 from inbox.sections import ConfigError, Section
-from routing.calendar import BusinessCalendar, calendar_from_section
-from routing.rules import Routing, parse_routing
 
 if TYPE_CHECKING:
     from inbox.autoack import AutoackSettings
     from inbox.care import RetentionSettings
     from inbox.faqanswer import FaqSettings
+    from inbox.greeting import GreetingSettings
     from inbox.notify import DeskSettings
     from inbox.sla import EscalationSettings
     from inbox.survey import SurveySettings
+    from routing.calendar import BusinessCalendar
+    from routing.rules import Routing
 
 DEFAULT_CONFIG = "/etc/school-inbox/inbox.toml"
 CLIENTS = ("email", "telegram", "cli")
@@ -149,6 +149,11 @@ def read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
 
 def load_config(path: str | Path) -> Config:
     """Read and validate everything; raise :class:`ConfigError` listing every problem."""
+    # Imported here, not at the top: commands that only read the store need no more
+    # of the configuration than ``store_settings`` reads, and these cost them ~40 ms.
+    from inbox.greeting import greeting_settings
+    from routing.calendar import calendar_from_section
+
     path = Path(path)
     problems: list[str] = []
     data = read_toml(path, problems)
@@ -193,7 +198,7 @@ def load_config(path: str | Path) -> Config:
             section.problem(f"SLA policy {policy.name!r} is defined twice")
         sla[policy.name] = policy
 
-    # These modules build on Config themselves: import them late.
+    # These modules build on Config themselves: import them late too.
     from inbox.autoack import autoack_settings
     from inbox.care import retention_settings
     from inbox.faqanswer import faq_settings
@@ -253,6 +258,23 @@ def load_config(path: str | Path) -> Config:
                   routing_path=routing_path)
 
 
+def store_settings(path: str | Path) -> StoreSettings:
+    """Only the ``[store]`` table: all that commands which just read threads need.
+
+    ``inbox show`` and ``inbox search`` stay fast (no routing, no channels) and keep
+    working while the admin fixes a mistake in another table.
+    """
+    path = Path(path)
+    problems: list[str] = []
+    data = read_toml(path, problems)
+    if data is None:
+        raise ConfigError(problems)
+    settings = _store_settings(Section(data, path.name, problems).table("store"))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
 def load_routing(config: Config, path: Path | None = None) -> Routing:
     """Re-read only the routing file (SIGHUP, file change, ``rules test --rules``)."""
     path = path or config.routing_path
@@ -272,6 +294,8 @@ def _parse_routing(data: dict[str, Any], name: str, teams: dict[str, Team],
                    agents: dict[str, Agent], sla: dict[str, SlaPolicy],
                    languages: tuple[str, ...], accounts: list[str],
                    problems: list[str]) -> Routing:
+    from routing.rules import parse_routing
+
     routing, found = parse_routing(
         data, name, teams=teams.keys(), agents=agents.keys(), sla_policies=sla.keys(),
         languages=languages, channels=set(channel_kinds().values()), accounts=accounts)

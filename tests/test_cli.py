@@ -107,6 +107,26 @@ def test_missing_config_file_is_named(tmp_path):
     assert result.exit_code == 1
     assert f"{tmp_path / 'none.toml'}: file not found" in result.output
 
+def test_reading_threads_needs_only_the_store_table(one_thread):
+    """An agent can still read the inbox while the admin fixes a mistake in routing.toml."""
+    (one_thread.root / "routing.toml").write_text("default_team = 'nobody'\n[[rules]]\nif = 1\n")
+    assert one_thread.cli("check", ok=False).exit_code == 1
+    assert json.loads(one_thread.cli("show", "1", "--json").output)["id"] == 1
+    assert one_thread.cli("threads").output.startswith("ID")
+    assert one_thread.cli("search", "оплатить").output.startswith("THREAD")
+    # ... but a command that acts still refuses the broken configuration.
+    result = one_thread.cli("close", "1", ok=False)
+    assert (result.exit_code, "invalid configuration" in result.output) == (1, True)
+
+
+def test_a_mistake_in_the_store_table_stops_even_reading(one_thread):
+    one_thread.write(one_thread.config.read_text().replace("[store]", "[store]\npth = 'x'"))
+    result = one_thread.cli("threads", ok=False)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "inbox.toml: store: unknown key 'pth' (known keys: attachments, max_attachment_mb, path)")
+
+
 
 def test_every_command_has_an_example_in_its_help_and_is_in_the_readme(school):
     readme = (REPO / "README.md").read_text()

@@ -132,7 +132,7 @@ class CareStore:
         target.unlink(missing_ok=True)
         copy = sqlite3.connect(target)
         try:
-            self.db.conn.backup(copy)
+            self.conn.backup(copy)
             copy.execute("PRAGMA journal_mode=DELETE")
             version = copy.execute("PRAGMA user_version").fetchone()[0]
             counts = {table: copy.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
