@@ -195,6 +195,10 @@ class Notifier:
     def customer_wrote(self, filed: Filed) -> None:
         thread = filed.thread
         headline = f"{filed.contact.name} wrote again"
+        if filed.contact.id != thread.contact_id:  # someone in copy, the other parent
+            who = filed.contact.name or filed.item.sender.value
+            headline = (f"{who}, not {thread.contact}, wrote in this thread;"
+                        f" answers go to {thread.contact} only")
         if filed.reopened:
             headline += "; the thread is open again"
         self._notify(self._audience(thread), thread, headline, filed.item.visible,

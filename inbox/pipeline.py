@@ -28,6 +28,7 @@ from inbox.model import (
     Status,
     Thread,
 )
+from inbox.quoted import MIN_LINE, best_quoted
 from inbox.store import NotFound, Store, now_utc
 from routing.assign import assign
 from routing.conditions import Facts
@@ -43,6 +44,9 @@ THREAD_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS
 # A reply that lost its headers joins the sender's thread with the same subject only when
 # that thread saw a message within this window.
 SUBJECT_WINDOW = timedelta(days=14)
+
+# How many of a candidate thread's latest messages a header-less reply may be quoting.
+QUOTED_MESSAGES = 3
 
 # A message whose Date lies this far in the future is dated when it arrived instead.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -195,30 +199,51 @@ class Pipeline:
                 return Placement(None, f"ticket token [#{keys.ticket}] from an unknown sender",
                                  review=True)
         if item.channel == "email" and subjects.is_reply(item.subject):
-            matches = self._same_subject(item, contact)
-            if len(matches) == 1:
-                return Placement(matches[0], "reply from the same sender with the same subject")
-            if matches:
-                return Placement(None, "same subject as several open threads of this sender",
-                                 review=True)
+            placement = self._by_subject(item, contact)
+            if placement is not None:
+                return placement
         if keys.conversation:
             thread = self.store.latest_thread_for_conversation(item.account, keys.conversation)
             if thread:
                 return self._continue(thread, "same chat")
         return Placement(None, "new conversation")
 
-    def _same_subject(self, item: Inbound, contact: Contact) -> list[Thread]:
-        """The sender's recent open email threads with this subject (a reply that lost its headers).
+    def _by_subject(self, item: Inbound, contact: Contact) -> Placement | None:
+        """A reply that lost its headers: an open thread with its subject, active within
+        SUBJECT_WINDOW (an old topic starts anew), that it quotes or that is the sender's own.
 
-        Only the same contact's threads count, so a stranger copying a subject learns
-        nothing; only open ones active within SUBJECT_WINDOW, so an old topic starts anew.
+        Quoting a thread's message (see inbox.quoted) picks one thread among several
+        and admits a sender other than the thread's contact, who is flagged for review:
+        an agent decides whether that person needs an answer too. A subject alone admits
+        only the contact's one such thread, so a stranger copying it learns nothing.
         """
         wanted = subjects.normalise(item.subject)
         since = _arrival_time(item.received_at, self.clock()) - SUBJECT_WINDOW
-        return [thread for thread in self.store.threads(contact_id=contact.id)
-                if thread.channel == "email" and thread.status is not Status.CLOSED
-                and thread.last_message_at >= since
-                and subjects.normalise(thread.subject) == wanted]
+        candidates = {thread_id: owner for thread_id, owner, subject
+                      in self.store.open_thread_subjects("email", since)
+                      if subjects.normalise(subject) == wanted}
+        history = item.text.replace(item.visible, "", 1) if item.visible else ""
+        texts = self.store.latest_texts(list(candidates), QUOTED_MESSAGES)
+        quoted = best_quoted(history, texts)
+        if quoted is not None:
+            if candidates[quoted] == contact.id:
+                return Placement(self.store.thread(quoted),
+                                 "same subject, quotes this thread's message")
+            item.flags.add(Flag.REVIEW)
+            return Placement(self.store.thread(quoted), "same subject, quotes this thread's"
+                             " message, from someone other than the thread's contact")
+        own = [thread_id for thread_id, owner in candidates.items() if owner == contact.id]
+        if len(own) > 1:
+            # Among the sender's own threads one quoted line is enough to tell which.
+            mine = best_quoted(history, [(t, text) for t, text in texts if t in own], MIN_LINE)
+            own = own if mine is None else [mine]
+        if len(own) == 1:
+            return Placement(self.store.thread(own[0]),
+                             "reply from the same sender with the same subject")
+        if own:
+            return Placement(None, "same subject as several open threads of this sender",
+                             review=True)
+        return None
 
     def _continue(self, thread: Thread, reason: str) -> Placement:
         if thread.status is not Status.CLOSED:

@@ -171,3 +171,60 @@ def test_the_same_subject_from_someone_else_starts_a_new_thread(school):
                         message_id="other@mail.example"))
     school.cli("run", "--once")
     assert [t["messages"] for t in _threads(school)] == [1, 1]
+
+
+QUESTION = ("Как оплатить обучение за декабрь, если карта не проходит?\n"
+            "Банк пишет, что операция отклонена.")
+
+
+def quoting(text: str) -> str:
+    quote = "\n".join(f"> {line}" for line in text.splitlines())
+    return f"Добавлю от себя: квитанция во вложении.\n\nОльга <olga@mail.example> пишет:\n{quote}"
+
+
+def test_a_reply_without_headers_that_quotes_a_thread_joins_it_even_from_someone_else(school):
+    school.deliver(mail(body=QUESTION))
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Re: Оплата за декабрь", sender="Папа <papa@mail.example>",
+                        message_id="papa@mail.example", body=quoting(QUESTION)))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    shown = json.loads(school.cli("show", str(thread["id"]), "--json").output)
+    assert [m["sender"] for m in shown["messages"]] == [
+        "Ольга <olga@mail.example>", "Папа <papa@mail.example>"]
+    # The thread's contact stays the one answered; an agent decides about the other person.
+    assert thread["contact"] == "Ольга"
+    assert "review" in shown["messages"][1]["flags"]
+
+
+def test_quoting_picks_one_of_the_senders_threads_with_the_same_subject(school):
+    school.deliver(mail(body="Первый вопрос: как получить справку для бассейна?",
+                        message_id="a@mail.example"))
+    school.deliver(mail(body=QUESTION, message_id="b@mail.example"))
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Re: Оплата за декабрь", message_id="c@mail.example",
+                        body=quoting(QUESTION)))
+    school.cli("run", "--once")
+    counts = {t["id"]: t["messages"] for t in _threads(school)}
+    assert counts == {1: 1, 2: 2}
+
+
+def test_a_short_quoted_line_is_no_evidence(school):
+    school.deliver(mail(body="Добрый день!\n" + QUESTION))
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Re: Оплата за декабрь", sender="other@mail.example",
+                        message_id="other@mail.example", body=quoting("Добрый день!")))
+    school.cli("run", "--once")
+    assert [t["messages"] for t in _threads(school)] == [1, 1]
+
+
+def test_one_quoted_line_tells_apart_the_senders_own_threads(school):
+    school.deliver(mail(body="Первый вопрос: как получить справку для бассейна?",
+                        message_id="a@mail.example"))
+    school.deliver(mail(body="Второй вопрос: где забрать форму после каникул?",
+                        message_id="b@mail.example"))
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Re: Оплата за декабрь", message_id="c@mail.example",
+                        body=quoting("Второй вопрос: где забрать форму после каникул?")))
+    school.cli("run", "--once")
+    assert {t["id"]: t["messages"] for t in _threads(school)} == {1: 1, 2: 2}

@@ -140,3 +140,15 @@ def test_notifications_for_one_thread_share_a_mail_thread(world):
     first, second = sent(world)
     assert first["References"] == second["References"] == second["In-Reply-To"]
     assert header(second, "Subject") == "[#1] Оплата за декабрь — Ольга wrote again"
+
+
+def test_someone_other_than_the_contact_writing_in_a_thread_is_named_as_such(world):
+    world.make(DESK_TOML)
+    world.deliver(mail())
+    world.deliver(mail(subject="Re: Оплата за декабрь", sender="Папа <papa@mail.example>",
+                       message_id="m2@x", extra="In-Reply-To: <m1@mail.example>\r\n"))
+    world.cli("run", "--once")
+    _, second = sent(world)
+    assert header(second, "Subject") == (
+        "[#1] Оплата за декабрь — Папа, not Ольга, wrote in this thread;"
+        " answers go to Ольга only")

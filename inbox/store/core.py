@@ -285,6 +285,26 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             params.append(iso(since))
         return list(self._thread_rows(" AND ".join(where), params, limit=limit))
 
+    def open_thread_subjects(self, channel: str, since: datetime) -> list[tuple[int, int, str]]:
+        """(thread id, contact id, subject) of the channel's threads that are not closed and
+        saw a message since ``since``: where a reply that lost its headers may belong."""
+        return [(row["id"], row["contact_id"], row["subject"]) for row in self._rows(
+            "SELECT id, contact_id, subject FROM threads"
+            " WHERE last_message_at >= ? AND channel = ? AND status != 'closed'",
+            [iso(since), channel])]
+
+    def latest_texts(self, thread_ids: Sequence[int], per_thread: int) -> list[tuple[int, str]]:
+        """(thread id, visible text) of each thread's latest messages that reached the
+        customer or came from them (notes never leave, so no one can quote them)."""
+        if not thread_ids:
+            return []
+        marks = ",".join("?" * len(thread_ids))
+        return [(row["thread_id"], row["text"]) for row in self._rows(
+            "SELECT thread_id, text FROM (SELECT thread_id, coalesce(visible_text, text) AS text,"
+            " row_number() OVER (PARTITION BY thread_id ORDER BY id DESC) AS n FROM messages"
+            f" WHERE thread_id IN ({marks}) AND direction != 'note') WHERE n <= ?",
+            [*thread_ids, per_thread])]
+
     def _thread_rows(self, where: str, params: list, limit: int | None = None) -> Iterator[Thread]:
         sql = f"""
             SELECT t.*, c.name AS contact_name,
