@@ -79,7 +79,8 @@ class Timed:
         setattr(pipeline, name, timed)
 
 
-def one_run(raws: list[bytes], config_path: Path, store_dir: Path) -> dict[str, float]:
+def one_run(raws: list[bytes], config_path: Path, store_dir: Path,
+            count_statements: bool = False) -> dict[str, float]:
     for old in store_dir.glob("*"):
         if old.is_file():
             old.unlink()
@@ -89,23 +90,24 @@ def one_run(raws: list[bytes], config_path: Path, store_dir: Path) -> dict[str, 
     def count(_: str) -> None:
         nonlocal statements
         statements += 1
-    daemon.store.conn.set_trace_callback(count)
+    if count_statements:  # a Python call per statement: not while timing
+        daemon.store.conn.set_trace_callback(count)
     route = Timed(daemon.pipeline, "_route")
-    started = time.process_time()
-    items: list[Inbound] = [
-        parse_email(raw, account="support", source_ref=f"INBOX:1:{uid}",
-                    own_addresses=("support@example.com",))
-        for uid, raw in enumerate(raws, 1)]
-    parsed = time.process_time()
-    for start in range(0, len(items), BATCH):
-        daemon.pipeline.ingest(items[start:start + BATCH])
-    ingested = time.process_time()
+    parsing = ingesting = 0.0
+    for start in range(0, len(raws), BATCH):  # as the daemon: parse a batch, file it, drop it
+        began = time.process_time()
+        items: list[Inbound] = [
+            parse_email(raw, account="support", source_ref=f"INBOX:1:{uid}",
+                        own_addresses=("support@example.com",))
+            for uid, raw in enumerate(raws[start:start + BATCH], start + 1)]
+        parsed = time.process_time()
+        daemon.pipeline.ingest(items)
+        parsing += parsed - began
+        ingesting += time.process_time() - parsed
     daemon.store.close()
     n = len(raws)
-    return {"parse": (parsed - started) / n * 1000,
-            "ingest": (ingested - parsed) / n * 1000,
-            "route": route.seconds / n * 1000,
-            "statements": statements / n}
+    return {"parse": parsing / n * 1000, "ingest": ingesting / n * 1000,
+            "route": route.seconds / n * 1000, "statements": statements / n}
 
 
 def best(runs: list[dict[str, float]], key: str) -> float:
@@ -135,6 +137,7 @@ def main() -> None:
             print(text.getvalue())
             return
         runs = [run() for _ in range(args.repeats)]
+        statements = one_run(raws[:1000], config, store_dir, count_statements=True)["statements"]
     parse, ingest, route = best(runs, "parse"), best(runs, "ingest"), best(runs, "route")
     print(f"N = {args.n:,}, seed {args.seed}, best of {args.repeats} (CPU ms per message,"
           f" process_time; Python {sys.version.split()[0]})\n")
@@ -143,7 +146,7 @@ def main() -> None:
     print(f"| ingest (`Pipeline.ingest`, batches of {BATCH}) | {ingest:.3f} |")
     print(f"| … of which routing new threads (`Pipeline._route`) | {route:.3f} |")
     print(f"| **parse + ingest** | **{parse + ingest:.3f}** |")
-    print(f"\nSQL statements per message: {runs[0]['statements']:.1f}")
+    print(f"\nSQL statements per message (first 1,000, FTS5's own included): {statements:.1f}")
 
 
 if __name__ == "__main__":

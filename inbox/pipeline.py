@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime, timedelta
 
 from inbox import subjects
@@ -144,7 +144,7 @@ class Pipeline:
             attachments=item.attachments, created_at=created_at,
         )
         report.stored += 1
-        self._remember_contact(contact, item)
+        contact = self._remember_contact(contact, item)
         if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
             self._bounced(item.meta["bounced-message-id"], item)
         new_thread = thread is None or placement.linked_to is not None
@@ -152,7 +152,7 @@ class Pipeline:
             report.new_threads.append(thread_id)
             self.store.log_event(thread_id, "system", "created",
                                  {"reason": placement.reason, "message": stored.message_id})
-            self._route(thread_id, item, self.store.contact(contact.id), now)
+            contact = self._route(thread_id, item, contact, now)
         elif placement.reopen:
             self.store.update_thread(thread_id, status=Status.OPEN, closed_at=None)
             self.store.log_event(thread_id, "system", "reopened",
@@ -162,8 +162,8 @@ class Pipeline:
                 self.store.update_thread(thread_id, status=Status.OPEN)
             self.store.log_event(thread_id, "system", "customer-replied",
                                  {"reason": placement.reason, "message": stored.message_id})
-        filed = Filed(self.store.thread(thread_id), stored.message_id, item,
-                      self.store.contact(contact.id), new_thread, placement.reopen)
+        filed = Filed(self.store.thread(thread_id), stored.message_id, item, contact, new_thread,
+                      placement.reopen)
         call(self.hooks, "thread_created" if new_thread else "customer_wrote", filed)
 
     def _edit(self, message_id: int, thread_id: int, item: Inbound,
@@ -267,10 +267,13 @@ class Pipeline:
                 return self.store.contact(known.id)
         return self.store.ensure_contact(item.sender)
 
-    def _remember_contact(self, contact: Contact, item: Inbound) -> None:
+    def _remember_contact(self, contact: Contact, item: Inbound) -> Contact:
+        """The contact as it is now stored (a /start payload waits on it for routing)."""
         payload = item.meta.get("start_payload", "")
-        if payload and payload != contact.start_payload:
-            self.store.update_contact(contact.id, start_payload=payload)
+        if not payload or payload == contact.start_payload:
+            return contact
+        self.store.update_contact(contact.id, start_payload=payload)
+        return replace(contact, start_payload=payload)
 
     def _bounced(self, header_id: str, item: Inbound) -> None:
         """Our message came back undelivered: mark it failed and let the hooks tell the agent."""
@@ -287,7 +290,8 @@ class Pipeline:
 
     # -- routing -------------------------------------------------------------------
 
-    def _route(self, thread_id: int, item: Inbound, contact: Contact, now: datetime) -> None:
+    def _route(self, thread_id: int, item: Inbound, contact: Contact, now: datetime) -> Contact:
+        """Decide and record where the new thread goes; returns the contact as now stored."""
         text = item.visible
         if item.subject and item.channel == "email":
             text = f"{item.subject}\n{text}"
@@ -304,7 +308,8 @@ class Pipeline:
         if not agent and team is not None:
             assignment = assign(
                 team, self.config.agents, language=guess.language, now=now,
-                open_counts=self.store.open_counts(),
+                open_counts=self.store.open_counts(team.members)
+                if team.strategy == "least_open" else {},
                 last_assigned=self.store.last_assigned(team.name),
                 previous_agent=self.store.previous_agent(contact.id, thread_id),
             )
@@ -324,12 +329,14 @@ class Pipeline:
         )
         if guess.confidence >= 0.8 and guess.language != contact.language:
             self.store.update_contact(contact.id, language=guess.language)
+            contact = replace(contact, language=guess.language)
         self.store.log_event(thread_id, "system", "routed", {
             "team": decision.team, "agent": agent, "rule": decision.rule,
             "language": guess.language, "segment": decision.segment})
         if agent:
             self.store.log_event(thread_id, "system", "assigned", {
                 "agent": agent, "reason": assignment.reason if assignment else "rule"})
+        return contact
 
     def _due_times(self, policy_name: str, now: datetime) -> dict[str, datetime]:
         """First-response and resolution deadlines, in business time when the policy says so."""
@@ -386,13 +393,17 @@ def _first_line(text: str) -> str:
 
 
 def _jsonable(value: object) -> object:
-    """A dataclass decision as plain JSON (tuples become lists, datetimes strings)."""
-    def clean(obj: object) -> object:
-        if isinstance(obj, dict):
-            return {k: clean(v) for k, v in obj.items()}
-        if isinstance(obj, list | tuple | set):
-            return [clean(v) for v in obj]
-        if isinstance(obj, datetime):
-            return obj.isoformat()
-        return obj
-    return clean(asdict(value))
+    """A dataclass decision as plain JSON (tuples become lists, datetimes strings).
+
+    Field by field rather than ``dataclasses.asdict``, which deep-copies every value
+    first: that copy was a tenth of routing's time per new thread.
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -208,7 +208,7 @@ class SlaClock:
         if not self.settings.reassign_on_breach or team is None or team.strategy == "manual":
             return ""
         picked = assign(replace(team, strategy="round_robin"), self.config.agents,
-                        language=thread.language, now=now, open_counts=self.store.open_counts(),
+                        language=thread.language, now=now, open_counts={},  # round robin
                         last_assigned=thread.agent)
         if not picked.agent or picked.agent == thread.agent:
             return ""

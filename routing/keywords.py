@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -44,6 +45,16 @@ class Words:
     def vocabulary(self) -> frozenset[str]:
         return frozenset(self.tokens)
 
+    @cached_property
+    def _sorted(self) -> list[str]:
+        return sorted(self.vocabulary)
+
+    def has_prefix(self, stem: str) -> bool:
+        """Whether any word starts with ``stem``: a binary search, as every rule's stems ask."""
+        words = self._sorted
+        at = bisect_left(words, stem)
+        return at < len(words) and words[at].startswith(stem)
+
 
 @dataclass(frozen=True)
 class Keyword:
@@ -55,11 +66,7 @@ class Keyword:
 
     def found_in(self, words: Words) -> bool:
         first, first_is_stem = self.words[0]
-        if first_is_stem:
-            present = any(token.startswith(first) for token in words.vocabulary)
-        else:
-            present = first in words.vocabulary
-        if not present:
+        if not (words.has_prefix(first) if first_is_stem else first in words.vocabulary):
             return False
         if len(self.words) == 1:
             return True

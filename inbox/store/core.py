@@ -343,14 +343,14 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         )
         return self.thread(row["id"]) if row else None
 
-    def open_counts(self) -> dict[str, int]:
-        """Open threads per agent: what ``least_open`` assignment balances."""
+    def open_counts(self, agents: Sequence[str]) -> dict[str, int]:
+        """Open threads of each of these agents: what ``least_open`` assignment balances."""
+        marks = ",".join("?" * len(agents))
         return {
             row["agent"]: row["n"]
             for row in self._rows(
-                "SELECT agent, count(*) AS n FROM threads WHERE status != 'closed' AND agent != ''"
-                " GROUP BY agent"
-            )
+                f"SELECT agent, count(*) AS n FROM threads WHERE agent IN ({marks})"
+                " AND status != 'closed' GROUP BY agent", list(agents))
         }
 
     def last_assigned(self, team: str) -> str:
