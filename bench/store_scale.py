@@ -22,7 +22,6 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import compileall
 import random
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.email_ingest import compile_bytecode  # noqa: E402
 from inbox.model import Direction, Identity, Status  # noqa: E402
 from inbox.store import Store  # noqa: E402
 
@@ -125,16 +125,6 @@ def cli(config: Path, *args: str) -> Callable[[], object]:
     """The installed ``inbox`` command, as an agent or a script runs it."""
     command = [str(Path(sys.executable).with_name("inbox")), "--config", str(config), *args]
     return lambda: subprocess.run(command, check=True, capture_output=True, cwd=REPO)
-
-
-def compile_bytecode() -> None:
-    """Write the .pyc files ``pip install`` writes, so the CLI is timed as installed.
-
-    An editable install (and PYTHONDONTWRITEBYTECODE, set on the build machine) would
-    otherwise make every command compile the product's sources again: ~60 ms each.
-    """
-    for package in ("inbox", "connectors", "routing"):
-        compileall.compile_dir(REPO / package, quiet=1)
 
 
 def main() -> None:

@@ -217,11 +217,8 @@ class Pipeline:
         an agent decides whether that person needs an answer too. A subject alone admits
         only the contact's one such thread, so a stranger copying it learns nothing.
         """
-        wanted = subjects.normalise(item.subject)
         since = _arrival_time(item.received_at, self.clock()) - SUBJECT_WINDOW
-        candidates = {thread_id: owner for thread_id, owner, subject
-                      in self.store.open_thread_subjects("email", since)
-                      if subjects.normalise(subject) == wanted}
+        candidates = self.store.open_threads_with_subject("email", item.subject, since)
         history = item.text.replace(item.visible, "", 1) if item.visible else ""
         texts = self.store.latest_texts(list(candidates), QUOTED_MESSAGES)
         quoted = best_quoted(history, texts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -153,6 +153,9 @@ def test_older_database_is_upgraded_in_place(tmp_path):
     conn = sqlite3.connect(path)
     conn.executescript(MIGRATIONS[0])
     conn.execute("INSERT INTO contacts (id, name, created_at) VALUES (1, 'Old', '2025-01-01')")
+    conn.execute("INSERT INTO threads (id, channel, account, subject, contact_id, created_at,"
+                 " last_message_at) VALUES (7, 'email', 'school', 'Оплата  ЗА декабрь', 1,"
+                 " '2025-01-01T00:00:00+00:00', '2025-01-02T00:00:00+00:00')")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -160,6 +163,9 @@ def test_older_database_is_upgraded_in_place(tmp_path):
     assert store.version == SCHEMA_VERSION > 1
     assert store.contact(1).name == "Old"
     assert "agent_links" in store.db.table_names()
+    # Migration 8 filled in the normalised subject of the threads already there.
+    since = datetime(2025, 1, 1, tzinfo=UTC)
+    assert store.open_threads_with_subject("email", "RE: [#7] оплата за Декабрь", since) == {7: 1}
     store.close()
 
 

@@ -40,6 +40,7 @@ from inbox.store.quality import QualityStore
 from inbox.store.schema import MIGRATIONS
 from inbox.store.stats import StatsStore
 from inbox.store.topics import TopicStore
+from inbox.subjects import normalise as normalise_subject
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -97,8 +98,12 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a school-inbox database: {exc}") from None
+        conn.create_function("normalised_subject", 1, normalise_subject, deterministic=True)
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
+        # The pipeline's savepoint per message keeps a sub-journal of the pages it changes:
+        # in memory, not in a temp file (5,000 mails ingested: 351k -> 83k pwrite calls).
+        conn.execute("PRAGMA temp_store=MEMORY")
         self.migrate()
 
     @cached_property
@@ -244,7 +249,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         with self._writes():
             return self._insert("threads", {
                 "channel": channel, "account": account, "contact_id": contact_id,
-                "subject": subject, "conversation": conversation,
+                "subject": subject, "subject_key": normalise_subject(subject),
+                "conversation": conversation,
                 "reopened_from": reopened_from, "flags": json.dumps(sorted(flags)),
                 "created_at": iso(created_at), "last_message_at": iso(created_at),
             })
@@ -285,13 +291,15 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             params.append(iso(since))
         return list(self._thread_rows(" AND ".join(where), params, limit=limit))
 
-    def open_thread_subjects(self, channel: str, since: datetime) -> list[tuple[int, int, str]]:
-        """(thread id, contact id, subject) of the channel's threads that are not closed and
-        saw a message since ``since``: where a reply that lost its headers may belong."""
-        return [(row["id"], row["contact_id"], row["subject"]) for row in self._rows(
-            "SELECT id, contact_id, subject FROM threads"
-            " WHERE last_message_at >= ? AND channel = ? AND status != 'closed'",
-            [iso(since), channel])]
+    def open_threads_with_subject(self, channel: str, subject: str,
+                                  since: datetime) -> dict[int, int]:
+        """Thread id -> contact id of the channel's threads with this subject (prefixes and
+        ticket token aside) that are not closed and saw a message since ``since``: where a
+        reply that lost its headers may belong."""
+        return {row["id"]: row["contact_id"] for row in self._rows(
+            "SELECT id, contact_id FROM threads WHERE subject_key = ? AND last_message_at >= ?"
+            " AND channel = ? AND status != 'closed'",
+            [normalise_subject(subject), iso(since), channel])}
 
     def latest_texts(self, thread_ids: Sequence[int], per_thread: int) -> list[tuple[int, str]]:
         """(thread id, visible text) of each thread's latest messages that reached the

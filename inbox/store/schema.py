@@ -238,4 +238,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX forum_topics_topic ON forum_topics(chat_id, topic_id);
     """,
+    # 8: a reply that lost its headers looks for open threads with its subject: the
+    # normalised subject (inbox.subjects.normalise; the store registers it as the SQL
+    # function normalised_subject() for this backfill), indexed, instead of normalising
+    # every open thread's subject in Python for each such reply.
+    """
+    ALTER TABLE threads ADD COLUMN subject_key TEXT NOT NULL DEFAULT '';
+    UPDATE threads SET subject_key = normalised_subject(subject);
+    CREATE INDEX threads_subject ON threads(subject_key, last_message_at);
+    """,
 )
