@@ -323,7 +323,7 @@ class Daemon:
         now = now_utc()
         health.failures += 1
         health.error_since = health.error_since or now
-        health.last_error = f"{type(exc).__name__}: {exc}"
+        health.last_error = self.store.write_failure(exc) or f"{type(exc).__name__}: {exc}"
         log.error("%s: %s (attempt %d; other channels carry on)", name, health.last_error,
                   health.failures)
         self._write_health(name, health, now)

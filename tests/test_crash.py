@@ -296,3 +296,51 @@ def test_a_full_disk_is_reported_and_the_daemon_recovers_when_space_returns(
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         stored = [row[0] for row in conn.execute("SELECT external_id FROM messages")]
     assert sorted(stored) == sorted(ids | {"before@mail.example"})
+
+
+# -- a read-only store ---------------------------------------------------------------------
+
+
+def _immutable(paths: list[Path], on: bool) -> None:
+    """chattr +i: a write fails even for root (chmod does not stop root; tests run as root)."""
+    for path in paths:
+        done = subprocess.run(["chattr", "+i" if on else "-i", str(path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0 and on:
+            _immutable(paths, False)
+            pytest.skip(f"cannot make files immutable here: {done.stderr.strip()}")
+
+
+@pytest.mark.slow
+def test_a_store_that_turns_read_only_is_reported_and_the_daemon_recovers(school):
+    state = school.root / "state"
+    db = state / "inbox.db"
+    school.deliver(mail(message_id="before@mail.example"))
+    daemon = DaemonProcess(school)
+    locked = [db, state / "inbox.db-wal", state]
+    try:
+        wait_for(lambda: stored_count(db) == 1, 30, "the first mail stored")
+        _immutable(locked, True)
+        try:
+            ids = {f"ro-{n}@mail.example" for n in range(5)}
+            for message_id in sorted(ids):
+                school.deliver(mail(message_id=message_id))
+            try:
+                daemon.wait_log(f"cannot write the store {db} (disk I/O error)", timeout=30)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the daemon's log:\n{daemon.log[-3000:]}") from None
+            assert daemon.proc.poll() is None, "the daemon died on a read-only store"
+            assert len(list((school.maildir / "new").iterdir())) == 5, "acknowledged unstored mail"
+        finally:
+            _immutable(locked, False)
+        try:
+            wait_for(lambda: stored_count(db) == 6, 30, "the mail stored once writable again")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the daemon's log:\n{daemon.log[-3000:]}") from None
+    finally:
+        daemon.signal(signal.SIGTERM)
+        daemon.finish()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = [row[0] for row in conn.execute("SELECT external_id FROM messages")]
+    assert sorted(stored) == sorted(ids | {"before@mail.example"})

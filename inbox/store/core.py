@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 SCHEMA_VERSION = len(MIGRATIONS)
+# How SQLite words "this file cannot be written now" (see Store.write_failure).
+_WRITE_FAILURES = ("disk I/O error", "readonly database", "disk is full",
+                   "unable to open database file")
 SEARCH_WINDOW = 2000  # matches, newest first, that search ranks (see Store.search)
 
 
@@ -139,6 +142,16 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     def close(self) -> None:
         self.conn.close()
+
+    def write_failure(self, error: BaseException) -> str:
+        """What ``error`` means to the admin when it is the store that cannot be written (a
+        full disk, a read-only file or folder, an I/O error); "" for any other error."""
+        if not (isinstance(error, sqlite3.OperationalError)
+                and any(words in str(error) for words in _WRITE_FAILURES)):
+            return ""
+        return (f"cannot write the store {self.path} ({error}): check that its disk is not full"
+                " or read-only and that the service user may write the file and its folder;"
+                " nothing was acknowledged at the source, so nothing is lost")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
