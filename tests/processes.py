@@ -63,8 +63,15 @@ class DaemonProcess:
     def log(self) -> str:
         return "".join(self.lines)
 
+    def wait(self, condition, timeout: float, what: str):
+        """wait_for, and on a timeout the daemon's last log lines in the failure."""
+        try:
+            return wait_for(condition, timeout, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the daemon's log:\n{self.log[-3000:]}") from None
+
     def wait_log(self, text: str, timeout: float = 30) -> None:
-        wait_for(lambda: text in self.log, timeout, f"{text!r} in the daemon's log")
+        self.wait(lambda: text in self.log, timeout, f"{text!r} in the daemon's log")
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
