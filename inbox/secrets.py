@@ -8,7 +8,6 @@ needed (login time), which also picks up a rotated password without a restart.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,8 @@ class Secret:
             except OSError as exc:
                 raise SecretError(f"cannot read {self.describe()}: {exc.strerror}") from None
         else:
+            import subprocess  # here, not at the top: every CLI command loads this module
+
             try:
                 done = subprocess.run(
                     self.command, shell=True, capture_output=True, text=True, timeout=60

@@ -11,7 +11,6 @@ reference: a crash leaves at most an unreferenced file, never a row without one.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -402,7 +401,7 @@ class CareStore:
 
 
 def _same_attachment(row: dict, attachment: Attachment) -> bool:
-    sha = hashlib.sha256(attachment.data).hexdigest() if attachment.data is not None else ""
+    sha = core.content_hash(attachment.data) if attachment.data is not None else ""
     return (row["filename"], row["content_type"], row["size"], row["inline"],
             row["content_id"]) == (attachment.filename, attachment.content_type,
                                    attachment.size, int(attachment.inline),

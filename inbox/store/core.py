@@ -10,7 +10,6 @@ batch around it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -71,6 +70,13 @@ def iso(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat()
+
+
+def content_hash(data: bytes) -> str:
+    """The SHA-256 an attachment's file is named by."""
+    import hashlib  # here, not at the top: loading OpenSSL costs every CLI command ~3 ms
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -508,7 +514,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
     def _add_attachment(self, message_id: int, attachment: Attachment) -> None:
         sha = attachment.sha256
         if attachment.data is not None:
-            sha = hashlib.sha256(attachment.data).hexdigest()
+            sha = content_hash(attachment.data)
             path = self.attachment_path(sha)
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
