@@ -66,8 +66,16 @@ class Context:
 
     @property
     def store(self) -> Store:
+        """The store, after the whole configuration has been read and validated."""
         if self._store is None:
-            # A command that only reads threads needs only [store]; see store_settings.
+            self._store = Store(self.config.store.path, self.config.store.attachments)
+        return self._store
+
+    @property
+    def read_store(self) -> Store:
+        """The store for commands that only read threads: [store] alone is read (see
+        store_settings), so they start fast and work while another table has a mistake."""
+        if self._store is None:
             settings = self._config.store if self._config else store_settings(self.path)
             self._store = Store(settings.path, settings.attachments)
         return self._store
@@ -276,7 +284,7 @@ def threads(obj: Context, status: str | None, team: str | None, agent: str | Non
     Example:
       inbox threads --status open --team admissions --json
     """
-    found = obj.store.threads(status=status, team=team, agent=agent, limit=limit)
+    found = obj.read_store.threads(status=status, team=team, agent=agent, limit=limit)
     if as_json:
         emit_json([views.thread_json(t) for t in found])
         return
@@ -299,8 +307,8 @@ def show(obj: Context, thread_id: int, as_json: bool) -> None:
     Example:
       inbox show 12
     """
-    thread = obj.store.thread(thread_id)
-    messages = obj.store.messages(thread_id)
+    thread = obj.read_store.thread(thread_id)
+    messages = obj.read_store.messages(thread_id)
     if as_json:
         emit_json(views.thread_json(thread, messages))
         return
@@ -401,7 +409,7 @@ def search(obj: Context, query: Sequence[str], limit: int, as_json: bool) -> Non
     Example:
       inbox search оплата сертификат
     """
-    found = obj.store.search(" ".join(query), limit)
+    found = obj.read_store.search(" ".join(query), limit)
     if as_json:
         emit_json([{"thread": views.thread_json(t), "message": views.message_json(m)}
                    for m, t in found])

@@ -209,36 +209,37 @@ class Pipeline:
         return Placement(None, "new conversation")
 
     def _by_subject(self, item: Inbound, contact: Contact) -> Placement | None:
-        """A reply that lost its headers: an open thread with its subject, active within
+        """A reply that lost its headers: a thread with its subject, active within
         SUBJECT_WINDOW (an old topic starts anew), that it quotes or that is the sender's own.
 
         Quoting a thread's message (see inbox.quoted) picks one thread among several
         and admits a sender other than the thread's contact, who is flagged for review:
-        an agent decides whether that person needs an answer too. A subject alone admits
-        only the contact's one such thread, so a stranger copying it learns nothing.
+        an agent decides whether that person needs an answer too. Only open threads of
+        other contacts are candidates; the sender's own closed one reopens as a header
+        reply would. A subject alone admits only the contact's one such thread, so a
+        stranger copying it learns nothing.
         """
         since = _arrival_time(item.received_at, self.clock()) - SUBJECT_WINDOW
-        candidates = self.store.open_threads_with_subject("email", item.subject, since)
-        history = item.text.replace(item.visible, "", 1) if item.visible else ""
+        candidates = self.store.threads_with_subject("email", item.subject, since, contact.id)
         texts = self.store.latest_texts(list(candidates), QUOTED_MESSAGES)
-        quoted = best_quoted(history, texts)
+        quoted = best_quoted(item.text, texts)
         if quoted is not None:
             if candidates[quoted] == contact.id:
-                return Placement(self.store.thread(quoted),
-                                 "same subject, quotes this thread's message")
+                return self._continue(self.store.thread(quoted),
+                                      "same subject, quotes this thread's message")
             item.flags.add(Flag.REVIEW)
             return Placement(self.store.thread(quoted), "same subject, quotes this thread's"
                              " message, from someone other than the thread's contact")
         own = [thread_id for thread_id, owner in candidates.items() if owner == contact.id]
         if len(own) > 1:
             # Among the sender's own threads one quoted line is enough to tell which.
-            mine = best_quoted(history, [(t, text) for t, text in texts if t in own], MIN_LINE)
+            mine = best_quoted(item.text, [(t, text) for t, text in texts if t in own], MIN_LINE)
             own = own if mine is None else [mine]
         if len(own) == 1:
-            return Placement(self.store.thread(own[0]),
-                             "reply from the same sender with the same subject")
+            return self._continue(self.store.thread(own[0]),
+                                  "reply from the same sender with the same subject")
         if own:
-            return Placement(None, "same subject as several open threads of this sender",
+            return Placement(None, "same subject as several threads of this sender",
                              review=True)
         return None
 

@@ -19,17 +19,16 @@ MIN_QUOTED = 60
 MIN_SHARE = 0.6
 
 
-def best_quoted(history: str, candidates: Iterable[tuple[int, str]],
+def best_quoted(text: str, candidates: Iterable[tuple[int, str]],
                 minimum: int = MIN_QUOTED) -> int | None:
-    """The id of the (id, earlier text) candidate that ``history`` quotes, or None.
+    """The id of the (id, earlier text) candidate that ``text`` quotes, or None.
 
-    ``history`` is what a reply carries below its own text. Each earlier text scores
-    the characters of its substantial lines found in it, however they were re-wrapped
-    or marked (``>``, indentation); it must reach ``minimum`` and MIN_SHARE. None when
-    no candidate is quoted enough or two score the same: a guess between two threads
-    is worse than a new thread.
+    Each earlier text scores the characters of its substantial lines found in ``text``,
+    however they were re-wrapped or marked (``>``, indentation); it must reach ``minimum``
+    and MIN_SHARE. None when no candidate is quoted enough or two score the same (a
+    canned answer sent to both): a guess between two threads is worse than a new thread.
     """
-    flat = _flat(history)
+    flat = _flat(text)
     scores: dict[int, int] = {}
     for key, earlier in candidates if flat else ():
         lines = [line for line in map(_flat, earlier.splitlines()) if len(line) >= MIN_LINE]

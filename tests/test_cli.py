@@ -115,8 +115,11 @@ def test_reading_threads_needs_only_the_store_table(one_thread):
     assert one_thread.cli("threads").output.startswith("ID")
     assert one_thread.cli("search", "оплатить").output.startswith("THREAD")
     # ... but a command that acts still refuses the broken configuration.
-    result = one_thread.cli("close", "1", ok=False)
-    assert (result.exit_code, "invalid configuration" in result.output) == (1, True)
+    for command in (["close", "1"], ["forget-contact", "1", "--yes"], ["purge", "--older-than",
+                                                                         "1d", "--dry-run"]):
+        result = one_thread.cli(*command, ok=False)
+        assert (result.exit_code, "invalid configuration" in result.output) == (1, True), command
+    assert json.loads(one_thread.cli("show", "1", "--json").output)["contact_id"] == 1
 
 
 def test_a_mistake_in_the_store_table_stops_even_reading(one_thread):

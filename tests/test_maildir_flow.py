@@ -228,3 +228,36 @@ def test_one_quoted_line_tells_apart_the_senders_own_threads(school):
                         body=quoting("Второй вопрос: где забрать форму после каникул?")))
     school.cli("run", "--once")
     assert {t["id"]: t["messages"] for t in _threads(school)} == {1: 1, 2: 2}
+
+
+CANNED = ("Оплатить обучение можно картой в личном кабинете, раздел «Платежи».\n"
+          "Квитанция приходит на почту в течение часа после оплаты.")
+
+
+def test_quoting_a_canned_answer_sent_to_many_does_not_join_someone_elses_thread(school):
+    school.deliver(mail(body=QUESTION, message_id="olga@mail.example"))
+    school.deliver(mail(sender="Папа <papa@mail.example>", message_id="papa1@mail.example",
+                        body="Как оплатить декабрь? Карта не проходит уже второй день подряд."))
+    school.cli("run", "--once")
+    for thread_id in ("1", "2"):
+        school.cli("reply", thread_id, "--as", "boris", "-m", CANNED)
+    school.cli("run", "--once")
+    school.cli("close", "2")
+    school.deliver(mail(subject="Re: Оплата за декабрь", sender="Папа <papa@mail.example>",
+                        message_id="papa2@mail.example", body="Спасибо!\n\n" + "\n".join(
+                            f"> {line}" for line in CANNED.splitlines())))
+    school.cli("run", "--once")
+    counts = {t["id"]: (t["messages"], t["status"]) for t in _threads(school)}
+    # Papa's own (closed) thread takes it and reopens; Olga's thread is untouched.
+    assert counts == {1: (2, "open"), 2: (3, "open")}
+
+
+def test_a_bottom_posted_reply_whose_words_occur_in_the_quote_still_counts_as_quoting(school):
+    school.deliver(mail(body="Да, оплатить можно картой? " + QUESTION))
+    school.cli("run", "--once")
+    quote = "\n".join(f"> {line}" for line in ("Да, оплатить можно картой? " + QUESTION)
+                      .splitlines())
+    school.deliver(mail(subject="Re: Оплата за декабрь", sender="Папа <papa@mail.example>",
+                        message_id="papa@mail.example", body=f"{quote}\n\nДа"))
+    school.cli("run", "--once")
+    assert [t["messages"] for t in _threads(school)] == [2]

@@ -36,3 +36,10 @@ def test_two_threads_quoted_alike_are_no_answer():
 def test_nothing_quoted_is_no_answer():
     assert best_quoted("", [(1, ASKED)]) is None
     assert best_quoted("Спасибо!", [(1, ASKED)]) is None
+
+
+def test_a_canned_answer_in_two_threads_is_no_answer():
+    canned = "\nОплатить можно картой в личном кабинете, раздел «Платежи», в любое время."
+    history = "> Оплатить можно картой в личном кабинете, раздел «Платежи», в любое время."
+    assert best_quoted(history, [(1, canned), (2, canned)]) is None
+    assert best_quoted(history, [(1, "Добрый день!" + canned)]) == 1  # alone, it is evidence

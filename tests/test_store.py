@@ -165,7 +165,7 @@ def test_older_database_is_upgraded_in_place(tmp_path):
     assert "agent_links" in store.db.table_names()
     # Migration 8 filled in the normalised subject of the threads already there.
     since = datetime(2025, 1, 1, tzinfo=UTC)
-    assert store.open_threads_with_subject("email", "RE: [#7] оплата за Декабрь", since) == {7: 1}
+    assert store.threads_with_subject("email", "RE: [#7] оплата за Декабрь", since, 1) == {7: 1}
     store.close()
 
 

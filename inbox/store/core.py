@@ -310,26 +310,27 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             params.append(iso(since))
         return list(self._thread_rows(" AND ".join(where), params, limit=limit))
 
-    def open_threads_with_subject(self, channel: str, subject: str,
-                                  since: datetime) -> dict[int, int]:
+    def threads_with_subject(self, channel: str, subject: str, since: datetime,
+                             contact_id: int) -> dict[int, int]:
         """Thread id -> contact id of the channel's threads with this subject (prefixes and
-        ticket token aside) that are not closed and saw a message since ``since``: where a
-        reply that lost its headers may belong."""
+        ticket token aside) that saw a message since ``since`` and are open, or are this
+        contact's own: where a reply that lost its headers may belong."""
         return {row["id"]: row["contact_id"] for row in self._rows(
             "SELECT id, contact_id FROM threads WHERE subject_key = ? AND last_message_at >= ?"
-            " AND channel = ? AND status != 'closed'",
-            [normalise_subject(subject), iso(since), channel])}
+            " AND channel = ? AND (status != 'closed' OR contact_id = ?)",
+            [normalise_subject(subject), iso(since), channel, contact_id])}
 
     def latest_texts(self, thread_ids: Sequence[int], per_thread: int) -> list[tuple[int, str]]:
-        """(thread id, visible text) of each thread's latest messages that reached the
-        customer or came from them (notes never leave, so no one can quote them)."""
+        """(thread id, visible text) of each thread's latest messages from the customer or
+        an agent: notes never leave, and the daemon's own texts (acknowledgements, FAQ
+        answers, surveys) are the same in many threads, so quoting them proves nothing."""
         if not thread_ids:
             return []
         marks = ",".join("?" * len(thread_ids))
         return [(row["thread_id"], row["text"]) for row in self._rows(
             "SELECT thread_id, text FROM (SELECT thread_id, coalesce(visible_text, text) AS text,"
             " row_number() OVER (PARTITION BY thread_id ORDER BY id DESC) AS n FROM messages"
-            f" WHERE thread_id IN ({marks}) AND direction != 'note') WHERE n <= ?",
+            f" WHERE thread_id IN ({marks}) AND direction IN ('in', 'out')) WHERE n <= ?",
             [*thread_ids, per_thread])]
 
     def _thread_rows(self, where: str, params: list, limit: int | None = None) -> Iterator[Thread]:
