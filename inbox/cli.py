@@ -67,8 +67,9 @@ class Context:
     @property
     def store(self) -> Store:
         """The store, after the whole configuration has been read and validated."""
+        config = self.config  # validated even when read_store opened the file first
         if self._store is None:
-            self._store = Store(self.config.store.path, self.config.store.attachments)
+            self._store = Store(config.store.path, config.store.attachments)
         return self._store
 
     @property
