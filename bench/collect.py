@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["email_ingest", "email_corpus", "langid", "telegram_latency", "faq", "ops"]
+ORDER = ["summary", "email_ingest", "email_corpus", "langid", "telegram_latency", "faq", "ops"]
 
 HEADER = """\
 # Benchmarks
