@@ -147,6 +147,15 @@ def read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
     return None
 
 
+def _read_or_refuse(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A file that must be read, and the list its later problems join; unreadable: refused."""
+    problems: list[str] = []
+    data = read_toml(path, problems)
+    if data is None:
+        raise ConfigError(problems)
+    return data, problems
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate everything; raise :class:`ConfigError` listing every problem."""
     # Imported here, not at the top: commands that only read the store need no more
@@ -155,10 +164,7 @@ def load_config(path: str | Path) -> Config:
     from routing.calendar import calendar_from_section
 
     path = Path(path)
-    problems: list[str] = []
-    data = read_toml(path, problems)
-    if data is None:
-        raise ConfigError(problems)
+    data, problems = _read_or_refuse(path)
     top = Section(data, path.name, problems)
     base = path.parent
 
@@ -265,10 +271,7 @@ def store_settings(path: str | Path) -> StoreSettings:
     working while the admin fixes a mistake in another table.
     """
     path = Path(path)
-    problems: list[str] = []
-    data = read_toml(path, problems)
-    if data is None:
-        raise ConfigError(problems)
+    data, problems = _read_or_refuse(path)
     settings = _store_settings(Section(data, path.name, problems).table("store"))
     if problems:
         raise ConfigError(problems)
@@ -278,10 +281,7 @@ def store_settings(path: str | Path) -> StoreSettings:
 def load_routing(config: Config, path: Path | None = None) -> Routing:
     """Re-read only the routing file (SIGHUP, file change, ``rules test --rules``)."""
     path = path or config.routing_path
-    problems: list[str] = []
-    data = read_toml(path, problems)
-    if data is None:
-        raise ConfigError(problems)
+    data, problems = _read_or_refuse(path)
     routing = _parse_routing(data, path.name, config.teams, config.agents, config.sla,
                              config.school.languages, [c.name for c in config.channels],
                              problems)

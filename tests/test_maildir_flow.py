@@ -177,9 +177,13 @@ QUESTION = ("Как оплатить обучение за декабрь, ес�
             "Банк пишет, что операция отклонена.")
 
 
+def quoted(text: str) -> str:
+    return "\n".join(f"> {line}" for line in text.splitlines())
+
+
 def quoting(text: str) -> str:
-    quote = "\n".join(f"> {line}" for line in text.splitlines())
-    return f"Добавлю от себя: квитанция во вложении.\n\nОльга <olga@mail.example> пишет:\n{quote}"
+    return (f"Добавлю от себя: квитанция во вложении.\n\nОльга <olga@mail.example> пишет:\n"
+            f"{quoted(text)}")
 
 
 def test_a_reply_without_headers_that_quotes_a_thread_joins_it_even_from_someone_else(school):
@@ -244,8 +248,7 @@ def test_quoting_a_canned_answer_sent_to_many_does_not_join_someone_elses_thread
     school.cli("run", "--once")
     school.cli("close", "2")
     school.deliver(mail(subject="Re: Оплата за декабрь", sender="Папа <papa@mail.example>",
-                        message_id="papa2@mail.example", body="Спасибо!\n\n" + "\n".join(
-                            f"> {line}" for line in CANNED.splitlines())))
+                        message_id="papa2@mail.example", body="Спасибо!\n\n" + quoted(CANNED)))
     school.cli("run", "--once")
     counts = {t["id"]: (t["messages"], t["status"]) for t in _threads(school)}
     # Papa's own (closed) thread takes it and reopens; Olga's thread is untouched.
@@ -255,8 +258,7 @@ def test_quoting_a_canned_answer_sent_to_many_does_not_join_someone_elses_thread
 def test_a_bottom_posted_reply_whose_words_occur_in_the_quote_still_counts_as_quoting(school):
     school.deliver(mail(body="Да, оплатить можно картой? " + QUESTION))
     school.cli("run", "--once")
-    quote = "\n".join(f"> {line}" for line in ("Да, оплатить можно картой? " + QUESTION)
-                      .splitlines())
+    quote = quoted("Да, оплатить можно картой? " + QUESTION)
     school.deliver(mail(subject="Re: Оплата за декабрь", sender="Папа <papa@mail.example>",
                         message_id="papa@mail.example", body=f"{quote}\n\nДа"))
     school.cli("run", "--once")
