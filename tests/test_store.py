@@ -195,3 +195,28 @@ def test_search_ranks_only_the_most_recent_matches(store, monkeypatch):
                           account="school", text=text, external_id=f"w{n}",
                           created_at=now_utc())
     assert sorted(m.text for m, _ in store.search("оплата")) == ["оплата два", "оплата раз"]
+
+
+def test_search_ranks_the_best_match_first(store):
+    thread_id = _thread(store)
+    for n, text in enumerate(["долг долг долг", "долг и ещё много других слов в письме",
+                              "совсем другое"]):
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account="school", text=text, external_id=f"r{n}",
+                          created_at=now_utc())
+    assert [m.text for m, _ in store.search("долг")] == [
+        "долг долг долг", "долг и ещё много других слов в письме"]
+
+
+def test_search_lists_newest_first_when_a_word_is_too_common_to_rank(store, monkeypatch):
+    from inbox.store import core
+
+    monkeypatch.setattr(core, "COMMON_WORD", 2)
+    thread_id = _thread(store)
+    for n, text in enumerate(["оплата оплата оплата", "оплата раз", "оплата два", "долг"]):
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account="school", text=text, external_id=f"c{n}",
+                          created_at=now_utc())
+    assert [m.text for m, _ in store.search("оплата")] == [
+        "оплата два", "оплата раз", "оплата оплата оплата"]
+    assert [m.text for m, _ in store.search("долг")] == ["долг"]

@@ -49,6 +49,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _WRITE_FAILURES = ("disk I/O error", "readonly database", "disk is full",
                    "unable to open database file")
 SEARCH_WINDOW = 2000  # matches, newest first, that search ranks (see Store.search)
+COMMON_WORD = 50_000  # messages a word may be found in and still be ranked by (Store.search)
 
 
 class StoreError(Exception):
@@ -489,26 +490,45 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         return [_message(row, attachments.get(row["id"], [])) for row in rows]
 
     def search(self, query: str, limit: int = 50) -> list[tuple[Message, Thread]]:
-        """Full-text search, best first among the SEARCH_WINDOW most recent matches.
+        """Full-text search: best first among the SEARCH_WINDOW most recent matches, or
+        newest first when a word of the query is common.
 
-        The query is quoted per word so user input is never FTS syntax. Ranking
-        every match of a word found in nearly every message costs seconds on a
-        large store (one bm25 per match); ranking the newest matches keeps any
-        search fast, and agents look for recent conversations.
+        The query is quoted per word so user input is never FTS syntax. Ranking every
+        match of a frequent word costs seconds on a large store (one bm25 per match),
+        so only the newest matches are ranked: agents look for recent conversations.
+        bm25 also weighs each word by how rare it is, which FTS5 learns by reading the
+        word's whole list of messages on every search (20 ms for a word in nearly all of
+        1,000,000 messages), and a word found in more than COMMON_WORD messages weighs
+        next to nothing (none at all in more than half of them): such a query lists its
+        matches newest first without ranking.
         """
-        terms = " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
-        if not terms:
+        words = ['"' + word.replace('"', '""') + '"' for word in query.split()]
+        if not words:
             return []
-        ids = [row["rowid"] for row in self._rows(
-            "SELECT rowid FROM (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH ?"
-            " ORDER BY rowid DESC LIMIT ?) ORDER BY rank LIMIT ?",
-            [terms, SEARCH_WINDOW, limit],
-        )]
-        results = []
-        for message_id in ids:
-            message = self.message(message_id)
-            results.append((message, self.thread(message.thread_id)))
-        return results
+        terms = " ".join(words)
+        if any(self._common(word) for word in words):
+            sql = ("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+                   " ORDER BY rowid DESC LIMIT ?")
+            params: list[Any] = [terms, limit]
+        else:
+            sql = ("SELECT rowid FROM (SELECT rowid, rank FROM messages_fts"
+                   " WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ?) ORDER BY rank LIMIT ?")
+            params = [terms, SEARCH_WINDOW, limit]
+        ids = [row["rowid"] for row in self._rows(sql, params)]
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        messages = {m.id: m for m in self._message_rows(f"m.id IN ({marks})", ids)}
+        thread_ids = list({m.thread_id for m in messages.values()})
+        marks = ",".join("?" * len(thread_ids))
+        threads = {t.id: t for t in self._thread_rows(f"t.id IN ({marks})", thread_ids)}
+        return [(messages[i], threads[messages[i].thread_id]) for i in ids]
+
+    def _common(self, word: str) -> bool:
+        """Whether more than COMMON_WORD messages hold ``word`` (reads that many, ~2 ms)."""
+        return self.conn.execute(
+            "SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT 1 OFFSET ?",
+            [word, COMMON_WORD]).fetchone() is not None
 
     # -- attachments -----------------------------------------------------------------
 
