@@ -98,7 +98,9 @@ class Pipeline:
                 try:
                     with self.store.transaction():
                         self._file(item, report)
-                except Exception as exc:  # one message must never stop the batch
+                except Exception as exc:  # one message must never stop the batch...
+                    if self.store.write_failure(exc):
+                        raise  # ...unless no message can be stored now: all wait at the source
                     log.exception("%s: message %s could not be filed; quarantined",
                                   item.account, item.external_id)
                     self._quarantine(item, exc, report)

@@ -13,13 +13,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from inbox.store import Store
 from tests.botapi import TOKEN, BotApiServer
-from tests.conftest import School, mail
+from tests.conftest import INBOX_TOML, School, mail
 from tests.processes import DaemonProcess, stored_count, wait_for
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp import SmtpServer
@@ -290,6 +291,46 @@ def test_a_full_disk_is_reported_and_the_daemon_recovers_when_space_returns(
         daemon.signal(signal.SIGTERM)
         daemon.finish()
     assert_intact_and_stored_once(db, ids | {"before@mail.example"})
+    with sqlite3.connect(db) as conn:  # filed properly once space returned, not set aside
+        assert conn.execute("SELECT count(*) FROM messages WHERE flags LIKE '%quarantined%'"
+                            ).fetchone() == (0,)
+
+
+def test_an_attachment_that_cannot_be_written_waits_for_space_and_is_filed_whole(
+        school, small_disk):
+    school.write(INBOX_TOML.replace('path = "{dir}/state/inbox.db"',
+                                    'path = "{dir}/db/inbox.db"\n'
+                                    'attachments = "{dir}/state/attachments"'))
+    db = school.root / "db" / "inbox.db"
+    ballast = small_disk / "ballast"
+    subprocess.run(["dd", "if=/dev/zero", f"of={ballast}", "bs=1M", "count=64"],
+                   capture_output=True)  # fills the attachments' disk
+    letter = EmailMessage()
+    letter["From"], letter["To"] = "Ольга <olga@mail.example>", "support@school.example"
+    letter["Subject"], letter["Message-ID"] = "Справка", "<scan@mail.example>"
+    letter.set_content("Справка во вложении.")
+    scan = random.Random(7).randbytes(300_000)
+    letter.add_attachment(scan, maintype="application", subtype="pdf", filename="справка.pdf")
+    school.deliver(letter.as_bytes())
+    daemon = DaemonProcess(school)
+    try:
+        daemon.wait_log(f"cannot write the store's attachments {small_disk / 'attachments'}",
+                        timeout=30)
+        assert daemon.proc.poll() is None, "the daemon died on a full attachments disk"
+        assert stored_count(db) == 0 and len(list((school.maildir / "new").iterdir())) == 1
+        ballast.unlink()
+        daemon.wait(lambda: stored_count(db) == 1, 30, "the mail stored once space returned")
+    finally:
+        daemon.signal(signal.SIGTERM)
+        daemon.finish()
+    store = Store(db, small_disk / "attachments")
+    try:
+        [message] = store.messages(store.threads()[0].id)
+        assert "quarantined" not in message.flags
+        [attachment] = message.attachments
+        assert store.attachment_data(attachment) == scan
+    finally:
+        store.close()
 
 
 def assert_intact_and_stored_once(db: Path, message_ids: set[str]) -> None:

@@ -10,6 +10,7 @@ batch around it.
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
@@ -48,6 +49,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # How SQLite words "this file cannot be written now" (see Store.write_failure).
 _WRITE_FAILURES = ("disk I/O error", "readonly database", "disk is full",
                    "unable to open database file")
+# ... and how the file system does, for attachment files.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
 SEARCH_WINDOW = 2000  # matches, newest first, that search ranks (see Store.search)
 COMMON_WORD = 50_000  # messages a word may be found in and still be ranked by (Store.search)
 
@@ -153,12 +156,17 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
     def write_failure(self, error: BaseException) -> str:
         """What ``error`` means to the admin when it is the store that cannot be written (a
         full disk, a read-only file or folder, an I/O error); "" for any other error."""
-        if not (isinstance(error, sqlite3.OperationalError)
-                and any(words in str(error) for words in _WRITE_FAILURES)):
+        if isinstance(error, sqlite3.OperationalError) and any(
+                words in str(error) for words in _WRITE_FAILURES):
+            what, reason, it = f"the store {self.path}", str(error), "the file and its folder"
+        elif isinstance(error, OSError) and error.errno in _WRITE_ERRNOS:
+            what, reason, it = (f"the store's attachments {self.attachments_dir}",
+                                error.strerror, "that folder")
+        else:
             return ""
-        return (f"cannot write the store {self.path} ({error}): check that its disk is not full"
-                " or read-only and that the service user may write the file and its folder;"
-                " nothing was acknowledged at the source, so nothing is lost")
+        return (f"cannot write {what} ({reason}): check that its disk is not full or read-only"
+                f" and that the service user may write {it}; nothing was acknowledged at the"
+                " source, so nothing is lost")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -540,7 +548,11 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 partial = path.with_suffix(".part")
-                partial.write_bytes(attachment.data)
+                try:
+                    partial.write_bytes(attachment.data)
+                except OSError:
+                    partial.unlink(missing_ok=True)  # half a file on a full disk: give it back
+                    raise
                 partial.replace(path)
         self._insert("attachments", {
             "message_id": message_id, "filename": attachment.filename,
