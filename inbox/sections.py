@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from inbox.secrets import Secret
+if TYPE_CHECKING:
+    from inbox.secrets import Secret
 
 _REQUIRED: Any = object()
 _DURATION = re.compile(r"(\d+)([smhd])", re.IGNORECASE)
@@ -168,6 +169,10 @@ class Section:
             if required and stem not in self.data:
                 self.problem(f"{' or '.join(keys)} is required")
             return None
+        # Imported here, not at the top: every command reads a [store] table through this
+        # module, and only channel tables hold secrets.
+        from inbox.secrets import Secret
+
         key, value = next(iter(given.items()))
         kind = key.rsplit("_", 1)[1]
         return Secret(**{kind: value})
