@@ -24,7 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from inbox.config import Config, StoreSettings
+from inbox.config import Config
+from inbox.config_file import StoreSettings
 from inbox.model import Inbound
 from inbox.sections import Section
 from inbox.store import Store, iso, now_utc

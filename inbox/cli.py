@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from inbox import views
-from inbox.config import Config, config_path, load_config, store_settings
+from inbox.config_file import config_path, store_settings
 from inbox.model import Status
 from inbox.sections import ConfigError
 from inbox.store import Store
 
 if TYPE_CHECKING:
     from inbox.actions import Actions
+    from inbox.config import Config
 
 class Context:
     """Loads the config and store lazily, so ``--help`` and ``demo`` need neither."""
@@ -36,6 +37,10 @@ class Context:
     @property
     def config(self) -> Config:
         if self._config is None:
+            # Here, not at the top: threads/show/search read only [store] (inbox.config_file),
+            # and the whole configuration's classes would cost their start-up ~3 ms.
+            from inbox.config import load_config
+
             self._config = load_config(self.path)
         return self._config
 

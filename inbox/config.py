@@ -5,20 +5,21 @@ together as one :class:`~inbox.sections.ConfigError`, each line naming the file
 and the entry. Channel tables are found, not listed here: ``[[telegram]]`` is
 read by ``connectors.telegram``, so a new messenger is one new module in
 ``connectors/`` with a ``SECTION`` name, ``settings()`` and ``create()``.
+Finding and reading the file, and its ``[store]`` table, live in
+:mod:`inbox.config_file`: all that the commands which only read threads need.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from inbox.config_file import StoreSettings, read_or_refuse, read_toml, store_settings_from
 from inbox.model import Agent, Team, WorkingHours
 from inbox.sections import ConfigError, Section
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from routing.calendar import BusinessCalendar
     from routing.rules import Routing
 
-DEFAULT_CONFIG = "/etc/school-inbox/inbox.toml"
 CLIENTS = ("email", "telegram", "cli")
 STRATEGIES = ("round_robin", "least_open", "manual")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -46,13 +46,6 @@ class School:
     name: str = "School"
     languages: tuple[str, ...] = ("en",)
     default_language: str = "en"
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    path: Path
-    attachments: Path
-    max_attachment_bytes: int = 25 * 2**20
 
 
 @dataclass(frozen=True)
@@ -129,33 +122,6 @@ class Config:
         raise KeyError(name)
 
 
-def config_path(given: str | None) -> Path:
-    return Path(given or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG)
-
-
-def read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
-    """Parse one TOML file; a syntax error becomes a problem naming the file and line."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        problems.append(f"{path}: file not found")
-    except PermissionError:
-        problems.append(f"{path}: permission denied (the service user must be able to read it)")
-    except tomllib.TOMLDecodeError as exc:
-        problems.append(f"{path.name}: not valid TOML: {exc}")
-    return None
-
-
-def _read_or_refuse(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """A file that must be read, and the list its later problems join; unreadable: refused."""
-    problems: list[str] = []
-    data = read_toml(path, problems)
-    if data is None:
-        raise ConfigError(problems)
-    return data, problems
-
-
 def load_config(path: str | Path) -> Config:
     """Read and validate everything; raise :class:`ConfigError` listing every problem."""
     # Imported here, not at the top: commands that only read the store need no more
@@ -164,7 +130,7 @@ def load_config(path: str | Path) -> Config:
     from routing.calendar import calendar_from_section
 
     path = Path(path)
-    data, problems = _read_or_refuse(path)
+    data, problems = read_or_refuse(path)
     top = Section(data, path.name, problems)
     base = path.parent
 
@@ -178,7 +144,7 @@ def load_config(path: str | Path) -> Config:
     school = School(school_section.text("name", "School"), languages, default_language)
     school_section.done()
 
-    store = _store_settings(top.table("store"))
+    store = store_settings_from(top.table("store"))
     threads_section = top.table("threads")
     threads = ThreadSettings(threads_section.integer("reopen_days", 14, minimum=0))
     threads_section.done()
@@ -264,24 +230,10 @@ def load_config(path: str | Path) -> Config:
                   routing_path=routing_path)
 
 
-def store_settings(path: str | Path) -> StoreSettings:
-    """Only the ``[store]`` table: all that commands which just read threads need.
-
-    ``inbox show`` and ``inbox search`` stay fast (no routing, no channels) and keep
-    working while the admin fixes a mistake in another table.
-    """
-    path = Path(path)
-    data, problems = _read_or_refuse(path)
-    settings = _store_settings(Section(data, path.name, problems).table("store"))
-    if problems:
-        raise ConfigError(problems)
-    return settings
-
-
 def load_routing(config: Config, path: Path | None = None) -> Routing:
     """Re-read only the routing file (SIGHUP, file change, ``rules test --rules``)."""
     path = path or config.routing_path
-    data, problems = _read_or_refuse(path)
+    data, problems = read_or_refuse(path)
     routing = _parse_routing(data, path.name, config.teams, config.agents, config.sla,
                              config.school.languages, [c.name for c in config.channels],
                              problems)
@@ -336,20 +288,6 @@ def _connector(name: str) -> ModuleType | None:
     if getattr(module, "SECTION", None) != name:
         return None
     return module
-
-
-def default_state_dir() -> Path:
-    """systemd's StateDirectory when run as the service, else the FHS place."""
-    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-    return Path(given or "/var/lib/school-inbox")
-
-
-def _store_settings(section: Section) -> StoreSettings:
-    base = Path(section.text("path", str(default_state_dir() / "inbox.db"))).expanduser()
-    attachments = Path(section.text("attachments", str(base.parent / "attachments")))
-    megabytes = section.number("max_attachment_mb", 25, minimum=0)
-    section.done()
-    return StoreSettings(base, attachments.expanduser(), int(megabytes * 2**20))
 
 
 def _outbox_settings(section: Section) -> OutboxSettings:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from inbox.actions import Actions
 from inbox.automatic import AutomaticSender, loop_risk
-from inbox.config import Config, read_toml
+from inbox.config import Config
+from inbox.config_file import read_toml
 from inbox.hooks import Filed
 from inbox.model import Inbound, Status
 from inbox.sections import Section

@@ -1,0 +1,82 @@
+"""Where ``inbox.toml`` is, how a TOML file is read, and what its ``[store]`` table says.
+
+All that the commands which only read threads (``inbox threads``, ``show``,
+``search``) need of the configuration. Kept apart from :mod:`inbox.config`, which
+builds on it, so that their start-up does not pay for the whole configuration's
+classes; :func:`inbox.config.load_config` reads the same table the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inbox.sections import ConfigError, Section
+
+DEFAULT_CONFIG = "/etc/school-inbox/inbox.toml"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: Path
+    attachments: Path
+    max_attachment_bytes: int = 25 * 2**20
+
+
+def config_path(given: str | None) -> Path:
+    return Path(given or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG)
+
+
+def read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    """Parse one TOML file; a syntax error becomes a problem naming the file and line."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        problems.append(f"{path}: file not found")
+    except PermissionError:
+        problems.append(f"{path}: permission denied (the service user must be able to read it)")
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path.name}: not valid TOML: {exc}")
+    return None
+
+
+def read_or_refuse(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A file that must be read, and the list its later problems join; unreadable: refused."""
+    problems: list[str] = []
+    data = read_toml(path, problems)
+    if data is None:
+        raise ConfigError(problems)
+    return data, problems
+
+
+def store_settings(path: str | Path) -> StoreSettings:
+    """Only the ``[store]`` table: all that commands which just read threads need.
+
+    ``inbox show`` and ``inbox search`` stay fast (no routing, no channels) and keep
+    working while the admin fixes a mistake in another table.
+    """
+    path = Path(path)
+    data, problems = read_or_refuse(path)
+    settings = store_settings_from(Section(data, path.name, problems).table("store"))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def store_settings_from(section: Section) -> StoreSettings:
+    """The ``[store]`` table's settings; its problems join the section's list."""
+    base = Path(section.text("path", str(default_state_dir() / "inbox.db"))).expanduser()
+    attachments = Path(section.text("attachments", str(base.parent / "attachments")))
+    megabytes = section.number("max_attachment_mb", 25, minimum=0)
+    section.done()
+    return StoreSettings(base, attachments.expanduser(), int(megabytes * 2**20))
+
+
+def default_state_dir() -> Path:
+    """systemd's StateDirectory when run as the service, else the FHS place."""
+    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(given or "/var/lib/school-inbox")
