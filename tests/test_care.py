@@ -253,6 +253,9 @@ def test_export_contact_writes_rows_raw_messages_and_files(filled, tmp_path):
 
 def test_forget_contact_deletes_the_person_and_everything_about_them(filled):
     boris = json.loads(filled.cli("show", "2", "--json").output)["contact_id"]
+    store = open_store(filled)
+    store.record_claim("staff", "answer-1@school.example", "aigerim", 2, now_utc())
+    store.close()
     refused = filled.cli("forget-contact", str(boris), ok=False, input="")
     assert refused.output.strip() == (
         "Error: this deletes 'boris@mail.example' and 1 contacts, 2 threads, 2 messages,"
@@ -266,6 +269,8 @@ def test_forget_contact_deletes_the_person_and_everything_about_them(filled):
     assert store.contact_for(Identity("email", "boris@mail.example")) is None
     assert (count(store, "raw"), count(store, "attachments")) == (1, 1)
     assert store.integrity_problems() == []
+    assert store.was_claimed("staff", "answer-1@school.example")  # still never acted on twice
+    assert store.db.execute("SELECT thread_id FROM agent_claims").fetchall() == [(None,)]
     store.close()
     assert filled.cli("forget-contact", str(boris), "--yes", ok=False).output.strip() == (
         f"Error: no contact {boris}")

@@ -244,6 +244,9 @@ class CareStore:
         # A newer thread that continued one of these keeps existing, without the link.
         self.db.execute(
             f"UPDATE threads SET reopened_from = NULL WHERE reopened_from IN ({marks})", ids)
+        # An agent's answer stays claimed (re-delivered, it must not act again), unlinked.
+        self.db.execute(
+            f"UPDATE agent_claims SET thread_id = NULL WHERE thread_id IN ({marks})", ids)
         # Messages first (the FTS trigger removes their words), cascading to attachments
         # rows and outbox entries; then the threads, cascading to events.
         self.db.execute(f"DELETE FROM outbox WHERE thread_id IN ({marks})", ids)
