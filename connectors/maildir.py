@@ -34,7 +34,7 @@ class Settings:
     path: Path  # the Maildir read from (has new/, cur/, tmp/)
     outbox: Path  # the Maildir replies are written into
     address: str = "support@localhost"  # our address: From of replies, never auto-answered
-    from_name: str = ""  # display name on replies (default: the school's name in demo)
+    from_name: str = ""  # display name on replies (load_config: the school's name if unset)
     batch_size: int = 200
     poll_interval: float = 2.0  # seconds between looks into new/ while waiting
     max_attachment_bytes: int = 25 * 2**20

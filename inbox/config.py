@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -205,6 +205,9 @@ def load_config(path: str | Path) -> Config:
             continue
         for section in top.tables(key):
             settings = module.settings(section)
+            if hasattr(settings, "from_name") and not section.has("from_name"):
+                # Replies carry the school's name unless the channel names itself.
+                settings = replace(settings, from_name=school.name)
             name = getattr(settings, "name", "") or ""
             if any(channel.name == name for channel in channels):
                 section.problem(f"channel name {name!r} is used twice; names must be unique")
@@ -222,7 +225,8 @@ def load_config(path: str | Path) -> Config:
     routing_data = read_toml(routing_path, problems)
     if routing_data is not None:
         routing = _parse_routing(routing_data, routing_path.name, teams, agents, sla,
-                                 languages, [c.name for c in channels], problems)
+                                 languages, [c.name for c in channels],
+                                 desk.templates.names(), problems)
     if problems:
         raise ConfigError(problems)
     return Config(path, school, calendar, store, threads, outbox, agents, teams, sla, desk,
@@ -236,7 +240,7 @@ def load_routing(config: Config, path: Path | None = None) -> Routing:
     data, problems = read_or_refuse(path)
     routing = _parse_routing(data, path.name, config.teams, config.agents, config.sla,
                              config.school.languages, [c.name for c in config.channels],
-                             problems)
+                             config.desk.templates.names(), problems)
     if problems:
         raise ConfigError(problems)
     return routing
@@ -244,13 +248,14 @@ def load_routing(config: Config, path: Path | None = None) -> Routing:
 
 def _parse_routing(data: dict[str, Any], name: str, teams: dict[str, Team],
                    agents: dict[str, Agent], sla: dict[str, SlaPolicy],
-                   languages: tuple[str, ...], accounts: list[str],
+                   languages: tuple[str, ...], accounts: list[str], templates: list[str],
                    problems: list[str]) -> Routing:
     from routing.rules import parse_routing
 
     routing, found = parse_routing(
         data, name, teams=teams.keys(), agents=agents.keys(), sla_policies=sla.keys(),
-        languages=languages, channels=set(channel_kinds().values()), accounts=accounts)
+        languages=languages, channels=set(channel_kinds().values()), accounts=accounts,
+        templates=templates)
     problems.extend(found)
     return routing
 

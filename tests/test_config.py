@@ -114,3 +114,18 @@ def test_default_language_must_be_one_of_the_languages(school):
         'default_language = "ru"', 'default_language = "de"'))
     assert problems == [
         "inbox.toml: school: default_language 'de' is not in languages (ru, kk, en)"]
+
+
+def test_replies_carry_the_school_name_unless_the_channel_names_itself(school):
+    school.write(INBOX_TOML.replace('from_name = "Test School"\n', ""))
+    assert load_config(school.config).channel("support").settings.from_name == "Test School"
+    school.write(INBOX_TOML.replace('from_name = "Test School"', 'from_name = "Приёмная"'))
+    assert load_config(school.config).channel("support").settings.from_name == "Приёмная"
+
+
+def test_a_rule_template_must_be_one_of_the_desk_templates(school):
+    problems = _problems(school, INBOX_TOML, 'default_team = "support"\n\n[[rules]]\nname = "Pay"\n'
+                         '[rules.when]\nsubject = ["оплата"]\n[rules.then]\nteam = "support"\n'
+                         'template = "payment"\n')
+    assert problems == ['routing.toml: rule 1 "Pay": then.template "payment" is not a template'
+                        ' (templates: none)']
