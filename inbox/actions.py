@@ -100,16 +100,20 @@ class Actions:
                       via: str = "cli") -> Replied:
         """Send a canned answer in the thread's language (then the school's default)."""
         agent = self.config.agents[self._agent(agent_id)]
-        thread = self.store.thread(thread_id)
-        school = self.config.school
         try:
-            text = self.config.desk.templates.render(
-                name, [thread.language, school.default_language],
-                {"customer_name": thread.contact, "ticket": thread.id,
-                 "agent_name": agent.name, "school_name": school.name})
+            text = self.template_text(self.store.thread(thread_id), name, agent.name)
         except TemplateError as exc:
             raise ActionError(str(exc)) from None
         return self.reply(thread_id, agent_id, text, via=via)
+
+    def template_text(self, thread: Thread, name: str, agent_name: str) -> str:
+        """Canned answer ``name`` filled in for ``thread``, in its language (then the
+        school's default); :class:`TemplateError` when it has no such version."""
+        school = self.config.school
+        return self.config.desk.templates.render(
+            name, [thread.language, school.default_language],
+            {"customer_name": thread.contact, "ticket": thread.id,
+             "agent_name": agent_name, "school_name": school.name})
 
     def note(self, thread_id: int, agent_id: str, text: str) -> int:
         """An internal note: stored and logged, never sent."""

@@ -7,6 +7,10 @@ not. Texts are built in for ru/kk/en/uk/de with each language's plural and
 weekday forms; ``[autoack.texts.<language>]`` overrides the sentences.
 Never to automatic mail (:func:`inbox.automatic.loop_risk`), at most
 ``max_per_hour`` per sender, only on the channels listed (all when empty).
+
+A routing rule that names a ``template`` has that canned answer sent instead, in the
+thread's language, whether or not ``[autoack]`` is enabled: the admin asked for it on
+that rule. Loop safety and the hourly cap hold all the same.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from inbox.hooks import Filed
 from inbox.model import Thread
 from inbox.sections import Section
 from inbox.store import Store, now_utc
+from inbox.templates import TemplateError
 
 log = logging.getLogger("inbox.autoack")
 
@@ -200,10 +205,11 @@ class AutoAck:
         self.sender = AutomaticSender(store, config)
 
     def thread_created(self, filed: Filed) -> None:
-        if not self.settings.enabled:
-            return
         thread, now = filed.thread, self.clock()
-        if self.settings.channels and thread.account not in self.settings.channels:
+        template = self.store.routing_record(thread.id).get("decision", {}).get("template")
+        acknowledge = self.settings.enabled and (
+            not self.settings.channels or thread.account in self.settings.channels)
+        if not (template or acknowledge):
             return
         why_not = loop_risk(filed.item)
         if not why_not and self.sender.over_limit(thread, "ack", self.settings.max_per_hour,
@@ -214,9 +220,23 @@ class AutoAck:
                                  at=now)
             log.info("thread %s: no acknowledgement: %s", thread.id, why_not)
             return
-        language = language_for(thread, filed.contact, self.settings.texts,
-                                self.config.school.default_language)
-        self.sender.send(thread, self.text(thread, language, now), kind="ack", at=now)
+        if template:
+            agent = self.config.agents.get(thread.agent)
+            try:
+                text = self.sender.actions.template_text(thread, template,
+                                                         agent.name if agent else "")
+            except TemplateError as exc:  # no version in the thread's language
+                log.warning("thread %s: rule template not sent: %s", thread.id, exc)
+                self.store.log_event(thread.id, "system", "auto-ack-skipped",
+                                     {"reason": str(exc)}, at=now)
+            else:
+                self.sender.send(thread, text, kind="ack", at=now,
+                                 detail={"template": template})
+                return
+        if acknowledge:
+            language = language_for(thread, filed.contact, self.settings.texts,
+                                    self.config.school.default_language)
+            self.sender.send(thread, self.text(thread, language, now), kind="ack", at=now)
 
     def text(self, thread: Thread, language: str, now: datetime) -> str:
         """The acknowledgement for ``thread`` received at ``now``, in ``language``."""

@@ -14,10 +14,19 @@ from inbox.autoack import (
     opening_words,
     span_words,
 )
+from inbox.config import load_config
 from inbox.sections import Section
-from inbox.store import Store
+from inbox.store import Store, now_utc
 from tests.conftest import mail
-from tests.quality_school import quality_school, queued, run_pass, sent_mail, utc
+from tests.quality_school import (
+    QUALITY_TOML,
+    ROUTING_TOML,
+    quality_school,
+    queued,
+    run_pass,
+    sent_mail,
+    utc,
+)
 
 ON = AutoackSettings(enabled=True)
 
@@ -166,3 +175,34 @@ def test_settings_override_texts_and_report_unknown_placeholders():
     assert isinstance(settings.texts["fr"], AckTexts)
     assert problems == ["inbox.toml: autoack texts fr: open uses unknown placeholders"
                         " ['{delai}'] (known: {ticket}, {response_time})"]
+
+
+def test_a_rule_template_is_sent_in_the_customers_language_even_with_autoack_off(school):
+    (school.root / "templates").mkdir()
+    (school.root / "templates" / "billing.toml").write_text(
+        '[billing]\nru = "Здравствуйте, {customer_name}! Вопрос об оплате #{ticket} получен."\n'
+        'en = "Hello {customer_name}! Payment question #{ticket} received."\n')
+    (school.root / "desk-secret").write_text("a-long-random-test-secret-0123456789\n")
+    school.write(QUALITY_TOML.replace("[desk]\n", '[desk]\ntemplates_dir = "templates"\n'),
+                 ROUTING_TOML + '\n[[rules]]\nname = "Billing"\n[rules.when]\n'
+                 'keywords = { ru = ["оплат*"] }\n[rules.then]\nteam = "support"\n'
+                 'template = "billing"\n')
+    config = load_config(school.config)
+    store = Store(config.store.path)
+    try:
+        school.deliver(mail(subject="Оплата", body="Как оплатить обучение за декабрь?"))
+        school.deliver(mail(subject="Оплата", body="Оплата не прошла, помогите",
+                            message_id="m2@mail.example", sender="robot@mail.example",
+                            extra="Auto-Submitted: auto-replied\r\n"))
+        school.deliver(mail(subject="Расписание", body="Какое расписание на завтра?",
+                            message_id="m3@mail.example", sender="asel@mail.example"))
+        # [autoack] is off: only the daemon's own hook acts, on the real clock, so the
+        # pass runs a minute ahead for what it queued to be due.
+        run_pass(config, store, [], now_utc() + timedelta(minutes=1))
+        # no answer to automatic mail, and no acknowledgement where no rule names a template
+        (answer,) = [m for m in sent_mail(school) if m["To"].endswith("@mail.example")]
+        assert body(answer) == "Здравствуйте, Ольга! Вопрос об оплате #1 получен."
+        assert answer["Auto-Submitted"] == "auto-replied"
+        assert store.messages(1)[-1].sender == "auto:ack"
+    finally:
+        store.close()
