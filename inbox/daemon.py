@@ -288,7 +288,9 @@ class Daemon:
     async def _poll_job(self, channel: Channel) -> None:
         async with self._job():
             try:
-                await self.poll(channel, PUSH_WAIT)
+                # Until a channel has worked once, look without waiting for pushed mail:
+                # `inbox status` then sees it healthy within seconds of a start.
+                await self.poll(channel, PUSH_WAIT if self.health[channel.name].last_ok else 0)
                 self._healthy(channel.name)
                 delay = 0.0  # fetch itself waited (IDLE, long poll, Maildir look-ups)
             except Exception as exc:

@@ -4,12 +4,14 @@ check relies on — on a real store written by real runs of the daemon."""
 from __future__ import annotations
 
 import json
+import signal
 from datetime import timedelta
 
 from inbox.config import load_config
 from inbox.health import Thresholds, check_health
 from inbox.store import Store, now_utc
 from tests.conftest import mail
+from tests.processes import DaemonProcess
 from tests.servers import free_port
 
 BROKEN_IMAP = """
@@ -36,6 +38,16 @@ def test_a_school_whose_daemon_never_ran_is_unhealthy(school):
     lines = result.output.splitlines()
     assert lines[0] == "school-inbox: UNHEALTHY (1 problems)"
     assert lines[1] == "  ! maildir 'support' has never been polled (is the daemon running?)"
+
+
+def test_a_daemon_just_started_on_an_empty_mailbox_is_healthy_within_seconds(school):
+    daemon = DaemonProcess(school)
+    try:
+        daemon.wait(lambda: school.cli("status", ok=False).exit_code == 0, 10,
+                    "inbox status healthy")
+    finally:
+        daemon.signal(signal.SIGTERM)
+        daemon.finish()
 
 
 def test_after_a_run_every_channel_is_ok_and_lag_counts_unread_mail(school):
