@@ -118,6 +118,8 @@ class Actions:
     def note(self, thread_id: int, agent_id: str, text: str) -> int:
         """An internal note: stored and logged, never sent."""
         self._agent(agent_id)
+        if not text.strip():
+            raise ActionError("the note is empty")
         thread = self.store.thread(thread_id)
         with self.store.transaction():
             stored = self.store.add_message(
@@ -140,14 +142,20 @@ class Actions:
         return self.store.thread(thread.id)
 
     def set_status(self, thread_id: int, status: Status, by: str = "cli") -> Thread:
-        """Close, reopen or mark pending; closing again is harmless and still logged."""
+        """Close, reopen or mark pending; doing it again is harmless and still logged.
+
+        Only a closed thread is "reopened" (what the reopen rate counts); a pending or
+        open one is "opened". Closing again keeps the first ``closed_at``, which the
+        resolution time and the retention cutoff count from.
+        """
         thread = self.store.thread(thread_id)
-        action = {Status.CLOSED: "closed", Status.OPEN: "reopened",
-                  Status.PENDING: "pending"}[status]
+        action = {Status.CLOSED: "closed", Status.PENDING: "pending",
+                  Status.OPEN: "reopened" if thread.status is Status.CLOSED else "opened"}[status]
+        closed_at = None
+        if status is Status.CLOSED:
+            closed_at = thread.closed_at if thread.status is Status.CLOSED else now_utc()
         with self.store.transaction():
-            self.store.update_thread(
-                thread.id, status=status,
-                closed_at=now_utc() if status is Status.CLOSED else None)
+            self.store.update_thread(thread.id, status=status, closed_at=closed_at)
             self.store.log_event(thread.id, by, action, {"previous": thread.status.value})
         return self.store.thread(thread.id)
 

@@ -335,6 +335,8 @@ class _sink:  # noqa: N801 (used as a context manager, like open)
         if self.output.suffix.lower() == ".zip":
             if self.output.exists():
                 raise CareError(f"{self.output} already exists; choose a new name")
+            # Personal data: readable by its owner only, like a backup.
+            self.output.touch(mode=0o600, exist_ok=False)
             self.zip = zipfile.ZipFile(self.output, "w", zipfile.ZIP_DEFLATED)
         elif self.output.exists() and any(self.output.iterdir()):
             raise CareError(f"{self.output} is not empty; choose a new folder")

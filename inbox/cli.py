@@ -92,7 +92,15 @@ def domain_errors(function: Callable) -> Callable:
             raise click.ClickException("invalid configuration:\n" + str(exc)) from None
         except refusals() as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a file or folder given on the command line, or the store's
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
     return wrapper
+
+
+# A row id or a count as SQLite can hold it: anything else is a usage error (exit 2).
+ID = click.IntRange(1, 2**63 - 1)
+COUNT = click.IntRange(1, 2**63 - 1)
 
 
 def json_option(function: Callable) -> Callable:
@@ -260,7 +268,7 @@ async def _check_connect(config: Config) -> bool:
 @click.option("--status", type=click.Choice([s.value for s in Status]), help="Only this status.")
 @click.option("--team", help="Only this team's threads.")
 @click.option("--agent", help="Only threads assigned to this agent.")
-@click.option("--limit", type=int, default=None, help="At most this many (newest first).")
+@click.option("--limit", type=COUNT, default=None, help="At most this many (newest first).")
 @json_option
 @click.pass_obj
 @domain_errors
@@ -284,7 +292,7 @@ def threads(obj: Context, status: str | None, team: str | None, agent: str | Non
 
 
 @main.command()
-@click.argument("thread_id", type=int)
+@click.argument("thread_id", type=ID)
 @json_option
 @click.pass_obj
 @domain_errors
@@ -312,7 +320,7 @@ def _read_text(message: str | None) -> str:
 
 
 @main.command()
-@click.argument("thread_id", type=int)
+@click.argument("thread_id", type=ID)
 @click.option("--as", "agent", required=True, help="The agent answering (an id from inbox.toml).")
 @click.option("-m", "--message", help="The answer; read from standard input when omitted.")
 @click.pass_obj
@@ -333,7 +341,7 @@ def reply(obj: Context, thread_id: int, agent: str, message: str | None) -> None
 
 
 @main.command()
-@click.argument("thread_id", type=int)
+@click.argument("thread_id", type=ID)
 @click.option("--as", "agent", required=True, help="The agent writing the note.")
 @click.option("-m", "--message", help="The note; read from standard input when omitted.")
 @click.pass_obj
@@ -350,7 +358,7 @@ def note(obj: Context, thread_id: int, agent: str, message: str | None) -> None:
 
 
 @main.command()
-@click.argument("thread_id", type=int)
+@click.argument("thread_id", type=ID)
 @click.argument("agent")
 @click.pass_obj
 @domain_errors
@@ -367,7 +375,7 @@ def assign(obj: Context, thread_id: int, agent: str) -> None:
 
 def _status_command(name: str, status: Status, help_text: str) -> None:
     @main.command(name=name, help=help_text)
-    @click.argument("thread_id", type=int)
+    @click.argument("thread_id", type=ID)
     @click.pass_obj
     @domain_errors
     def command(obj: Context, thread_id: int) -> None:
@@ -386,7 +394,7 @@ _status_command("pending", Status.PENDING,
 
 @main.command()
 @click.argument("query", nargs=-1, required=True)
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=COUNT, default=50, show_default=True)
 @json_option
 @click.pass_obj
 @domain_errors

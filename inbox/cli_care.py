@@ -21,7 +21,7 @@ from inbox.care import (
     reparse,
     restore,
 )
-from inbox.cli import Context, domain_errors, emit_json, json_option
+from inbox.cli import ID, Context, domain_errors, emit_json, json_option
 from inbox.health import Thresholds, check_health, health_json, health_text
 from inbox.store import now_utc
 
@@ -180,7 +180,7 @@ def purge(obj: Context, older_than: datetime | None, dry_run: bool) -> None:
 
 
 @click.command(name="export-contact")
-@click.argument("contact_id", type=int)
+@click.argument("contact_id", type=ID)
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="A new folder, or a file ending .zip (default: contact-ID.zip).")
 @click.pass_obj
@@ -199,7 +199,7 @@ def export_contact_command(obj: Context, contact_id: int, output: Path | None) -
 
 
 @click.command(name="forget-contact")
-@click.argument("contact_id", type=int)
+@click.argument("contact_id", type=ID)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 @domain_errors
@@ -223,7 +223,7 @@ def forget_contact(obj: Context, contact_id: int, yes: bool) -> None:
 
 
 @click.command(name="reparse")
-@click.argument("thread_ids", nargs=-1, type=int)
+@click.argument("thread_ids", nargs=-1, type=ID)
 @click.option("--since", type=Cutoff(), default=None,
               help='Only messages received since: an age ("30d") or a date (2026-09-01).')
 @click.pass_obj
@@ -239,6 +239,8 @@ def reparse_command(obj: Context, thread_ids: Sequence[int], since: datetime | N
       inbox reparse --since 30d
       inbox reparse 12 31
     """
+    for thread_id in thread_ids:
+        obj.store.thread(thread_id)  # an unknown thread is an error (exit 1), not "0 examined"
     report = reparse(obj.store, obj.config, since=since, thread_ids=thread_ids)
     skipped = "".join(f", {n} skipped ({why})" for why, n in report.skipped.items())
     click.echo(f"{report.examined} messages examined, {report.changed} changed{skipped}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from inbox.cli import Context, domain_errors, emit_json, json_option
+from inbox.cli import ID, Context, domain_errors, emit_json, json_option
 from inbox.config import load_routing
 from inbox.model import Identity
 from inbox.replay import explain_lines, replay, summary
@@ -25,7 +25,7 @@ def parse_since(text: str) -> timedelta:
 
 
 @click.command()
-@click.argument("thread_id", type=int)
+@click.argument("thread_id", type=ID)
 @click.option("--explain", is_flag=True, required=True,
               help="Show the language evidence, segment evidence, every rule tried, assignment.")
 @json_option

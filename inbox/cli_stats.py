@@ -34,6 +34,8 @@ def stats(obj: Context, since: str, by: str | None, as_json: bool, as_csv: bool,
       inbox stats --since 30d --by agent
       inbox stats --since 2026-09-01 --by channel --html report.html
     """
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
     now = now_utc()
     try:
         report = build_report(obj.store, obj.config, parse_since(since, now), now, by, now)

@@ -8,7 +8,7 @@ check in the same second or a daemon that was down for a day fires nothing
 twice, and timers that fell due meanwhile fire once at the next check.
 
 Pauses come from the event log, not from a hook: a ``pending`` event starts one
-and the next event that ends waiting (``reopened``, ``customer-replied``,
+and the next event that ends waiting (``opened``, ``reopened``, ``customer-replied``,
 ``closed``) ends it. :meth:`SlaClock.resume` then moves the due times later by
 the paused span (in business time when the policy counts business hours) and
 records the pause, so it shifts them once. Because every check applies pauses
@@ -34,7 +34,7 @@ log = logging.getLogger("inbox.sla")
 
 TARGETS = ("first_response", "resolution")
 # Events that end a wait for the customer: the status left ``pending``.
-RESUMING = frozenset({"reopened", "customer-replied", "closed"})
+RESUMING = frozenset({"opened", "reopened", "customer-replied", "closed"})
 
 
 class Teller(Protocol):

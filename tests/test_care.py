@@ -235,6 +235,7 @@ def test_export_contact_writes_rows_raw_messages_and_files(filled, tmp_path):
     output = tmp_path / "boris.zip"
     printed = filled.cli("export-contact", str(boris), "-o", str(output)).output.strip()
     assert printed == f"{output}: 2 threads, 2 messages, 2 raw, 2 attachments, 6 events"
+    assert output.stat().st_mode & 0o777 == 0o600  # personal data, like a backup
     with zipfile.ZipFile(output) as archive:
         names = sorted(archive.namelist())
         record = json.loads(archive.read("contact.json"))
@@ -323,3 +324,8 @@ def test_reparse_reads_telegram_json_and_keeps_edited_text(school):
     store = open_store(school)
     assert [m.text for m in store.messages(thread_id)] == ["Справка", "old"]
     store.close()
+
+
+def test_reparse_of_an_unknown_thread_is_an_error(filled):
+    result = filled.cli("reparse", "999", ok=False)
+    assert (result.exit_code, result.output.strip()) == (1, "Error: no thread 999")

@@ -146,3 +146,43 @@ def test_a_second_agent_answering_at_once_is_told_and_still_sent(one_thread):
     shown = json.loads(one_thread.cli("show", "1", "--json").output)
     assert [m["text"] for m in shown["messages"] if m["direction"] == "out"] == [
         "Первый ответ", "Второй ответ"]
+
+
+@pytest.mark.parametrize("args", [["show", "0"], ["show", "99999999999999999999"],
+                                  ["close", "--", "-3"], ["threads", "--limit", "0"],
+                                  ["search", "оплата", "--limit", "-1"],
+                                  ["reparse", "99999999999999999999"]])
+def test_ids_and_limits_sqlite_cannot_hold_are_usage_errors(one_thread, args):
+    result = one_thread.cli(*args, ok=False)
+    assert result.exit_code == 2
+    assert "Invalid value" in result.output
+
+
+def test_a_path_that_cannot_be_written_is_an_error_not_a_traceback(one_thread):
+    result = one_thread.cli("backup", "/proc/no-such-dir/inbox.tar.gz", ok=False)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: /proc/no-such-dir")
+    result = one_thread.cli("export-contact", "1", "-o", "/proc/contact.zip", ok=False)
+    assert (result.exit_code, result.output[:7]) == (1, "Error: ")
+
+
+def test_only_reopening_a_closed_thread_counts_and_closing_again_keeps_closed_at(one_thread):
+    def reopened() -> int:
+        return json.loads(one_thread.cli("stats", "--json").output)["total"]["reopened"]
+
+    one_thread.cli("pending", "1")
+    one_thread.cli("reopen", "1")
+    assert reopened() == 0
+    one_thread.cli("close", "1")
+    first = one_thread.cli("show", "1", "--json").output
+    one_thread.cli("close", "1")
+    again = one_thread.cli("show", "1", "--json").output
+    assert json.loads(again)["closed_at"] == json.loads(first)["closed_at"] is not None
+    one_thread.cli("reopen", "1")
+    assert reopened() == 1
+
+
+def test_an_empty_note_is_refused_and_json_with_csv_is_a_usage_error(one_thread):
+    result = one_thread.cli("note", "1", "--as", "boris", "-m", "  ", ok=False)
+    assert (result.exit_code, result.output.strip()) == (1, "Error: the note is empty")
+    assert one_thread.cli("stats", "--json", "--csv", ok=False).exit_code == 2
