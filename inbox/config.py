@@ -204,10 +204,7 @@ def load_config(path: str | Path) -> Config:
                 f" and channels: {', '.join(channel_kinds())})")
             continue
         for section in top.tables(key):
-            settings = module.settings(section)
-            if hasattr(settings, "from_name") and not section.has("from_name"):
-                # Replies carry the school's name unless the channel names itself.
-                settings = replace(settings, from_name=school.name)
+            settings = _school_defaults(module.settings(section), section, school, store)
             name = getattr(settings, "name", "") or ""
             if any(channel.name == name for channel in channels):
                 section.problem(f"channel name {name!r} is used twice; names must be unique")
@@ -232,6 +229,18 @@ def load_config(path: str | Path) -> Config:
     return Config(path, school, calendar, store, threads, outbox, agents, teams, sla, desk,
                   greeting, **quality, channels=tuple(channels), routing=routing,
                   routing_path=routing_path)
+
+
+def _school_defaults(settings: Any, section: Section, school: School,
+                     store: StoreSettings) -> Any:
+    """A channel's keys that default to the school's: replies carry the school's name,
+    and ``[store] max_attachment_mb`` caps attachments (a bot's own lower cap stays)."""
+    if hasattr(settings, "from_name") and not section.has("from_name"):
+        settings = replace(settings, from_name=school.name)
+    if hasattr(settings, "max_attachment_bytes") and not section.has("max_attachment_mb"):
+        settings = replace(settings, max_attachment_bytes=min(
+            settings.max_attachment_bytes, store.max_attachment_bytes))
+    return settings
 
 
 def load_routing(config: Config, path: Path | None = None) -> Routing:

@@ -129,3 +129,12 @@ def test_a_rule_template_must_be_one_of_the_desk_templates(school):
                          'template = "payment"\n')
     assert problems == ['routing.toml: rule 1 "Pay": then.template "payment" is not a template'
                         ' (templates: none)']
+
+
+def test_the_store_attachment_cap_is_every_channels_default(school):
+    school.write(INBOX_TOML.replace('[store]\n', '[store]\nmax_attachment_mb = 0.5\n'))
+    assert load_config(school.config).channel("support").settings.max_attachment_bytes == 2**19
+    school.write(INBOX_TOML.replace('[store]\n', '[store]\nmax_attachment_mb = 0.5\n')
+                 .replace('from_name = "Test School"', 'from_name = "Test School"\n'
+                          'max_attachment_mb = 2'))
+    assert load_config(school.config).channel("support").settings.max_attachment_bytes == 2**21
