@@ -298,7 +298,8 @@ class Pipeline:
         guess = self.detector.detect(text, item.language_hints, contact.language)
         facts = Facts(
             channel=item.channel, account=item.account, sender=item.sender,
-            subject=item.subject, text=item.visible, language=guess.language,
+            subject=item.subject, text=item.visible,
+            language=guess.language if guess.detected else "",
             language_confidence=guess.confidence, contact_segment=contact.segment,
             contact_tags=contact.tags, start_payload=contact.start_payload, received_at=now,
         )
@@ -321,7 +322,7 @@ class Pipeline:
             **self._due_times(decision.sla, now),
             routing={
                 "language": {"language": guess.language, "confidence": guess.confidence,
-                             "evidence": list(guess.evidence)},
+                             "evidence": list(guess.evidence), "detected": guess.detected},
                 "decision": _jsonable(decision),
                 "explain": decision.explain(),
                 "assignment": _jsonable(assignment) if assignment else None,

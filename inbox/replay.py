@@ -48,10 +48,12 @@ def facts_for(store: Store, thread: Thread) -> Facts | None:
     kind = "telegram" if thread.channel == "telegram" else thread.channel
     sender = next((i for i in contact.identities if i.kind == kind),
                   contact.identities[0] if contact.identities else Identity(kind, ""))
+    detected = store.routing_record(thread.id).get("language", {}).get("detected", True)
     return Facts(
         channel=thread.channel, account=thread.account, sender=sender, subject=thread.subject,
         text=first.visible_text or first.text, received_at=thread.created_at,
-        language=thread.language, language_confidence=thread.language_confidence,
+        language=thread.language if detected else "",
+        language_confidence=thread.language_confidence,
         contact_segment=contact.segment, contact_tags=contact.tags,
         start_payload=contact.start_payload,
     )

@@ -46,11 +46,16 @@ MAX_WORDS = 40  # of those words weighed against the word lists
 
 @dataclass(frozen=True)
 class LanguageGuess:
-    """The detected language, how sure the detector is (0..1) and why, for ``route --explain``."""
+    """The detected language, how sure the detector is (0..1) and why, for ``route --explain``.
+
+    ``detected`` is False when neither the text nor any hint told: ``language`` is then the
+    school's default, which greetings use, while routing rules see "unknown".
+    """
 
     language: str
     confidence: float
     evidence: tuple[str, ...]
+    detected: bool = True
 
 
 def _hint_language(value: str, languages: Sequence[str]) -> str:
@@ -171,7 +176,8 @@ class LanguageDetector:
             lang, kind, reason = priors[0]
             return LanguageGuess(lang, FALLBACK_CONFIDENCE[kind], (*evidence, reason))
         reason = f"default: {self.default}"
-        return LanguageGuess(self.default, FALLBACK_CONFIDENCE["default"], (*evidence, reason))
+        return LanguageGuess(self.default, FALLBACK_CONFIDENCE["default"], (*evidence, reason),
+                             detected=False)
 
     def _score_letters(
         self, scores: dict[str, float], letters: list[str], evidence: list[str]

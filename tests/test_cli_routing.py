@@ -115,3 +115,25 @@ segment_from = ["cohort"]
     record = json.loads(routed.cli("route", "--explain", "3", "--json").output)
     assert record["decision"]["segment"] == "student"
     assert "directory" in record["decision"]["segment_evidence"][0]
+
+
+def test_a_message_nothing_tells_the_language_of_matches_language_unknown(school):
+    school.write(school.config.read_text() + TEAMS, ROUTING + """
+[[rules]]
+name = "Language unknown"
+[rules.when]
+language = "unknown"
+[rules.then]
+team = "office"
+""")
+    school.deliver(mail(subject="12345", body="12345 :) !!!"))
+    school.deliver(mail(subject="Расписание", body="Где расписание на завтра?",
+                        sender="pupil@school.example", message_id="m2@school.example"))
+    school.cli("run", "--once")
+    unsure = json.loads(school.cli("route", "--explain", "1", "--json").output)
+    assert (unsure["decision"]["rule"], unsure["language"]["detected"]) == (
+        "Language unknown", False)
+    assert unsure["language"]["language"] == "ru"  # the default still greets the customer
+    sure = json.loads(school.cli("route", "--explain", "2", "--json").output)
+    assert (sure["decision"]["rule"], sure["language"]["detected"]) == ("", True)
+    assert "0 of 2 threads" in school.cli("rules", "test").output

@@ -51,13 +51,15 @@ def test_mixed_scripts_follow_the_script_most_letters_use(detector):
 
 
 @pytest.mark.parametrize("text", ["", "   ", "😀😀👍", "12:30 !!!", "+7 701 000 00 00"])
-def test_text_without_letters_falls_back_to_the_default_with_low_confidence(detector, text):
-    assert detector.detect(text) == LanguageGuess("ru", 0.1, ("no letters", "default: ru"))
+def test_text_without_letters_falls_back_to_the_default_undetected(detector, text):
+    assert detector.detect(text) == LanguageGuess("ru", 0.1, ("no letters", "default: ru"),
+                                                  detected=False)
 
 
 def test_text_without_letters_prefers_previous_then_telegram_then_content_language(detector):
     hints = {"telegram": "en-US", "content-language": "de"}
     assert detector.detect("👍", hints, previous="kk").language == "kk"
+    assert detector.detect("👍", hints, previous="kk").detected  # a hint is evidence
     assert detector.detect("👍", hints).language == "en"
     assert detector.detect("👍", {"content-language": "de, en;q=0.5"}).language == "de"
     assert detector.detect("👍", {"telegram": "es"}).language == "ru"  # not configured
