@@ -98,7 +98,7 @@ def settings(section: Section) -> Settings:
     if address and "@" not in address:
         section.problem(f"address {address!r} is not an email address")
     timeout = section.number("timeout", 30.0, minimum=1)
-    ca_file = section.text("ca_file", "")
+    ca_file = str(section.path("ca_file") or "")
 
     host = section.text("host") or ""
     security = section.choice("security", SECURITY, "ssl")

@@ -42,13 +42,13 @@ class Settings:
 
 def settings(section: Section) -> Settings:
     name = section.text("name") or ""
-    path = Path(section.text("path", "") or ".").expanduser()
+    path = section.path("path") or Path(".")
     if not section.has("path"):
         section.problem('path is required (the Maildir to read, e.g. "/var/mail/support")')
     result = Settings(
         name=name,
         path=path,
-        outbox=Path(section.text("outbox", str(path.parent / f"{path.name}-outbox"))).expanduser(),
+        outbox=section.path("outbox", str(path.parent / f"{path.name}-outbox")),
         address=section.text("address", "support@localhost").lower(),
         from_name=section.text("from_name", ""),
         batch_size=section.integer("batch_size", 200, minimum=1),

@@ -131,8 +131,7 @@ def load_config(path: str | Path) -> Config:
 
     path = Path(path)
     data, problems = read_or_refuse(path)
-    top = Section(data, path.name, problems)
-    base = path.parent
+    top = Section(data, path.name, problems, base=path.parent)
 
     school_section = top.table("school")
     calendar = calendar_from_section(school_section)
@@ -178,18 +177,18 @@ def load_config(path: str | Path) -> Config:
     from inbox.sla import escalation_settings
     from inbox.survey import survey_settings
 
-    desk = desk_settings(top.table("desk"), agents.values(), base=path.parent)
+    desk = desk_settings(top.table("desk"), agents.values())
     greeting = greeting_settings(top.table("greeting"))
     quality = {
         "autoack": autoack_settings(top.table("autoack")),
-        "faq": faq_settings(top.table("faq"), base),
+        "faq": faq_settings(top.table("faq")),
         "survey": survey_settings(top.table("survey")),
         "escalation": escalation_settings(top.table("escalation")),
         "retention": retention_settings(top.table("retention")),
     }
 
     routing_section = top.table("routing")
-    routing_path = base / routing_section.text("file", "routing.toml")
+    routing_path = routing_section.path("file", "routing.toml")
     routing_section.done()
 
     channels = []

@@ -61,7 +61,8 @@ def store_settings(path: str | Path) -> StoreSettings:
     """
     path = Path(path)
     data, problems = read_or_refuse(path)
-    settings = store_settings_from(Section(data, path.name, problems).table("store"))
+    settings = store_settings_from(
+        Section(data, path.name, problems, base=path.parent).table("store"))
     if problems:
         raise ConfigError(problems)
     return settings
@@ -69,11 +70,11 @@ def store_settings(path: str | Path) -> StoreSettings:
 
 def store_settings_from(section: Section) -> StoreSettings:
     """The ``[store]`` table's settings; its problems join the section's list."""
-    base = Path(section.text("path", str(default_state_dir() / "inbox.db"))).expanduser()
-    attachments = Path(section.text("attachments", str(base.parent / "attachments")))
+    database = section.path("path", str(default_state_dir() / "inbox.db"))
+    attachments = section.path("attachments", str(database.parent / "attachments"))
     megabytes = section.number("max_attachment_mb", 25, minimum=0)
     section.done()
-    return StoreSettings(base, attachments.expanduser(), int(megabytes * 2**20))
+    return StoreSettings(database, attachments, int(megabytes * 2**20))
 
 
 def default_state_dir() -> Path:

@@ -89,13 +89,10 @@ def load_entries(folder: Path, problems: list[str]) -> tuple[FaqEntry, ...]:
 
 
 
-def faq_settings(section: Section, base: Path | None = None) -> FaqSettings:
-    """Read ``[faq]``; a relative ``folder`` is taken from ``base`` (the config's folder)."""
+def faq_settings(section: Section) -> FaqSettings:
+    """Read ``[faq]``; a relative ``folder`` is taken from the config's folder."""
     enabled = section.flag("enabled", False)
-    folder_text = section.text("folder", "")
-    folder = Path(folder_text).expanduser() if folder_text else None
-    if folder is not None and base is not None and not folder.is_absolute():
-        folder = base / folder
+    folder = section.path("folder")
     if enabled and folder is None:
         section.problem('folder is required when enabled (e.g. folder = "faq")')
     threshold = section.number("threshold", THRESHOLD, minimum=0)

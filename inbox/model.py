@@ -50,7 +50,6 @@ class Flag(StrEnum):
     OWN_ADDRESS = "own-address"  # came from one of our own addresses
     REVIEW = "review"  # a subject token from a stranger; a human must look
     ATTACHMENT_DROPPED = "attachment-dropped"  # over the size cap; metadata kept
-    OVERSIZED = "oversized"
 
 
 @dataclass(frozen=True)

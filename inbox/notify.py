@@ -89,18 +89,14 @@ class DeskSettings:
     alert_after: timedelta = timedelta(minutes=30)
 
 
-def desk_settings(section: Section, agents: Iterable[Agent] = (),
-                  base: Path | None = None) -> DeskSettings:
-    """Read ``[desk]``; ``agents`` lets a missing secret be reported, ``base`` anchors paths."""
+def desk_settings(section: Section, agents: Iterable[Agent] = ()) -> DeskSettings:
+    """Read ``[desk]``; ``agents`` lets a missing secret be reported."""
     secret = section.secret("secret", required=False)
     reply_address = section.text("reply_address", "").strip().lower()
     if reply_address and "@" not in reply_address:
         section.problem(f'reply_address {reply_address!r} must be an address like '
                         f'"agents@school.example"')
-    folder_text = section.text("templates_dir", "")
-    folder = Path(folder_text).expanduser() if folder_text else None
-    if folder is not None and base is not None and not folder.is_absolute():
-        folder = base / folder
+    folder = section.path("templates_dir")
     templates = load_templates(folder, section.problems) if folder else Templates()
     agents = list(agents)
     admins = section.texts("admins", ())

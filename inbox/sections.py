@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,9 +39,10 @@ class ConfigError(Exception):
 class Section:
     """A reader for one table. Call :meth:`done` last to report unknown keys."""
 
-    def __init__(self, data: Any, where: str, problems: list[str]):
+    def __init__(self, data: Any, where: str, problems: list[str], base: Path | None = None):
         self.where = where
         self.problems = problems
+        self.base = base  # the file's folder: relative paths written in it start there
         if not isinstance(data, Mapping):
             self.problem(f"must be a table, not {type(data).__name__}")
             data = {}
@@ -102,6 +104,15 @@ class Section:
             return tuple(str(item) for item in value)
         return tuple(value)
 
+    def path(self, key: str, default: str = "") -> Path | None:
+        """A file or folder; relative to the config file's folder (not to wherever the
+        daemon was started: systemd starts it in /). None when neither given nor defaulted."""
+        text = self.text(key, default)
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        return path if path.is_absolute() or self.base is None else self.base / path
+
     def choice(self, key: str, options: Iterable[str], default: Any = _REQUIRED) -> str:
         options = tuple(options)
         value = self.text(key, default)
@@ -126,7 +137,7 @@ class Section:
         """A sub-table (``[store]`` in the file); missing means empty."""
         self.seen.add(key)
         where = f"{self.where} {key}" if ":" in self.where else f"{self.where}: {key}"
-        return Section(self.data.get(key, {}), where, self.problems)
+        return Section(self.data.get(key, {}), where, self.problems, self.base)
 
     def tables(self, key: str, label: str = "name") -> list[Section]:
         """An array of tables (``[[email]]``), each named by its ``label`` key when it has one."""
@@ -143,7 +154,7 @@ class Section:
             name = name if isinstance(name, str) else None
             where = f"{key} {number}" + (f" {name!r}".replace("'", '"') if name else "")
             prefix = self.where.split(":")[0] if ":" in self.where else self.where
-            sections.append(Section(item, f"{prefix}: {where}", self.problems))
+            sections.append(Section(item, f"{prefix}: {where}", self.problems, self.base))
         return sections
 
     def secret(self, stem: str, required: bool = True, command: bool = False) -> Secret | None:
@@ -175,7 +186,7 @@ class Section:
 
         key, value = next(iter(given.items()))
         kind = key.rsplit("_", 1)[1]
-        return Secret(**{kind: value})
+        return Secret(**{kind: str(self.path(key)) if kind == "file" else value})
 
     def done(self) -> None:
         for observer in OBSERVERS:

@@ -138,3 +138,17 @@ def test_the_store_attachment_cap_is_every_channels_default(school):
                  .replace('from_name = "Test School"', 'from_name = "Test School"\n'
                           'max_attachment_mb = 2'))
     assert load_config(school.config).channel("support").settings.max_attachment_bytes == 2**21
+
+
+def test_relative_paths_start_at_the_config_files_folder_wherever_the_daemon_runs(
+        school, tmp_path, monkeypatch):
+    (school.root / "secret-token").write_text("123:abc\n")
+    school.write(INBOX_TOML.replace('path = "{dir}/state/inbox.db"', 'path = "state/inbox.db"')
+                 .replace('path = "{dir}/Maildir"', 'path = "Maildir"')
+                 + '\n[[telegram]]\nname = "bot"\ntoken_file = "secret-token"\n')
+    monkeypatch.chdir(tmp_path.parent)
+    config = load_config(school.config)
+    assert config.store.path == school.root / "state" / "inbox.db"
+    assert config.store.attachments == school.root / "state" / "attachments"
+    assert config.channel("support").settings.path == school.root / "Maildir"
+    assert config.channel("bot").settings.token.reveal() == "123:abc"

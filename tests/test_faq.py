@@ -20,7 +20,7 @@ PASSWORD = "Здравствуйте, забыла пароль от лично�
 def settings() -> FaqSettings:
     problems: list[str] = []
     found = faq_settings(Section({"enabled": True, "folder": "faq"}, "inbox.toml: faq",
-                                 problems), REPO)
+                                 problems, base=REPO))
     assert problems == []
     return found
 
@@ -110,8 +110,8 @@ def test_a_broken_entry_is_a_problem_naming_file_and_key():
 
 def test_settings_need_a_folder_that_exists(tmp_path):
     problems: list[str] = []
-    faq_settings(Section({"enabled": True}, "inbox.toml: faq", problems), tmp_path)
-    faq_settings(Section({"folder": "nowhere"}, "inbox.toml: faq", problems), tmp_path)
+    faq_settings(Section({"enabled": True}, "inbox.toml: faq", problems, base=tmp_path))
+    faq_settings(Section({"folder": "nowhere"}, "inbox.toml: faq", problems, base=tmp_path))
     assert problems == ['inbox.toml: faq: folder is required when enabled (e.g. folder = "faq")',
                         f"{tmp_path / 'nowhere'}: the FAQ folder does not exist"]
 

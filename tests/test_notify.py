@@ -113,7 +113,7 @@ def test_desk_defaults_and_relative_templates_folder(tmp_path):
     (tmp_path / "templates").mkdir()
     problems: list[str] = []
     settings = desk_settings(Section({"templates_dir": "templates"}, "inbox.toml: desk",
-                                     problems), base=tmp_path)
+                                     problems, base=tmp_path))
     assert problems == []
     assert settings == DeskSettings(templates_dir=tmp_path / "templates")
 
