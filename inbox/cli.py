@@ -243,23 +243,26 @@ def check(obj: Context, connect: bool) -> None:
 
 
 async def _check_connect(config: Config) -> bool:
-    from inbox.daemon import close_channels, open_channels
+    """One line per channel; a secret that cannot be read fails that channel only."""
+    from inbox.daemon import close_channels, open_channel
 
     store = Store(config.store.path, config.store.attachments)
-    channels = open_channels(config, store)
+    opened = {}
     ok = True
     try:
-        for name, channel in channels.items():
-            if not hasattr(channel, "check_connect"):
-                click.echo(f"{name}: nothing to connect to")
-                continue
+        for configured in config.channels:
+            name = configured.name
             try:
+                channel = opened[name] = open_channel(configured, store)
+                if not hasattr(channel, "check_connect"):
+                    click.echo(f"{name}: nothing to connect to")
+                    continue
                 click.echo(f"{name}: OK {await channel.check_connect()}")
             except Exception as exc:
                 ok = False
                 click.echo(f"{name}: FAILED {type(exc).__name__}: {exc}")
     finally:
-        await close_channels(channels)
+        await close_channels(opened)
         store.close()
     return ok
 

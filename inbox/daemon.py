@@ -26,7 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from inbox import systemd
 from inbox.agentbot import AgentBot
 from inbox.agentmail import AgentMail
-from inbox.config import Config, load_config, load_routing
+from inbox.config import ChannelConfig, Config, load_config, load_routing
 from inbox.greeting import Greeter
 from inbox.model import Channel
 from inbox.notify import Notifier
@@ -65,10 +65,12 @@ def open_store(config: Config) -> Store:
 
 
 def open_channels(config: Config, store: Store) -> dict[str, Channel]:
-    return {
-        channel.name: channel.module.create(channel.settings, store.sync_state(channel.name))
-        for channel in config.channels
-    }
+    return {channel.name: open_channel(channel, store) for channel in config.channels}
+
+
+def open_channel(channel: ChannelConfig, store: Store) -> Channel:
+    """The channel object; reading its secrets may raise (SecretError)."""
+    return channel.module.create(channel.settings, store.sync_state(channel.name))
 
 
 async def close_channels(channels: dict[str, Channel]) -> None:

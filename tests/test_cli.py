@@ -186,3 +186,16 @@ def test_an_empty_note_is_refused_and_json_with_csv_is_a_usage_error(one_thread)
     result = one_thread.cli("note", "1", "--as", "boris", "-m", "  ", ok=False)
     assert (result.exit_code, result.output.strip()) == (1, "Error: the note is empty")
     assert one_thread.cli("stats", "--json", "--csv", ok=False).exit_code == 2
+
+
+def test_check_connect_reports_an_unreadable_secret_on_its_channels_line(school, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_BOT_TOKEN", raising=False)
+    school.write(school.config.read_text()
+                 + '\n[[telegram]]\nname = "bot"\ntoken_env = "NO_SUCH_BOT_TOKEN"\n')
+    assert school.cli("check").exit_code == 0  # the files are valid; secrets are read on use
+    result = school.cli("check", "--connect", ok=False)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[1].startswith("support: ")
+    assert lines[2].startswith("bot: FAILED SecretError: ")
+    assert "NO_SUCH_BOT_TOKEN" in lines[2]
