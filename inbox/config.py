@@ -135,8 +135,15 @@ def load_config(path: str | Path) -> Config:
 
     school_section = top.table("school")
     calendar = calendar_from_section(school_section)
-    languages = school_section.texts("languages", ("en",)) or ("en",)
-    default_language = school_section.text("default_language", languages[0])
+    languages = tuple(lang.lower() for lang in school_section.texts("languages", ("en",)))
+    if not languages:
+        school_section.problem('languages must list at least one language (e.g. ["ru", "en"])')
+        languages = ("en",)
+    for language in languages:
+        if not _LANGUAGE_CODE.fullmatch(language):
+            school_section.problem(f"languages: {language!r} is not a two-letter ISO 639-1"
+                                   f' code (e.g. "ru", "kk", "en")')
+    default_language = school_section.text("default_language", languages[0]).lower()
     if default_language not in languages:
         school_section.problem(
             f"default_language {default_language!r} is not in languages ({', '.join(languages)})")
@@ -209,6 +216,12 @@ def load_config(path: str | Path) -> Config:
                 section.problem(f"channel name {name!r} is used twice; names must be unique")
             channels.append(ChannelConfig(key, name, module, settings))
     top.done()
+    names = [c.name for c in channels]
+    for table, settings in quality.items():
+        unknown = [name for name in getattr(settings, "channels", ()) if name not in names]
+        if unknown:  # a typo would silently switch the feature off
+            problems.append(f"{path.name}: {table}: channels {unknown} are not configured"
+                            f" channels (channels: {', '.join(names) or 'none'})")
     for key, kind in (("email_channel", "email"), ("telegram_channel", "telegram")):
         name = getattr(desk, key)
         kinds = {c.name: getattr(c.module, "KIND", c.kind) for c in channels}
@@ -268,6 +281,7 @@ def _parse_routing(data: dict[str, Any], name: str, teams: dict[str, Team],
     return routing
 
 
+_LANGUAGE_CODE = re.compile(r"[a-z]{2}")
 _DECLARED = re.compile(r'^(SECTION|KIND) = "(\w+)"', re.MULTILINE)
 
 

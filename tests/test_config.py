@@ -152,3 +152,14 @@ def test_relative_paths_start_at_the_config_files_folder_wherever_the_daemon_run
     assert config.store.attachments == school.root / "state" / "attachments"
     assert config.channel("support").settings.path == school.root / "Maildir"
     assert config.channel("bot").settings.token.reveal() == "123:abc"
+
+
+def test_language_codes_and_feature_channel_names_are_checked(school):
+    problems = _problems(school, INBOX_TOML.replace('languages = ["ru", "kk", "en"]',
+                                                    'languages = ["RU", "english"]')
+                         + '\n[autoack]\nenabled = true\nchannels = ["suport"]\n')
+    assert problems == [
+        "inbox.toml: school: languages: 'english' is not a two-letter ISO 639-1 code"
+        ' (e.g. "ru", "kk", "en")',
+        "inbox.toml: autoack: channels ['suport'] are not configured channels (channels:"
+        " support)"]
