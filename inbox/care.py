@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,14 +28,11 @@ from inbox.config import Config
 from inbox.config_file import StoreSettings
 from inbox.model import Inbound
 from inbox.sections import Section
+from inbox.spans import AGE_UNITS, parse_span
 from inbox.store import Store, iso, now_utc
 
 BACKUP_FORMAT = "school-inbox-backup"
 BACKUP_VERSION = 1
-_SPAN = re.compile(r"(\d+)([a-z])")
-_UNITS = {"s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1),
-          "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
-AGE_UNITS = "dwy"  # retention ages: days, weeks, years (a year is 365 days)
 _ATTACHMENT_NAME = re.compile(r"attachments/([0-9a-f]{2})/([0-9a-f]{64})")
 
 
@@ -44,37 +41,6 @@ class CareError(Exception):
 
 
 # -- durations ---------------------------------------------------------------------------
-
-
-def parse_span(text: str, units: str = "smhd") -> timedelta:
-    """``"15m"``, ``"2h30m"``, ``"180d"``, ``"2y"`` in the given units; raises ValueError."""
-    compact = text.replace(" ", "").lower()
-    parts = _SPAN.findall(compact)
-    if not parts or "".join(n + u for n, u in parts) != compact or any(
-            u not in units for _, u in parts):
-        names = {"s": "s", "m": "m (minutes)", "h": "h", "d": "d", "w": "w", "y": "y (365 days)"}
-        hint = ""
-        if "m" in compact and "m" not in units:
-            hint = '; months are ambiguous: write days ("180d") or years ("1y")'
-        raise ValueError(f"{text!r} is not a duration (units: "
-                         f"{', '.join(names[u] for u in units)}){hint}")
-    return sum((int(n) * _UNITS[u] for n, u in parts), timedelta(0))
-
-
-def parse_cutoff(text: str, now: datetime) -> datetime:
-    """An age ("2y", "180d") before ``now``, or an ISO date/time ("2024-09-01"); raises
-    ValueError. A date means its midnight in UTC."""
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-        moment = datetime.fromisoformat(text)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except ValueError:
-        pass
-    try:
-        return now - parse_span(text, AGE_UNITS)
-    except ValueError as exc:
-        raise ValueError(f"{exc}, or a date like 2024-09-01") from None
 
 
 @dataclass(frozen=True)

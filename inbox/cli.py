@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,8 @@ from inbox import views
 from inbox.config_file import config_path, store_settings
 from inbox.model import Status
 from inbox.sections import ConfigError
-from inbox.store import Store
+from inbox.spans import AGE_UNITS, parse_cutoff, parse_span
+from inbox.store import Store, now_utc
 
 if TYPE_CHECKING:
     from inbox.actions import Actions
@@ -101,6 +103,40 @@ def domain_errors(function: Callable) -> Callable:
 # A row id or a count as SQLite can hold it: anything else is a usage error (exit 2).
 ID = click.IntRange(1, 2**63 - 1)
 COUNT = click.IntRange(1, 2**63 - 1)
+
+
+class Span(click.ParamType):
+    """A duration option: "15m", "1h", "2d" (in ``units``; see inbox.spans)."""
+
+    name = "duration"
+
+    def __init__(self, units: str = "smhd") -> None:
+        self.units = units
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_span(value, self.units)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class Cutoff(click.ParamType):
+    """A span before now ("2y", "180d", in ``units``) or a date ("2024-09-01")."""
+
+    name = "age-or-date"
+
+    def __init__(self, units: str = AGE_UNITS) -> None:
+        self.units = units
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_cutoff(value, now_utc(), self.units)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def json_option(function: Callable) -> Callable:

@@ -12,16 +12,8 @@ from typing import Any
 
 import click
 
-from inbox.care import (
-    CareError,
-    backup,
-    export_contact,
-    parse_cutoff,
-    parse_span,
-    reparse,
-    restore,
-)
-from inbox.cli import ID, Context, domain_errors, emit_json, json_option
+from inbox.care import CareError, backup, export_contact, reparse, restore
+from inbox.cli import ID, Context, Cutoff, Span, domain_errors, emit_json, json_option
 from inbox.health import Thresholds, check_health, health_json, health_text
 from inbox.store import now_utc
 
@@ -35,34 +27,6 @@ def care_errors(function: Callable) -> Callable:
         except CareError as exc:
             raise click.ClickException(str(exc)) from None
     return wrapper
-
-
-class Span(click.ParamType):
-    """A duration option: "15m", "1h", "2d"."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        try:
-            return parse_span(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class Cutoff(click.ParamType):
-    """An age before now ("2y", "180d") or a date ("2024-09-01")."""
-
-    name = "age-or-date"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        try:
-            return parse_cutoff(value, now_utc())
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
 
 
 @click.command()

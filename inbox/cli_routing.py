@@ -7,21 +7,12 @@ from pathlib import Path
 
 import click
 
-from inbox.cli import ID, Context, domain_errors, emit_json, json_option
+from inbox.cli import ID, Context, Span, domain_errors, emit_json, json_option
 from inbox.config import load_routing
 from inbox.model import Identity
 from inbox.replay import explain_lines, replay, summary
 from inbox.store import now_utc
 from routing.directory import decode_export, parse_contacts_csv
-
-
-def parse_since(text: str) -> timedelta:
-    """``30d``, ``12h``, ``2w`` → a span of time."""
-    units = {"h": "hours", "d": "days", "w": "weeks"}
-    number, unit = text[:-1], text[-1:].lower()
-    if not number.isdigit() or unit not in units:
-        raise click.BadParameter(f"{text!r}: write a number and a unit, e.g. 30d, 12h, 2w")
-    return timedelta(**{units[unit]: int(number)})
 
 
 @click.command()
@@ -58,12 +49,13 @@ def rules() -> None:
 @rules.command("test")
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A routing file to try (default: the configured routing.toml).")
-@click.option("--since", default="30d", show_default=True,
+@click.option("--since", type=Span("hdw"), default="30d", show_default=True,
               help="Replay threads created in this period (e.g. 7d, 12h, 2w).")
 @json_option
 @click.pass_obj
 @domain_errors
-def rules_test(obj: Context, rules_file: Path | None, since: str, as_json: bool) -> None:
+def rules_test(obj: Context, rules_file: Path | None, since: timedelta,
+               as_json: bool) -> None:
     """Replay routing rules over stored threads and show what would change.
 
     The detected language is kept; segments and rules are evaluated again with
@@ -73,10 +65,9 @@ def rules_test(obj: Context, rules_file: Path | None, since: str, as_json: bool)
     Example:
       inbox rules test --rules routing.new.toml --since 30d
     """
-    span = parse_since(since)
     routing = load_routing(obj.config, rules_file)
-    threads = obj.store.threads(since=now_utc() - span)
-    changes = replay(obj.store, obj.config, routing, since=now_utc() - span)
+    threads = obj.store.threads(since=now_utc() - since)
+    changes = replay(obj.store, obj.config, routing, since=now_utc() - since)
     if as_json:
         emit_json({"threads": len(threads), "changes": [
             {"thread": c.thread.id, "subject": c.thread.subject, "fields": c.fields,

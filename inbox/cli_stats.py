@@ -10,7 +10,8 @@ import click
 
 from inbox import views
 from inbox.cli import Context, domain_errors, emit_json
-from inbox.stats import COLUMNS, GROUPINGS, StatsError, build_report, parse_since, row_values
+from inbox.spans import parse_cutoff
+from inbox.stats import COLUMNS, GROUPINGS, StatsError, build_report, row_values
 from inbox.stats_html import render
 from inbox.store import now_utc
 
@@ -38,7 +39,10 @@ def stats(obj: Context, since: str, by: str | None, as_json: bool, as_csv: bool,
         raise click.UsageError("choose one of --json and --csv")
     now = now_utc()
     try:
-        report = build_report(obj.store, obj.config, parse_since(since, now), now, by, now)
+        report = build_report(obj.store, obj.config, parse_cutoff(since, now, "hdw"), now, by,
+                              now)
+    except ValueError as exc:  # an unreadable --since
+        raise click.ClickException(f"--since {exc}") from None
     except StatsError as exc:
         raise click.ClickException(str(exc)) from None
     if html_file is not None:

@@ -10,17 +10,17 @@ fall back to a default.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inbox.spans import parse_span
+
 if TYPE_CHECKING:
     from inbox.secrets import Secret
 
 _REQUIRED: Any = object()
-_DURATION = re.compile(r"(\d+)([smhd])", re.IGNORECASE)
 
 
 # Called with every section when its reading is done: how a test learns every key the code
@@ -126,12 +126,11 @@ class Section:
         text = self.text(key, default if default is _REQUIRED else "")
         if not text:
             return default if default is not _REQUIRED else timedelta(0)
-        parts = _DURATION.findall(text.replace(" ", ""))
-        if not parts or "".join(n + u for n, u in parts) != text.replace(" ", "").lower():
+        try:
+            return parse_span(text, "smhd")
+        except ValueError:
             self.problem(f'{key} {text!r} is not a duration (write e.g. "15m", "4h", "2d")')
             return default if default is not _REQUIRED else timedelta(0)
-        units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-        return sum((timedelta(**{units[u]: int(n)}) for n, u in parts), timedelta(0))
 
     def table(self, key: str) -> Section:
         """A sub-table (``[store]`` in the file); missing means empty."""

@@ -11,7 +11,6 @@ reported time is one that really happened.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,25 +28,10 @@ BACKLOG_BUCKETS = (("<1h", timedelta(hours=1)), ("1-4h", timedelta(hours=4)),
                    ("3-7d", timedelta(days=7)), (">7d", timedelta.max))
 RESPONSE_BUCKETS = (("<15m", 15), ("15-60m", 60), ("1-4h", 240), ("4-24h", 1440),
                     (">24h", math.inf))
-_SPAN = re.compile(r"(\d+)([hdw])")
 
 
 class StatsError(ValueError):
     """A period the command cannot read; the message says what to write instead."""
-
-
-def parse_since(text: str, now: datetime) -> datetime:
-    """``7d``, ``24h``, ``2w`` before ``now``, or a date ``2026-11-01`` (UTC midnight)."""
-    found = _SPAN.fullmatch(text.strip().lower())
-    if found:
-        unit = {"h": "hours", "d": "days", "w": "weeks"}[found[2]]
-        return now - timedelta(**{unit: int(found[1])})
-    try:
-        day = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise StatsError(f"--since {text!r}: write a span like 7d, 24h, 2w"
-                         " or a date like 2026-11-01") from None
-    return day if day.tzinfo else day.replace(tzinfo=now.tzinfo)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from inbox.care import parse_cutoff, parse_span, retention_settings
+from inbox.care import retention_settings
 from inbox.config import load_config
 from inbox.model import Direction, Identity, Status
 from inbox.sections import Section
+from inbox.spans import parse_cutoff, parse_span
 from inbox.store import Store, now_utc
 from tests.conftest import School
 

@@ -1,0 +1,46 @@
+"""Spans of time and cutoffs as admins write them: "15m", "2h30m", "180d", "2y", "2024-09-01".
+
+One grammar for the configuration and every command; each use says which units it
+allows (retention refuses "m": months or minutes?).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+_SPAN = re.compile(r"(\d+)([a-z])")
+_UNITS = {"s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1),
+          "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
+_NAMES = {"s": "s", "m": "m (minutes)", "h": "h", "d": "d", "w": "w", "y": "y (365 days)"}
+AGE_UNITS = "dwy"  # retention ages: days, weeks, years (a year is 365 days)
+
+
+def parse_span(text: str, units: str = "smhd") -> timedelta:
+    """``"15m"``, ``"2h30m"``, ``"180d"``, ``"2y"`` in the given units; raises ValueError."""
+    compact = text.replace(" ", "").lower()
+    parts = _SPAN.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact or any(
+            u not in units for _, u in parts):
+        hint = ""
+        if "m" in compact and "m" not in units:
+            hint = '; months are ambiguous: write days ("180d") or years ("1y")'
+        raise ValueError(f"{text!r} is not a duration (units: "
+                         f"{', '.join(_NAMES[u] for u in units)}){hint}")
+    return sum((int(n) * _UNITS[u] for n, u in parts), timedelta(0))
+
+
+def parse_cutoff(text: str, now: datetime, units: str = AGE_UNITS) -> datetime:
+    """A span before ``now`` ("2y", "180d"), or an ISO date/time ("2024-09-01"); raises
+    ValueError. A date means its midnight in UTC."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        moment = datetime.fromisoformat(text)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return now - parse_span(text, units)
+    except ValueError as exc:
+        raise ValueError(f"{exc}, or a date like 2024-09-01") from None
