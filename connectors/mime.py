@@ -131,7 +131,9 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
     if any(lossy):
         flags.add(Flag.UNDECODABLE)
-    if address and address in {a.lower() for a in own_addresses}:
+    if not address:
+        flags.add(Flag.NO_SENDER)
+    elif address in {a.lower() for a in own_addresses}:
         flags.add(Flag.OWN_ADDRESS)
     meta = {"auto": auto, "importance": _importance(msg)}
     if msg.get("Authentication-Results") is not None:
@@ -400,14 +402,15 @@ def _references(value: str) -> tuple[str, ...]:
 
 
 def _date(value: str) -> datetime:
+    """The Date header; now (whole seconds, as a Date header has) when it is missing or bad."""
     parsed = parsedate_tz(_unfold(value)) if value else None
-    if parsed is None:
-        return datetime.now(UTC)
-    try:
-        offset = timezone(timedelta(seconds=parsed[9] or 0))
-        return datetime(*parsed[:6], tzinfo=offset)
-    except (ValueError, OverflowError, TypeError):
-        return datetime.now(UTC)
+    if parsed is not None:
+        try:
+            offset = timezone(timedelta(seconds=parsed[9] or 0))
+            return datetime(*parsed[:6], tzinfo=offset)
+        except (ValueError, OverflowError, TypeError):
+            pass
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _importance(msg: Message) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from inbox.config import Config
-from inbox.model import Attachment, Direction, Status, Thread
+from inbox.model import Attachment, Direction, Flag, Status, Thread
 from inbox.notify import Notifier
 from inbox.store import Store, now_utc
 from inbox.templates import TemplateError
@@ -162,6 +162,9 @@ class Actions:
     def _recipient(self, thread: Thread) -> str:
         if thread.conversation:
             return thread.conversation
+        if Flag.NO_SENDER in thread.flags:
+            raise ActionError(f"thread {thread.id}: the sender's address could not be read"
+                              " from the message; there is no one to answer")
         contact = self.store.contact(thread.contact_id)
         for identity in contact.identities:
             if identity.kind == thread.channel:

@@ -20,7 +20,7 @@ from inbox.model import Contact, Direction, Flag, Inbound, Thread
 from inbox.store import Store
 
 NEVER_ANSWERED = (Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,
-                  Flag.QUARANTINED)
+                  Flag.QUARANTINED, Flag.NO_SENDER)
 BUILT_IN_LANGUAGES = ("ru", "kk", "en", "uk", "de")
 
 

@@ -50,6 +50,7 @@ class Flag(StrEnum):
     OWN_ADDRESS = "own-address"  # came from one of our own addresses
     REVIEW = "review"  # a subject token from a stranger; a human must look
     ATTACHMENT_DROPPED = "attachment-dropped"  # over the size cap; metadata kept
+    NO_SENDER = "no-sender"  # no address to answer could be read (a headerless file)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ log = logging.getLogger("inbox.pipeline")
 
 # What a thread's first message shows about the whole thread in `inbox threads`.
 THREAD_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,
-                Flag.UNDECODABLE, Flag.QUARANTINED}
+                Flag.UNDECODABLE, Flag.QUARANTINED, Flag.NO_SENDER}
 
 # A reply that lost its headers joins the sender's thread with the same subject only when
 # that thread saw a message within this window.

@@ -199,3 +199,14 @@ def test_check_connect_reports_an_unreadable_secret_on_its_channels_line(school,
     assert lines[1].startswith("support: ")
     assert lines[2].startswith("bot: FAILED SecretError: ")
     assert "NO_SUCH_BOT_TOKEN" in lines[2]
+
+
+def test_a_file_without_a_sender_is_flagged_and_cannot_be_answered(school):
+    school.deliver(b"\x00\x01\x02 not a mail at all \xff\xfe\n\nstill nothing")
+    school.cli("run", "--once")
+    shown = json.loads(school.cli("show", "1", "--json").output)
+    assert "no-sender" in shown["flags"]
+    assert "no-sender" in shown["messages"][0]["flags"]
+    refused = school.cli("reply", "1", "--as", "boris", "-m", "Здравствуйте", ok=False)
+    assert refused.output.strip() == ("Error: thread 1: the sender's address could not be read"
+                                      " from the message; there is no one to answer")
