@@ -100,8 +100,17 @@ def domain_errors(function: Callable) -> Callable:
     return wrapper
 
 
-# A row id or a count as SQLite can hold it: anything else is a usage error (exit 2).
-ID = click.IntRange(1, 2**63 - 1)
+class RowId(click.IntRange):
+    """A thread (or contact) id; ``#12``, as the tables and subjects print it, is 12."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, str) and value.startswith("#"):
+            value = value[1:]
+        return super().convert(value, param, ctx)
+
+
+# An id or a count as SQLite can hold it: anything else is a usage error (exit 2).
+ID = RowId(1, 2**63 - 1)
 COUNT = click.IntRange(1, 2**63 - 1)
 
 

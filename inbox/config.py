@@ -337,12 +337,17 @@ def _agent(section: Section) -> Agent:
         section.problem('client = "email" needs email = "the agent\'s address"')
     hours = None
     if section.has("hours") or section.has("days") or section.has("timezone"):
+        from routing.calendar import clock_minutes
+
         span = section.text("hours", "09:00-18:00")
         start, _, end = span.partition("-")
-        if not (_is_clock(start) and _is_clock(end)):
+        try:  # the school calendar's rule: "24:00" only as an end
+            clock_minutes(start)
+            clock_minutes(end, end=True)
+        except ValueError:
             section.problem(f'hours {span!r} must look like "09:00-18:00"')
             start, end = "09:00", "18:00"
-        days = section.texts("days", WEEKDAYS[:5])
+        days = tuple(day.lower() for day in section.texts("days", WEEKDAYS[:5]))
         unknown = [d for d in days if d not in WEEKDAYS]
         if unknown:
             section.problem(f"days {unknown} are not weekdays (use: {', '.join(WEEKDAYS)})")
@@ -396,12 +401,6 @@ def _sla(section: Section) -> SlaPolicy:
         section.problem(f"warn_at must be below 1 (a share of the target), not {policy.warn_at}")
     section.done()
     return policy
-
-
-def _is_clock(text: str) -> bool:
-    hours, _, minutes = text.strip().partition(":")
-    return (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60
-            and len(minutes) == 2)
 
 
 def _timezone(section: Section, key: str, default: str) -> str:

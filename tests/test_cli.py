@@ -32,6 +32,7 @@ def test_threads_json_has_the_contract_keys_and_iso_times(one_thread):
 
 def test_show_json_lists_messages_with_the_contract_keys(one_thread):
     shown = json.loads(one_thread.cli("show", "1", "--json").output)
+    assert json.loads(one_thread.cli("show", "#1", "--json").output) == shown  # as printed
     assert THREAD_KEYS - {"messages"} <= shown.keys()
     (message,) = shown["messages"]
     assert message.keys() >= MESSAGE_KEYS

@@ -163,3 +163,16 @@ def test_language_codes_and_feature_channel_names_are_checked(school):
         ' (e.g. "ru", "kk", "en")',
         "inbox.toml: autoack: channels ['suport'] are not configured channels (channels:"
         " support)"]
+
+
+def test_agent_hours_read_like_the_school_calendar(school):
+    school.write(INBOX_TOML.replace('id = "boris"\nname = "Boris"\n',
+                                    'id = "boris"\nname = "Boris"\nhours = "14:00-24:00"\n'
+                                    'days = ["Mon", "SAT"]\n'))
+    hours = load_config(school.config).agents["boris"].hours
+    assert (hours.start, hours.end, hours.days) == ("14:00", "24:00", (0, 5))
+    problems = _problems(school, INBOX_TOML.replace('id = "boris"\nname = "Boris"\n',
+                                                    'id = "boris"\nname = "Boris"\n'
+                                                    'hours = "24:00-09:00"\n'))
+    assert problems == ['inbox.toml: agents 2 "boris": hours \'24:00-09:00\' must look like'
+                        ' "09:00-18:00"']
