@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from inbox.actions import Actions
     from inbox.config import Config
 
+
 class Context:
     """Loads the config and store lazily, so ``--help`` and ``demo`` need neither."""
 
