@@ -205,9 +205,7 @@ class AutoAck:
         self.sender = AutomaticSender(store, config)
 
     def thread_created(self, filed: Filed) -> None:
-        thread, now = filed.thread, self.clock()
-        template = (self.store.routing_record(thread.id).get("decision", {}).get("template")
-                    if self.config.desk.templates.texts else None)  # none: no rule names one
+        thread, now, template = filed.thread, self.clock(), filed.template
         acknowledge = self.settings.enabled and (
             not self.settings.channels or thread.account in self.settings.channels)
         if not (template or acknowledge):

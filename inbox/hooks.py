@@ -26,6 +26,7 @@ class Filed:
     contact: Contact
     new_thread: bool
     reopened: bool = False
+    template: str = ""  # a new thread's automatic answer, named by its routing rule
 
 
 class InboundHook(Protocol):

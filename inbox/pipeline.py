@@ -150,11 +150,12 @@ class Pipeline:
         if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
             self._bounced(item.meta["bounced-message-id"], item)
         new_thread = thread is None or placement.linked_to is not None
+        template = ""
         if new_thread:
             report.new_threads.append(thread_id)
             self.store.log_event(thread_id, "system", "created",
                                  {"reason": placement.reason, "message": stored.message_id})
-            contact = self._route(thread_id, item, contact, now)
+            contact, template = self._route(thread_id, item, contact, now)
         elif placement.reopen:
             self.store.update_thread(thread_id, status=Status.OPEN, closed_at=None)
             self.store.log_event(thread_id, "system", "reopened",
@@ -165,7 +166,7 @@ class Pipeline:
             self.store.log_event(thread_id, "system", "customer-replied",
                                  {"reason": placement.reason, "message": stored.message_id})
         filed = Filed(self.store.thread(thread_id), stored.message_id, item, contact, new_thread,
-                      placement.reopen)
+                      placement.reopen, template)
         call(self.hooks, "thread_created" if new_thread else "customer_wrote", filed)
 
     def _edit(self, message_id: int, thread_id: int, item: Inbound,
@@ -290,8 +291,10 @@ class Pipeline:
 
     # -- routing -------------------------------------------------------------------
 
-    def _route(self, thread_id: int, item: Inbound, contact: Contact, now: datetime) -> Contact:
-        """Decide and record where the new thread goes; returns the contact as now stored."""
+    def _route(self, thread_id: int, item: Inbound, contact: Contact,
+               now: datetime) -> tuple[Contact, str]:
+        """Decide and record where the new thread goes; returns the contact as now stored
+        and the template the matching rule names ("" for none)."""
         text = item.visible
         if item.subject and item.channel == "email":
             text = f"{item.subject}\n{text}"
@@ -337,7 +340,7 @@ class Pipeline:
         if agent:
             self.store.log_event(thread_id, "system", "assigned", {
                 "agent": agent, "reason": assignment.reason if assignment else "rule"})
-        return contact
+        return contact, decision.template
 
     def _due_times(self, policy_name: str, now: datetime) -> dict[str, datetime]:
         """First-response and resolution deadlines, in business time when the policy says so."""
