@@ -93,6 +93,23 @@ def test_full_text_search_finds_cyrillic_words_and_survives_fts_syntax(store):
     assert store.search("   ") == []
 
 
+def test_search_finds_a_word_whether_it_is_spelt_with_yo_or_ye(store):
+    thread_id = _thread(store)
+    for n, text in enumerate(["Можно ещё одну справку?", "Еще вопрос про ЁЛКУ", "Елка в пятницу"]):
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account="school", text=text, external_id=f"yo{n}",
+                          created_at=now_utc())
+    found = {query: sorted(m.text for m, _ in store.search(query))
+             for query in ("еще", "ещё", "елку", "ёлка", "Ёлку справку")}
+    assert found == {
+        "еще": ["Еще вопрос про ЁЛКУ", "Можно ещё одну справку?"],
+        "ещё": ["Еще вопрос про ЁЛКУ", "Можно ещё одну справку?"],
+        "елку": ["Еще вопрос про ЁЛКУ"],
+        "ёлка": ["Елка в пятницу"],
+        "Ёлку справку": [],
+    }
+
+
 def test_one_contact_can_have_email_and_telegram_identities(store):
     email = Identity("email", "anna@example.org", "Anna")
     contact = store.ensure_contact(email)

@@ -501,7 +501,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         """Full-text search: best first among the SEARCH_WINDOW most recent matches, or
         newest first when a word of the query is common.
 
-        The query is quoted per word so user input is never FTS syntax. Ranking every
+        The query is quoted per word so user input is never FTS syntax, and е and ё
+        stand for each other (see :func:`_fts_word`). Ranking every
         match of a frequent word costs seconds on a large store (one bm25 per match),
         so only the newest matches are ranked: agents look for recent conversations.
         bm25 also weighs each word by how rare it is, which FTS5 learns by reading the
@@ -510,10 +511,10 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         next to nothing (none at all in more than half of them): such a query lists its
         matches newest first without ranking.
         """
-        words = ['"' + word.replace('"', '""') + '"' for word in query.split()]
+        words = [_fts_word(word) for word in query.split()]
         if not words:
             return []
-        terms = " ".join(words)
+        terms = " AND ".join(words)
         if any(self._common(word) for word in words):
             sql = ("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
                    " ORDER BY rowid DESC LIMIT ?")
@@ -731,8 +732,23 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         return rows[0] if rows else None
 
 
+def _fts_word(word: str) -> str:
+    """One query word as an FTS5 expression: quoted, with its е/ё spellings as alternatives.
+
+    Russian is mostly typed without ё (еще, елка) but often written with it (ещё, ёлка),
+    and the index's tokenizer folds Latin diacritics only, so a search for one spelling
+    would miss the other. A word has one ё at most, so its spellings are the word with
+    every ё read as е, and that with each е in turn read as ё.
+    """
+    plain = word.replace("ё", "е").replace("Ё", "Е")
+    spellings = [plain] + [plain[:i] + ("ё" if c == "е" else "Ё") + plain[i + 1:]
+                           for i, c in enumerate(plain) if c in "еЕ"]
+    quoted = ['"' + spelling.replace('"', '""') + '"' for spelling in spellings]
+    return quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")"
+
+
 class AccountState:
-    """One channel's cursor in the store, in the shape :class:`inbox.model.SyncState` asks for."""
+    """One channel's cursor in the store, in the shape :class:`inbox.channel.SyncState` asks for."""
 
     def __init__(self, store: Store, account: str):
         self._store = store
