@@ -18,7 +18,8 @@ from datetime import date
 
 from connectors.imap import ImapError, ImapMailbox
 from connectors.smtp import SmtpSender
-from inbox.model import Delivery, Inbound, Outbound, SyncState
+from inbox.channel import Delivery, Inbound, SyncState
+from inbox.model import Outbound
 from inbox.secrets import Secret, SecretError
 from inbox.sections import Section
 
@@ -190,7 +191,7 @@ def create(settings: Settings, state: SyncState) -> EmailChannel:
 
 
 class EmailChannel:
-    """The :class:`inbox.model.Channel` for one IMAP/SMTP account.
+    """The :class:`inbox.channel.Channel` for one IMAP/SMTP account.
 
     Calls that use the IMAP connection (fetch, ack) take turns; a ``fetch`` that is
     waiting in IDLE holds it until mail arrives, ``wait`` runs out or :meth:`close`.

@@ -1,7 +1,7 @@
 """Incremental IMAP sync of one account, blocking (imapclient), run in a worker thread.
 
 The cursor per folder is ``(UIDVALIDITY, highest acknowledged UID)`` kept in the
-channel's :class:`~inbox.model.SyncState` under ``"{folder}:uidvalidity"`` and
+channel's :class:`~inbox.channel.SyncState` under ``"{folder}:uidvalidity"`` and
 ``"{folder}:last_uid"``. ``fetch`` only reads it: it hands out the next UIDs above
 the cursor (peeking, so nothing is marked seen), and only ``ack`` - called after
 the store committed them - changes the server (seen/move) and then the cursor. A
@@ -25,7 +25,7 @@ from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from connectors.mime import parse_email
-from inbox.model import Inbound, SyncState
+from inbox.channel import Inbound, SyncState
 from inbox.secrets import SecretError
 
 if TYPE_CHECKING:

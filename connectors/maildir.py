@@ -21,7 +21,8 @@ from pathlib import Path
 
 from connectors.compose import compose_outbound
 from connectors.mime import parse_email
-from inbox.model import Channel, Delivery, Inbound, Outbound, SyncState
+from inbox.channel import Channel, Delivery, Inbound, SyncState
+from inbox.model import Outbound
 from inbox.sections import Section
 
 SECTION = "maildir"

@@ -1,4 +1,4 @@
-"""Raw RFC 5322 bytes -> :class:`inbox.model.Inbound`, never raising.
+"""Raw RFC 5322 bytes -> :class:`inbox.channel.Inbound`, never raising.
 
 The message is parsed once with ``compat32`` (five times cheaper than ``policy.default``)
 and every header and body is decoded here, from bytes, per part: charset labels lie
@@ -26,7 +26,8 @@ import html2text
 
 from connectors import automail, quotes
 from connectors.filenames import safe_filename, sniff_content_type
-from inbox.model import Attachment, Flag, Identity, Inbound, ThreadKeys
+from inbox.channel import Inbound, ThreadKeys
+from inbox.model import Attachment, Flag, Identity
 
 _TICKET = re.compile(r"\[#(\d{1,18})\]")
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")

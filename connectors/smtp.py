@@ -2,7 +2,7 @@
 
 A connection per message: the outbox sends a few messages a minute at most, and a
 fresh connection never fails on a server's idle timeout. Every failure becomes a
-:class:`~inbox.model.Delivery`: 4xx answers and network trouble are temporary (the
+:class:`~inbox.channel.Delivery`: 4xx answers and network trouble are temporary (the
 outbox retries with backoff), 5xx answers are permanent with the server's words.
 """
 
@@ -14,7 +14,8 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 from connectors.compose import compose_outbound
-from inbox.model import Delivery, Outbound
+from inbox.channel import Delivery
+from inbox.model import Outbound
 from inbox.secrets import SecretError
 
 if TYPE_CHECKING:

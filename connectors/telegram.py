@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inbox.model import Channel, SyncState
+from inbox.channel import Channel, SyncState
 from inbox.secrets import Secret
 from inbox.sections import Section
 

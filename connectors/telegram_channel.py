@@ -47,7 +47,8 @@ from connectors.filenames import sniff_content_type
 from connectors.telegram import Settings
 from connectors.telegram_limits import SendLimiter, split_text
 from connectors.telegram_updates import Normalised, parse_update, read_update
-from inbox.model import Attachment, Delivery, Flag, Inbound, Outbound, SyncState
+from inbox.channel import Delivery, Inbound, SyncState
+from inbox.model import Attachment, Flag, Outbound
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})

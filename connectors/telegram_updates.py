@@ -1,4 +1,4 @@
-"""Telegram updates -> :class:`inbox.model.Inbound`, pure: files are named here, fetched elsewhere.
+"""Telegram updates -> :class:`inbox.channel.Inbound`, pure: files named here, fetched elsewhere.
 
 Every kind of message a customer can send becomes text an agent can read: the
 text or caption, or a placeholder in brackets (``[sticker 😀]``, ``[location 43.2,
@@ -18,7 +18,8 @@ from typing import Any
 from telegram import Bot, CallbackQuery, Chat, Message, Update, User
 
 from connectors.filenames import safe_filename
-from inbox.model import Flag, Identity, Inbound, ThreadKeys
+from inbox.channel import Inbound, ThreadKeys
+from inbox.model import Flag, Identity
 
 log = logging.getLogger("connectors.telegram")
 

@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from inbox.actions import ActionError, Actions
+from inbox.channel import Inbound
 from inbox.commands import (
     HELP,
     Command,
@@ -33,7 +34,7 @@ from inbox.commands import (
     parse_slash,
 )
 from inbox.config import Config
-from inbox.model import Contact, Inbound
+from inbox.model import Contact
 from inbox.notify import Desk
 from inbox.store import NotFound, Store, now_utc
 

@@ -23,10 +23,12 @@ import re
 from dataclasses import replace
 
 from inbox.actions import ActionError, Actions
+from inbox.channel import Inbound
 from inbox.commands import CommandError, execute, parse_reply
 from inbox.config import Config
-from inbox.model import Agent, Contact, Flag, Inbound
+from inbox.model import Contact, Flag
 from inbox.notify import Desk
+from inbox.staff import Agent
 from inbox.store import NotFound, Store, now_utc
 
 log = logging.getLogger("inbox.agentmail")

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from inbox.actions import Actions
+from inbox.channel import Inbound
 from inbox.config import Config
-from inbox.model import Contact, Direction, Flag, Inbound, Thread
+from inbox.model import Contact, Direction, Flag, Thread
 from inbox.store import Store
 
 NEVER_ANSWERED = (Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from inbox.channel import Inbound
 from inbox.config import Config
 from inbox.config_file import StoreSettings
-from inbox.model import Inbound
 from inbox.sections import Section
 from inbox.spans import AGE_UNITS, parse_span
 from inbox.store import Store, iso, now_utc

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from inbox import views
+from inbox import __version__, views
 from inbox.config_file import config_path, store_settings
 from inbox.model import Status
 from inbox.sections import ConfigError
@@ -209,7 +209,7 @@ LAZY_COMMANDS = {
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="How much the daemon logs to stderr.")
-@click.version_option(package_name="school-inbox")
+@click.version_option(__version__, package_name="school-inbox")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, log_level: str) -> None:
     """school-inbox: one support inbox for a school's mail and messengers.

@@ -20,8 +20,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from inbox.config_file import StoreSettings, read_or_refuse, read_toml, store_settings_from
-from inbox.model import Agent, Team, WorkingHours
 from inbox.sections import ConfigError, Section
+from inbox.staff import Agent, Team, WorkingHours
 
 if TYPE_CHECKING:
     from inbox.autoack import AutoackSettings

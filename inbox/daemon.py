@@ -26,9 +26,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from inbox import systemd
 from inbox.agentbot import AgentBot
 from inbox.agentmail import AgentMail
+from inbox.channel import Channel
 from inbox.config import ChannelConfig, Config, load_config, load_routing
 from inbox.greeting import Greeter
-from inbox.model import Channel
 from inbox.notify import Notifier
 from inbox.outbox import OutboxSender
 from inbox.pipeline import IngestReport, Pipeline

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from inbox.actions import Actions
 from inbox.automatic import AutomaticSender, loop_risk
+from inbox.channel import Inbound
 from inbox.config import Config
 from inbox.config_file import read_toml
 from inbox.hooks import Filed
-from inbox.model import Inbound, Status
+from inbox.model import Status
 from inbox.sections import Section
 from inbox.store import Store, now_utc
 from routing.faq import MARGIN, THRESHOLD, FaqEntry, KnowledgeBase, parse_entry

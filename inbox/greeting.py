@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from inbox.model import Contact, Inbound
+from inbox.channel import Inbound
+from inbox.model import Contact
 from inbox.sections import Section
 from inbox.store import Store, now_utc
 from routing.language import LanguageDetector

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from inbox.model import Contact, Delivery, Inbound, Outbound, Thread
+from inbox.channel import Delivery, Inbound
+from inbox.model import Contact, Outbound, Thread
 
 
 @dataclass(frozen=True)

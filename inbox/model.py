@@ -1,18 +1,18 @@
-"""The conversation model every part of school-inbox speaks.
+"""The conversation model every part of school-inbox speaks: what the store keeps.
 
-Connectors turn a channel's raw form into an :class:`Inbound`; the store keeps
-:class:`Thread`, :class:`Message`, :class:`Contact` and :class:`Outbound`; routing
-reads them and answers with a decision. Nothing here does I/O, so connectors and
-routing can import this module without learning about SQL or the network.
+The store keeps :class:`Thread`, :class:`Message`, :class:`Contact` and the outbox's
+:class:`Outbound`; routing reads them and answers with a decision. What connectors hand
+in lives in :mod:`inbox.channel`, the people who answer in :mod:`inbox.staff`, so a
+command that only reads the store builds no more of these classes than it shows.
+Nothing here does I/O, so connectors and routing can import this module without
+learning about SQL or the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
 
 
 class Direction(StrEnum):
@@ -90,58 +90,14 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class ThreadKeys:
-    """What a connector knows that ties a message to an existing conversation.
-
-    Email fills the header fields and ``ticket`` (the ``[#123]`` token found in
-    the subject); a messenger fills ``conversation`` (e.g. ``"12345"`` for the
-    chat), which the pipeline matches against the thread's open conversation.
-    """
-
-    message_id: str = ""
-    in_reply_to: str = ""
-    references: tuple[str, ...] = ()
-    ticket: int | None = None
-    conversation: str = ""
-
-
-@dataclass
-class Inbound:
-    """A normalised message from a channel, not yet stored or acknowledged.
-
-    ``channel`` is the kind ("email", "telegram"); ``account`` is the configured
-    ``name`` of the mailbox or bot. ``(account, external_id)`` is unique, so a
-    re-delivered message is recognised and stored once. ``source_ref`` is what
-    the connector needs to acknowledge it later (a Maildir file name, an IMAP
-    UID, a Telegram update id); ``raw`` is the exact form received.
-    """
-
-    channel: str
-    account: str
-    external_id: str
-    sender: Identity
-    text: str
-    received_at: datetime
-    raw: bytes
-    source_ref: str = ""
-    subject: str = ""
-    visible_text: str | None = None  # the reply without quotes/signature; None = same as text
-    html: str | None = None
-    attachments: list[Attachment] = field(default_factory=list)
-    recipients: tuple[str, ...] = ()
-    language_hints: dict[str, str] = field(default_factory=dict)
-    keys: ThreadKeys = field(default_factory=ThreadKeys)
-    flags: set[str] = field(default_factory=set)
-    meta: dict[str, str] = field(default_factory=dict)
-    edit_of: str = ""  # external_id of the message this one edits (messenger edits)
-
-    @property
-    def visible(self) -> str:
-        return self.text if self.visible_text is None else self.visible_text
-
-
-@dataclass(frozen=True)
 class Contact:
+    """A person who writes to the school, however many addresses they write from.
+
+    Routing reads ``segment`` and ``language``; ``unreachable`` is set when a channel
+    said the person shut us out (a blocked bot), so nobody waits on a reply that
+    cannot arrive.
+    """
+
     id: int
     name: str
     identities: tuple[Identity, ...] = ()
@@ -154,6 +110,13 @@ class Contact:
 
 @dataclass(frozen=True)
 class Message:
+    """One stored message of a thread, in either direction.
+
+    ``text`` is everything that was written; ``visible_text`` the part agents read
+    first (quotes and signature cut). ``delivery`` is the outbox state of one that
+    leaves, ``None`` for what came in.
+    """
+
     id: int
     thread_id: int
     direction: Direction
@@ -171,6 +134,12 @@ class Message:
 
 @dataclass(frozen=True)
 class Thread:
+    """One conversation with one contact over one channel account: the unit agents own.
+
+    The ``*_due`` times are the SLA clocks routing set; ``messages`` is a count, so a
+    listing does not load the conversation.
+    """
+
     id: int
     status: Status
     channel: str
@@ -220,6 +189,8 @@ class SlaClocks:
 
 @dataclass(frozen=True)
 class Event:
+    """An entry of a thread's history (assigned, closed, replied...): who did what, when."""
+
     id: int
     thread_id: int | None
     actor: str
@@ -252,93 +223,3 @@ class Outbound:
     reply_to_external: str = ""
     attempts: int = 0
     state: DeliveryState = DeliveryState.QUEUED
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What a channel says after trying to send one :class:`Outbound`.
-
-    ``ok`` with the channel's id for the sent message; otherwise ``permanent``
-    says whether retrying can help, ``retry_after`` (seconds) when the channel
-    was told how long to wait, and ``unreachable`` when the recipient has shut
-    us out (a blocked bot) so the contact is marked and the agent told.
-    """
-
-    ok: bool
-    external_id: str = ""
-    error: str = ""
-    permanent: bool = False
-    retry_after: float | None = None
-    unreachable: bool = False
-
-
-@runtime_checkable
-class Channel(Protocol):
-    """The interface every connector offers; the daemon owns retries and ordering.
-
-    ``fetch`` returns the next batch of new messages without acknowledging them
-    (``wait`` is how many seconds it may block for new ones: long poll, IDLE);
-    ``ack`` is called only after the batch is committed to the store, and must be
-    safe to repeat; ``send`` delivers one outbox entry (its attachments arrive
-    with ``data`` loaded) and never raises for a delivery problem: it answers
-    with a :class:`Delivery`. Optional extras
-    (``check_connect``, ``close``) are found with ``hasattr``.
-    """
-
-    name: str
-    kind: str
-
-    async def fetch(self, wait: float = 0) -> Sequence[Inbound]: ...
-
-    async def ack(self, items: Sequence[Inbound]) -> None: ...
-
-    async def send(self, msg: Outbound) -> Delivery: ...
-
-
-class SyncState(Protocol):
-    """A channel's own durable cursor (IMAP UIDVALIDITY/last UID, Telegram offset).
-
-    Backed by the store, handed to a connector so it never imports the store.
-    Write the cursor in ``ack`` (after the commit), never in ``fetch``.
-    """
-
-    def get(self, key: str) -> str | None: ...
-
-    def set(self, key: str, value: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class WorkingHours:
-    """When an agent is on duty: weekdays (0 = Monday), local start/end, IANA zone."""
-
-    days: tuple[int, ...] = (0, 1, 2, 3, 4)
-    start: str = "09:00"
-    end: str = "18:00"
-    timezone: str = "UTC"
-
-
-@dataclass(frozen=True)
-class Agent:
-    """A person who answers; ``client`` is where the daemon meets them."""
-
-    id: str
-    name: str
-    languages: tuple[str, ...] = ()
-    client: str = "cli"  # "email" | "telegram" | "cli"
-    email: str = ""
-    telegram_id: int | None = None
-    hours: WorkingHours | None = None  # None: always on duty
-    available: bool = True
-
-
-@dataclass(frozen=True)
-class Team:
-    """A group of agents sharing a queue; ``strategy`` picks who gets a new thread."""
-
-    name: str
-    members: tuple[str, ...] = ()
-    strategy: str = "round_robin"  # "round_robin" | "least_open" | "manual"
-    lead: str = ""
-    fallback: str = ""
-    client: str = ""  # "" = each member's own client; "telegram-group": a forum staff group
-    telegram_group: int | None = None  # chat id of that forum supergroup

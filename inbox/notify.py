@@ -28,11 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from inbox.channel import Delivery
 from inbox.config import ChannelConfig, Config
 from inbox.hooks import Filed
-from inbox.model import Agent, Attachment, Delivery, Outbound, Thread
+from inbox.model import Attachment, Outbound, Thread
 from inbox.secrets import Secret
 from inbox.sections import Section
+from inbox.staff import Agent
 from inbox.store import Store, now_utc
 from inbox.store.topics import HELD
 from inbox.templates import Templates, load_templates

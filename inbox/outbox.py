@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from inbox.channel import Channel, Delivery
 from inbox.config import OutboxSettings
 from inbox.hooks import call
-from inbox.model import Channel, Delivery, DeliveryState, Outbound
+from inbox.model import DeliveryState, Outbound
 from inbox.store import Store, now_utc
 
 log = logging.getLogger("inbox.outbox")

@@ -15,19 +15,10 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime, timedelta
 
 from inbox import subjects
+from inbox.channel import Delivery, Inbound
 from inbox.config import Config
 from inbox.hooks import Filed, call
-from inbox.model import (
-    Contact,
-    Delivery,
-    DeliveryState,
-    Direction,
-    Flag,
-    Identity,
-    Inbound,
-    Status,
-    Thread,
-)
+from inbox.model import Contact, DeliveryState, Direction, Flag, Identity, Status, Thread
 from inbox.quoted import MIN_LINE, best_quoted
 from inbox.store import NotFound, Store, now_utc
 from routing.assign import assign

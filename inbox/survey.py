@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from inbox.automatic import AutomaticSender, language_for
+from inbox.channel import Inbound
 from inbox.config import Config
-from inbox.model import Contact, Direction, Inbound, Thread
+from inbox.model import Contact, Direction, Thread
 from inbox.sections import Section
 from inbox.sla import Teller
 from inbox.store import Store, now_utc

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from inbox.model import Agent, Team
+from inbox.staff import Agent, Team
 from routing.calendar import BusinessCalendar
 
 STRATEGIES = ("round_robin", "least_open", "manual")

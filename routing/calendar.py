@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from inbox.model import WorkingHours
 from inbox.sections import Section
+from inbox.staff import WorkingHours
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")

@@ -13,9 +13,10 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
+from inbox.channel import Inbound
 from inbox.config import Config, load_config
 from inbox.daemon import Daemon, close_channels
-from inbox.model import Identity, Inbound, Outbound
+from inbox.model import Identity, Outbound
 from inbox.pipeline import Pipeline
 from inbox.store import Store
 from tests.botapi import TOKEN

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inbox.model import Agent, Team, WorkingHours
+from inbox.staff import Agent, Team, WorkingHours
 from routing.assign import Assignment, assign
 
 # Monday 2026-03-02 06:00 UTC = 11:00 in Almaty (UTC+5), 09:00 in Moscow, 01:00 in New York.

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from connectors.mime import parse_email
-from inbox.model import Flag, Inbound
+from inbox.channel import Inbound
+from inbox.model import Flag
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "email"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared email corpus not present")

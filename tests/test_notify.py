@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from inbox.channel import Delivery
 from inbox.config import load_config
-from inbox.model import Agent, Delivery
 from inbox.notify import DeskSettings, Notifier, desk_settings
 from inbox.sections import Section
+from inbox.staff import Agent
 from inbox.store import Store, now_utc
 from inbox.templates import load_templates
 from tests.conftest import mail

@@ -10,7 +10,8 @@ import pytest
 from imapclient import IMAPClient
 
 from connectors.email import EmailChannel, create, settings
-from inbox.model import Delivery, Outbound
+from inbox.channel import Delivery
+from inbox.model import Outbound
 from inbox.sections import Section
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp import SmtpServer

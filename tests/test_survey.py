@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from inbox.model import Identity, Inbound, Status
+from inbox.channel import Inbound
+from inbox.model import Identity, Status
 from inbox.notify import Notifier
 from inbox.sections import Section
 from inbox.store import Store, now_utc

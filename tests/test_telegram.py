@@ -14,7 +14,8 @@ from telegram.error import InvalidToken
 
 from connectors import telegram, telegram_channel
 from connectors.telegram_limits import SendLimiter, split_text
-from inbox.model import Attachment, Channel, Flag, Identity, Outbound
+from inbox.channel import Channel
+from inbox.model import Attachment, Flag, Identity, Outbound
 from inbox.secrets import Secret
 from inbox.sections import Section
 from tests.botapi import BotApiServer
