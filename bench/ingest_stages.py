@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 
 from bench.email_ingest import GENERATOR, INBOX_TOML, ROUTING_TOML  # noqa: E402
 from connectors.mime import parse_email  # noqa: E402
+from inbox.channel import Inbound  # noqa: E402
 from inbox.config import load_config  # noqa: E402
 from inbox.daemon import Daemon  # noqa: E402
-from inbox.model import Inbound  # noqa: E402
 from inbox.pipeline import Pipeline  # noqa: E402
 
 BATCH = 200
