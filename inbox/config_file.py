@@ -30,17 +30,36 @@ def config_path(given: str | None) -> Path:
     return Path(given or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG)
 
 
-def read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
-    """Parse one TOML file; a syntax error becomes a problem naming the file and line."""
+def read_text(path: Path) -> str:
+    """A file the admin edits, as UTF-8; the byte-order mark Windows Notepad writes is allowed.
+
+    Raises ``ValueError`` naming the line that is not UTF-8: a file saved in a Windows
+    or KOI8 code page is the usual slip when Russian text is edited on Windows, and
+    the decoder's own message does not say what to do.
+    """
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}):"
+                         " save the file with the UTF-8 encoding") from None
+
+
+def read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    """Parse one TOML file; any reason it cannot be read becomes a problem naming the file."""
+    try:
+        return tomllib.loads(read_text(path))
     except FileNotFoundError:
         problems.append(f"{path}: file not found")
     except PermissionError:
         problems.append(f"{path}: permission denied (the service user must be able to read it)")
+    except OSError as exc:
+        problems.append(f"{path}: cannot read: {exc.strerror or exc}")
     except tomllib.TOMLDecodeError as exc:
         problems.append(f"{path.name}: not valid TOML: {exc}")
+    except ValueError as exc:  # not UTF-8
+        problems.append(str(exc))
     return None
 
 

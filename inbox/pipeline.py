@@ -32,6 +32,11 @@ log = logging.getLogger("inbox.pipeline")
 THREAD_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,
                 Flag.UNDECODABLE, Flag.QUARANTINED, Flag.NO_SENDER}
 
+# Mail that no person wrote to the thread (out-of-office, bounces, lists, our own loops):
+# filed where its headers put it, but it never reopens a closed thread, starts a linked
+# one or takes a thread off "pending".
+MACHINE_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS}
+
 # A reply that lost its headers joins the sender's thread with the same subject only when
 # that thread saw a message within this window.
 SUBJECT_WINDOW = timedelta(days=14)
@@ -152,7 +157,7 @@ class Pipeline:
             self.store.log_event(thread_id, "system", "reopened",
                                  {"reason": placement.reason, "message": stored.message_id})
         else:
-            if thread.status is Status.PENDING:
+            if thread.status is Status.PENDING and not item.flags & MACHINE_FLAGS:
                 self.store.update_thread(thread_id, status=Status.OPEN)
             self.store.log_event(thread_id, "system", "customer-replied",
                                  {"reason": placement.reason, "message": stored.message_id})
@@ -180,14 +185,14 @@ class Pipeline:
                       item.meta.get("bounced-message-id", "")]
         thread = self.store.thread_by_header_ids(header_ids)
         if thread:
-            return self._continue(thread, "in-reply-to/references")
+            return self._continue(thread, "in-reply-to/references", item, contact)
         if keys.ticket is not None:
             try:
                 thread = self.store.thread(keys.ticket)
             except NotFound:
                 thread = None
             if thread and thread.contact_id == contact.id:
-                return self._continue(thread, f"ticket token [#{keys.ticket}]")
+                return self._continue(thread, f"ticket token [#{keys.ticket}]", item, contact)
             if thread:
                 # A token alone from a stranger must not leak the thread to them.
                 return Placement(None, f"ticket token [#{keys.ticket}] from an unknown sender",
@@ -199,7 +204,7 @@ class Pipeline:
         if keys.conversation:
             thread = self.store.latest_thread_for_conversation(item.account, keys.conversation)
             if thread:
-                return self._continue(thread, "same chat")
+                return self._continue(thread, "same chat", item, contact)
         return Placement(None, "new conversation")
 
     def _by_subject(self, item: Inbound, contact: Contact) -> Placement | None:
@@ -220,7 +225,7 @@ class Pipeline:
         if quoted is not None:
             if candidates[quoted] == contact.id:
                 return self._continue(self.store.thread(quoted),
-                                      "same subject, quotes this thread's message")
+                                      "same subject, quotes this thread's message", item, contact)
             item.flags.add(Flag.REVIEW)
             return Placement(self.store.thread(quoted), "same subject, quotes this thread's"
                              " message, from someone other than the thread's contact")
@@ -231,15 +236,28 @@ class Pipeline:
             own = own if mine is None else [mine]
         if len(own) == 1:
             return self._continue(self.store.thread(own[0]),
-                                  "reply from the same sender with the same subject")
+                                  "reply from the same sender with the same subject", item, contact)
         if own:
             return Placement(None, "same subject as several threads of this sender",
                              review=True)
         return None
 
-    def _continue(self, thread: Thread, reason: str) -> Placement:
+    def _continue(self, thread: Thread, reason: str, item: Inbound,
+                  contact: Contact) -> Placement:
+        """The message joins ``thread``; whether that reopens it, or starts a linked one.
+
+        Someone other than the thread's contact (a parent in Cc answering our reply) is
+        filed there, since they had the thread's mail, but flagged ``review``: answers go
+        to the contact only, and an agent decides whether this person needs one too.
+        """
+        machine = bool(item.flags & MACHINE_FLAGS)
+        if not machine and thread.contact_id != contact.id:
+            item.flags.add(Flag.REVIEW)
+            reason = f"{reason}, from someone other than the thread's contact"
         if thread.status is not Status.CLOSED:
             return Placement(thread, reason)
+        if machine:
+            return Placement(thread, f"{reason}; automatic mail, the thread stays closed")
         window = timedelta(days=self.config.threads.reopen_days)  # 0: never reopen
         if window and thread.closed_at and self.clock() - thread.closed_at <= window:
             return Placement(thread, f"{reason}; closed thread reopened", reopen=True)

@@ -16,10 +16,11 @@ is a configuration error, not a surprise in front of a parent.
 from __future__ import annotations
 
 import string
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from inbox.config_file import read_text, read_toml
 
 VARIABLES = ("customer_name", "ticket", "agent_name", "school_name")
 ANY_LANGUAGE = ""  # the key of a NAME.txt template
@@ -77,14 +78,14 @@ def load_templates(folder: Path, problems: list[str]) -> Templates:
         if path.suffix == ".txt":
             stem, _, language = path.stem.partition(".")
             try:
-                add(stem, language.lower(), path.read_text(encoding="utf-8"), str(path))
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(f"{path}: cannot read: {exc}")
+                add(stem, language.lower(), read_text(path), str(path))
+            except OSError as exc:
+                problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+            except ValueError as exc:  # not UTF-8
+                problems.append(str(exc))
         elif path.suffix == ".toml":
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                problems.append(f"{path}: cannot read: {exc}")
+            data = read_toml(path, problems)
+            if data is None:
                 continue
             for name, versions in data.items():
                 if not isinstance(versions, dict) or not all(

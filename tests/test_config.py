@@ -87,6 +87,24 @@ def test_toml_syntax_error_names_the_file_and_line(school):
     assert "line" in problems[0]
 
 
+
+def test_a_file_saved_in_a_windows_code_page_names_the_line_and_says_to_save_as_utf8(school):
+    school.write(INBOX_TOML)
+    routing = school.root / "routing.toml"
+    text = routing.read_text(encoding="utf-8") + '\n# Школа "Рассвет"\n'
+    routing.write_bytes(text.encode("cp1251"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(school.config)
+    line = text.count("\n")
+    assert caught.value.problems == [
+        f"{routing}: line {line} is not UTF-8 (byte 0xd8): save the file with the UTF-8 encoding"]
+
+
+def test_the_byte_order_mark_windows_notepad_writes_is_accepted(school):
+    school.write(INBOX_TOML)
+    school.config.write_bytes(b"\xef\xbb\xbf" + school.config.read_bytes())
+    assert [c.name for c in load_config(school.config).channels] == ["support"]
+
 def test_missing_routing_file_is_named(school):
     (school.root / "routing.toml").unlink()
     with pytest.raises(ConfigError) as caught:

@@ -118,6 +118,35 @@ def test_mail_to_a_closed_thread_reopens_it(school):
     assert thread["status"] == "open"
 
 
+def test_an_out_of_office_reply_is_filed_in_the_closed_thread_without_reopening_it(school):
+    our_id = answered(school)["Message-ID"]
+    school.cli("close", "1")
+    school.deliver(mail(subject="Автоответ: Оплата за декабрь", body="Я в отпуске до 1 декабря.",
+                        message_id="ooo@mail.example",
+                        extra=f"In-Reply-To: {our_id}\r\nAuto-Submitted: auto-replied\r\n"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert (thread["status"], thread["messages"]) == ("closed", 3)
+    shown = json.loads(school.cli("show", "1", "--json").output)
+    (ooo,) = [m for m in shown["messages"] if "отпуске" in m["text"]]
+    assert "automatic" in ooo["flags"]
+    assert "review" not in ooo["flags"]
+
+
+def test_someone_else_answering_by_headers_is_filed_in_the_thread_flagged_for_review(school):
+    our_id = answered(school)["Message-ID"]
+    school.deliver(mail(subject="Re: Оплата за декабрь", body="Я папа, тоже вопрос.",
+                        sender="papa@mail.example", message_id="papa@mail.example",
+                        extra=f"In-Reply-To: {our_id}\r\n"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["messages"] == 3
+    shown = json.loads(school.cli("show", "1", "--json").output)
+    (papa,) = [m for m in shown["messages"] if "папа" in m["text"]]
+    assert papa["flags"] == ["review"]
+    assert shown["contact"] == thread["contact"]  # answers still go to the contact
+
+
 def test_garbage_file_still_reaches_an_agent_and_does_not_block_the_next(school):
     school.deliver(b"\x00\xff\xfe not an email at all \x81\x82")
     school.deliver(mail(message_id="good@mail.example"))
