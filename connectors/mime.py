@@ -39,6 +39,11 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([\w.:-]{1,40})""", re.I)
 _LENIENT_FROM = re.compile(rb"(?im)^from:[ \t]*([^\r\n]*)")
 _LENIENT_MSGID = re.compile(rb"(?im)^message-id:[ \t]*<([^<>\s]+)>")
+# Terminal escape sequences (CSI, OSC) and the control characters text has no use for
+# (all of C0 and C1 but tab and line breaks): in a subject they would leave in our
+# reply's header, and `inbox show` would hand them to the agent's terminal.
+_UNPRINTABLE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                          r"|[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]")
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
 
 # Labels seen in the wild that the stdlib does not know, or knows as a narrower set.
@@ -128,7 +133,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     text, visible = body.text()
     auto = automail.classify(msg)
     message_id = _first_id(_get(msg, "Message-ID"))
-    ticket = _TICKET.search(subject)
+    tickets = _TICKET.findall(subject)  # ours is the last: we append it to a reply's subject
     flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
     if any(lossy):
         flags.add(Flag.UNDECODABLE)
@@ -165,7 +170,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
             message_id=message_id,
             in_reply_to=_first_id(_get(msg, "In-Reply-To")),
             references=_references(_get(msg, "References")),
-            ticket=int(ticket.group(1)) if ticket else None,
+            ticket=int(tickets[-1]) if tickets else None,
         ),
         flags=flags,
         meta=meta,
@@ -343,7 +348,13 @@ def decode_header_value(value: str, lossy: list[bool] | None = None) -> str:
     rest = value[last_end:]
     if rest:
         out.append(_decode_piece(_raw_bytes(rest), None, lossy))
-    return " ".join("".join(out).split())
+    return " ".join(printable("".join(out)).split())
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (tab and line
+    breaks stay)."""
+    return _UNPRINTABLE.sub("", text)
 
 
 def _decode_word(encoding: str, payload: str) -> bytes | None:
@@ -464,7 +475,7 @@ class _Body:
         text, lossy = decode_bytes(data, label)
         if lossy:
             self.flags.add(Flag.UNDECODABLE)
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = printable(text.replace("\r\n", "\n").replace("\r", "\n"))
         (self.plain if ctype == _PLAIN else self.html_parts).append(text)
 
     def _filename(self, part: Message) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from inbox import subjects
 from inbox.config import Config
 from inbox.model import Attachment, Direction, Flag, Status, Thread
 from inbox.notify import Notifier
@@ -184,13 +185,14 @@ class Actions:
             headers["In-Reply-To"] = f"<{last_inbound}>"
         if references:
             headers["References"] = " ".join(f"<{h}>" for h in references)
-        subject = thread.subject or "(no subject)"
+        # Only our token, and last: a subject that carried another thread's token (a
+        # customer answering one ticket about another) would otherwise be read as that
+        # one when the customer's client drops the headers.
+        subject = " ".join(subjects.TICKET_TOKEN.sub(" ", thread.subject).split())
+        subject = subject or "(no subject)"
         if not subject.lower().startswith("re:"):
             subject = f"Re: {subject}"
-        token = f"[#{thread.id}]"
-        if token not in subject:
-            subject = f"{subject} {token}"
-        return subject, headers
+        return f"{subject} [#{thread.id}]", headers
 
     def _domain(self, account: str) -> str:
         try:

@@ -108,6 +108,22 @@ def test_ticket_token_from_the_contact_joins_the_thread(school):
     assert thread["messages"] == 2
 
 
+def test_a_subject_with_another_threads_token_carries_only_ours_and_the_answer_finds_us(school):
+    school.deliver(mail(subject="Re: [#41] старый вопрос"))
+    school.cli("run", "--once")
+    school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    school.cli("run", "--once")
+    (sent_file,) = (school.sent / "new").iterdir()
+    sent = email.message_from_bytes(sent_file.read_bytes())
+    subject = str(email.header.make_header(email.header.decode_header(sent["Subject"])))
+    assert subject == "Re: старый вопрос [#1]"
+    school.deliver(mail(subject="Re: [#41] Re: старый вопрос [#1]", body="Спасибо",
+                        message_id="m7@mail.example"))  # a client that dropped the headers
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["messages"] == 3
+
+
 def test_mail_to_a_closed_thread_reopens_it(school):
     school.deliver(mail())
     school.cli("run", "--once")

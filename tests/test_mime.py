@@ -81,6 +81,15 @@ def test_ids_ticket_and_threading_keys():
     assert msg.keys.ticket == 123
 
 
+def test_terminal_escapes_and_control_characters_never_reach_subject_or_text():
+    raw = message("From: a@b.c\nSubject: Hi \x1b[2J\x1b[31mRED\x1b[0m =?x-unknown?B?AAAA?= there",
+                  body=b"line one\x1b]0;owned\x07\x00\nline\ttwo\x1b[1m!\r\n")
+    msg = parse(raw)
+    assert msg.subject == "Hi RED there"
+    assert msg.text == "line one\nline\ttwo!\n"
+    assert msg.raw == raw
+
+
 def test_missing_message_id_gives_content_hash():
     raw = message("From: a@b.c")
     msg = parse(raw)
