@@ -11,8 +11,10 @@ signature already stripped by the normaliser) is parsed for a first-line
 agent's attachments go to the customer, who sees only the school's address.
 
 Anything else that looks like an agent's reply (a token address, or mail from
-an agent's address) is left to the pipeline as a customer message flagged
-``review``: it is stored and shown to agents, never relayed.
+an agent's address) is left to the pipeline as a message flagged ``review``:
+filed in the thread its reply address names (a new thread when it names none),
+shown to agents, never relayed, never answered automatically, and it changes
+no thread's status.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class AgentMail:
             # Filed by the pipeline as a customer message a human must look at.
             item.flags.add(Flag.REVIEW)
             item.meta["agent-reply-refused"] = refusal
+            if tokens:  # filed beside the conversation it tries to answer
+                item.meta["agent-reply-ticket"] = str(tokens[0][0])
             log.warning("%s: mail %s from %s not taken as an agent's reply: %s", item.account,
                         item.external_id, item.sender.value, refusal)
             return False

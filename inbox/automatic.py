@@ -30,6 +30,8 @@ def loop_risk(item: Inbound) -> str:
     for flag in NEVER_ANSWERED:
         if flag in item.flags:
             return f"the message is flagged {flag.value}"
+    if item.meta.get("agent-reply-refused"):
+        return "an agent's reply the desk refused"
     if item.meta.get("auto"):
         return f"the message is automatic ({item.meta['auto']})"
     return ""

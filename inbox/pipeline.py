@@ -32,9 +32,7 @@ log = logging.getLogger("inbox.pipeline")
 THREAD_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,
                 Flag.UNDECODABLE, Flag.QUARANTINED, Flag.NO_SENDER}
 
-# Mail that no person wrote to the thread (out-of-office, bounces, lists, our own loops):
-# filed where its headers put it, but it never reopens a closed thread, starts a linked
-# one or takes a thread off "pending".
+# Mail that no person wrote to the thread (out-of-office, bounces, lists, our own loops).
 MACHINE_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS}
 
 # A reply that lost its headers joins the sender's thread with the same subject only when
@@ -157,7 +155,7 @@ class Pipeline:
             self.store.log_event(thread_id, "system", "reopened",
                                  {"reason": placement.reason, "message": stored.message_id})
         else:
-            if thread.status is Status.PENDING and not item.flags & MACHINE_FLAGS:
+            if thread.status is Status.PENDING and _moves_threads(item):
                 self.store.update_thread(thread_id, status=Status.OPEN)
             self.store.log_event(thread_id, "system", "customer-replied",
                                  {"reason": placement.reason, "message": stored.message_id})
@@ -180,6 +178,13 @@ class Pipeline:
     def _place(self, item: Inbound, contact: Contact) -> Placement:
         """Find the conversation: headers, then a ticket token from a known sender, then chat."""
         keys = item.keys
+        refused = item.meta.get("agent-reply-ticket")  # see inbox.agentmail
+        if refused:
+            try:
+                return self._continue(self.store.thread(int(refused)),
+                                      "an agent's reply that was refused", item, contact)
+            except NotFound:
+                pass
         # A bounce names the message it returns; it belongs with that message.
         header_ids = [keys.in_reply_to, *reversed(keys.references),
                       item.meta.get("bounced-message-id", "")]
@@ -250,14 +255,14 @@ class Pipeline:
         filed there, since they had the thread's mail, but flagged ``review``: answers go
         to the contact only, and an agent decides whether this person needs one too.
         """
-        machine = bool(item.flags & MACHINE_FLAGS)
-        if not machine and thread.contact_id != contact.id:
+        person = _moves_threads(item)
+        if person and thread.contact_id != contact.id:
             item.flags.add(Flag.REVIEW)
             reason = f"{reason}, from someone other than the thread's contact"
         if thread.status is not Status.CLOSED:
             return Placement(thread, reason)
-        if machine:
-            return Placement(thread, f"{reason}; automatic mail, the thread stays closed")
+        if not person:
+            return Placement(thread, f"{reason}; not a person writing to it, it stays closed")
         window = timedelta(days=self.config.threads.reopen_days)  # 0: never reopen
         if window and thread.closed_at and self.clock() - thread.closed_at <= window:
             return Placement(thread, f"{reason}; closed thread reopened", reopen=True)
@@ -420,3 +425,12 @@ def _jsonable(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def _moves_threads(item: Inbound) -> bool:
+    """Whether the message may reopen a closed thread, start a linked one or end "pending".
+
+    Only a person writing to the thread may. Automatic mail and an agent's reply the desk
+    refused are filed where they belong and change nothing else.
+    """
+    return not (item.flags & MACHINE_FLAGS or "agent-reply-refused" in item.meta)

@@ -179,19 +179,19 @@ def test_agent_attachments_go_to_the_customer(desk):
     assert files == [("invoice.pdf", b"%PDF-1.4\n")]
 
 
-@pytest.mark.parametrize(("case", "to", "extra", "reason"), [
+@pytest.mark.parametrize(("case", "to", "extra", "reason", "filed_in"), [
     ("right From, no token", "support@school.example", "",
-     "from an agent's address but not to a reply address (no token)"),
+     "from an agent's address but not to a reply address (no token)", 2),
     ("token for another thread", "thread2", "",
-     "the reply token does not belong to this agent and ticket"),
+     "the reply token does not belong to this agent and ticket", 1),
     ("token of another agent", "aigerim", "",
-     "the reply token does not belong to this agent and ticket"),
+     "the reply token does not belong to this agent and ticket", 1),
     ("dkim=fail", "boris", "Authentication-Results: mx.school.example; dkim=fail"
                            " header.d=staff.example; spf=pass\r\n",
-     "the receiving server says dkim=fail"),
+     "the receiving server says dkim=fail", 1),
 ])
 def test_spoofed_agent_replies_are_filed_flagged_and_never_relayed(desk, case, to, extra,
-                                                                   reason):
+                                                                   reason, filed_in):
     desk.deliver(mail())
     desk.cli("run", "--once")
     sent_before = len(sent(desk))
@@ -202,14 +202,19 @@ def test_spoofed_agent_replies_are_filed_flagged_and_never_relayed(desk, case, t
     desk.cli("run", "--once")
     assert to_customer(desk) == []
     store_threads = json.loads(desk.cli("threads", "--json").output)
-    assert [t["messages"] for t in sorted(store_threads, key=lambda t: t["id"])] == [1, 1]
-    flagged = show(desk, 2)
+    # Beside the conversation its reply address names; without one, a thread of its own.
+    assert {t["id"]: t["messages"] for t in store_threads} == (
+        {1: 2} if filed_in == 1 else {1: 1, 2: 1})
+    (flagged,) = [m for m in show(desk, filed_in)["messages"] if "карту" in m["text"]]
     assert "review" in flagged["flags"]
     store = Store(load_config(desk.config).store.path)
-    message_id = flagged["messages"][0]["id"]
-    assert store.message_meta(message_id)["agent-reply-refused"] == reason
-    # Agents hear about the flagged message like any new thread; the customer hears nothing.
+    assert store.message_meta(flagged["id"])["agent-reply-refused"] == reason
+    assert show(desk, 1)["status"] == "open"
+    # Agents hear about the flagged message; the customer hears nothing, and nothing
+    # automatic answers the agent's address.
     assert all(m["To"] != "olga@mail.example" for m in sent(desk)[sent_before:])
+    assert all(m["Auto-Submitted"] is None or "New" in header(m, "Subject")
+               or "[#" in header(m, "Subject") for m in sent(desk)[sent_before:])
 
 
 def _token_address(school, shown_ticket: int, real_ticket: int, agent: str) -> str:
