@@ -3,6 +3,7 @@ exported and forgotten, reparse after a parser change, and the durations they ac
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import tarfile
@@ -18,7 +19,7 @@ from inbox.model import Direction, Identity, Status
 from inbox.sections import Section
 from inbox.spans import parse_cutoff, parse_span
 from inbox.store import Store, now_utc
-from tests.conftest import School
+from tests.conftest import School, mail
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -276,6 +277,24 @@ def test_forget_contact_deletes_the_person_and_everything_about_them(filled):
     store.close()
     assert filled.cli("forget-contact", str(boris), "--yes", ok=False).output.strip() == (
         f"Error: no contact {boris}")
+
+
+def test_a_forgotten_persons_words_are_nowhere_in_the_database_files(school):
+    school.deliver(mail(subject="Question about xylophonist", sender="zebra@mail.example",
+                        body="My secretword quokkaminder", message_id="z1@mail.example"))
+    school.deliver(mail(subject="Lunch menu", sender="other@mail.example",
+                        body="What is for lunch tomorrow?", message_id="o1@mail.example"))
+    school.cli("run", "--once")
+    school.cli("reply", "2", "--as", "boris", "-m", "Pasta.")
+    school.cli("run", "--once")
+    zebra = json.loads(school.cli("show", "1", "--json").output)["contact_id"]
+    school.cli("forget-contact", str(zebra), "--yes")
+    gc.collect()  # the in-process commands' connections close, as the processes' would
+    files = [p for p in school.root.rglob("*") if p.name.endswith((".db", ".db-wal"))]
+    stored = b"".join(p.read_bytes() for p in files)
+    assert b"lunch" in stored  # what others wrote is still there
+    for trace in (b"secretword", b"quokkaminder", b"xylophonist", b"zebra@mail.example"):
+        assert trace not in stored, trace
 
 
 # -- reparse -----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Store verbs for looking after the data: health figures, backup, purge, forget, export, reparse.
 
 A mixin of :class:`inbox.store.Store` (it uses ``self.db``, ``self.transaction()``
-and ``self._one``). Deletions run with ``secure_delete`` on, so removed personal
-data is overwritten in the database file rather than left in free pages, and
+and ``self._one``). The store runs with ``secure_delete`` on, so removed personal
+data is overwritten in the database file rather than left in free space, and
 the full-text index is merged afterwards so no deleted words linger in it.
 Attachment files are removed only after the commit that dropped their last
 reference: a crash leaves at most an unreferenced file, never a row without one.
@@ -164,12 +164,8 @@ class CareStore:
             if dry_run:
                 removed.add(self._count_threads(batch))
                 continue
-            self.db.execute("PRAGMA secure_delete = ON")
-            try:
-                with self.transaction():
-                    removed.add(self._delete_batch(batch))
-            finally:
-                self.db.execute("PRAGMA secure_delete = OFF")
+            with self.transaction():
+                removed.add(self._delete_batch(batch))
         self._finish_delete(removed, dry_run)
         return removed
 
@@ -184,17 +180,13 @@ class CareStore:
             removed = self._count_threads(thread_ids)
         else:
             removed = Removed()
-            self.db.execute("PRAGMA secure_delete = ON")
-            try:
-                with self.transaction():
-                    for start in range(0, len(thread_ids), DELETE_BATCH):
-                        removed.add(self._delete_batch(thread_ids[start:start + DELETE_BATCH]))
-                    if values:
-                        self.db.execute(
-                            f"DELETE FROM automatic_sent WHERE recipient IN ({marks})", values)
-                    self.db.execute("DELETE FROM contacts WHERE id = ?", [contact_id])
-            finally:
-                self.db.execute("PRAGMA secure_delete = OFF")
+            with self.transaction():
+                for start in range(0, len(thread_ids), DELETE_BATCH):
+                    removed.add(self._delete_batch(thread_ids[start:start + DELETE_BATCH]))
+                if values:
+                    self.db.execute(
+                        f"DELETE FROM automatic_sent WHERE recipient IN ({marks})", values)
+                self.db.execute("DELETE FROM contacts WHERE id = ?", [contact_id])
         removed.contacts = 1
         self._finish_delete(removed, dry_run)
         return removed
