@@ -40,11 +40,21 @@ class OutboxSender:
         self.hooks = list(hooks)  # see inbox.hooks
 
     async def flush(self, limit: int = 100) -> FlushReport:
-        """Try every entry that is due now, oldest first."""
+        """Try every entry that is due now, oldest first, in order per recipient.
+
+        After a failure, the recipient's later entries wait for that one's retry, so no
+        message overtakes another (see :meth:`Store.due_outbound`).
+        """
         report = FlushReport()
+        waiting: set[tuple[str, str]] = set()
         for entry in self.store.due_outbound(self.clock(), limit):
+            recipient = (entry.account, entry.recipient)
+            if recipient in waiting:
+                continue
             delivery = await self._send(entry)
             self._record(entry, delivery, report)
+            if not delivery.ok:
+                waiting.add(recipient)
         return report
 
     async def _send(self, entry: Outbound) -> Delivery:

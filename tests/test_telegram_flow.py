@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -153,3 +154,20 @@ def test_a_message_after_the_window_starts_a_new_thread(bot_school):
     bot_school.bot.user_message(508, "Новый вопрос", user=user(508))
     bot_school.cli("run", "--once")
     assert [(t["id"], t["status"]) for t in threads(bot_school)] == [(2, "open"), (1, "closed")]
+
+
+def test_replies_reach_the_chat_in_order_and_wait_out_telegrams_retry_after(bot_school):
+    bot_school.bot.user_message(510, "Вопрос про оплату", user=user(510))
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    bot_school.bot.fail_next("sendMessage", 429, retry_after=1)
+    for text in ("Первое", "Второе"):
+        bot_school.cli("reply", str(thread["id"]), "--as", "boris", "-m", text)
+    bot_school.cli("run", "--once")
+    tried = [params.get("text") for method, params in bot_school.bot.calls
+             if method == "sendMessage"]
+    assert tried == ["Первое"]  # the second did not overtake the first inside the wait
+    time.sleep(1.1)
+    bot_school.cli("run", "--once")
+    sent = bot_school.bot.wait_for_sent(2)
+    assert [(m.chat_id, m.text) for m in sent] == [(510, "Первое"), (510, "Второе")]

@@ -615,9 +615,20 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             }).last_pk
 
     def due_outbound(self, now: datetime, limit: int = 100) -> list[Outbound]:
+        """Entries to try now, oldest first; none overtakes an earlier one to its recipient.
+
+        A customer must read replies in the order agents wrote them, and a chat that
+        Telegram told to wait (429 retry_after) must not get the next message before the
+        retry: an entry waits while an earlier one to the same recipient waits for its
+        retry.
+        """
         rows = self._rows(
-            "SELECT * FROM outbox WHERE state IN ('queued', 'retrying') AND next_attempt_at <= ?"
-            " ORDER BY next_attempt_at, id LIMIT ?", [iso(now), limit],
+            "SELECT * FROM outbox o WHERE state IN ('queued', 'retrying')"
+            " AND next_attempt_at <= :now AND NOT EXISTS ("
+            "   SELECT 1 FROM outbox e WHERE e.state IN ('queued', 'retrying')"
+            "   AND e.account = o.account AND e.recipient = o.recipient AND e.id < o.id"
+            "   AND e.next_attempt_at > :now)"
+            " ORDER BY id LIMIT :limit", {"now": iso(now), "limit": limit},
         )
         return [self._outbound(row) for row in rows]
 
