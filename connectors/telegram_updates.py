@@ -128,6 +128,8 @@ def _message(message: Message, raw: bytes, source_ref: str, account: str, groups
     text = message.text or message.caption or ""
     kind, files, placeholder = _content(message)
     meta = {"chat_id": str(chat.id), "kind": kind}
+    if not text and placeholder:
+        meta["placeholder"] = "1"  # our words, not the customer's: no clue to their language
     if chat.type != Chat.PRIVATE:
         meta["chat_type"] = str(chat.type)
     if message.reply_to_message:

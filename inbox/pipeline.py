@@ -309,7 +309,8 @@ class Pipeline:
                now: datetime) -> tuple[Contact, str]:
         """Decide and record where the new thread goes; returns the contact as now stored
         and the template the matching rule names ("" for none)."""
-        text = item.visible
+        # A placeholder ("[sticker 😀]") is the connector's wording: the hints decide.
+        text = "" if item.meta.get("placeholder") else item.visible
         if item.subject and item.channel == "email":
             text = f"{item.subject}\n{text}"
         guess = self.detector.detect(text, item.language_hints, contact.language)

@@ -171,3 +171,15 @@ def test_replies_reach_the_chat_in_order_and_wait_out_telegrams_retry_after(bot_
     bot_school.cli("run", "--once")
     sent = bot_school.bot.wait_for_sent(2)
     assert [(m.chat_id, m.text) for m in sent] == [(510, "Первое"), (510, "Второе")]
+
+
+def test_a_sticker_first_takes_the_language_telegram_reports_not_the_placeholders(bot_school):
+    bot_school.bot.user_message(511, user=user(511, language="ru"),
+                                sticker={"file_id": "st1", "file_unique_id": "u1", "width": 512,
+                                         "height": 512, "is_animated": False,
+                                         "is_video": False, "type": "regular", "emoji": "👍"})
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    assert thread["language"] == "ru"
+    shown = json.loads(bot_school.cli("show", str(thread["id"]), "--json").output)
+    assert shown["messages"][0]["text"] == "[sticker 👍]"
