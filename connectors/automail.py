@@ -123,6 +123,32 @@ def bounced_message_id(msg: Message) -> str:
     return ""
 
 
+def bounce_reason(msg: Message) -> str:
+    """Who could not be reached and why, from the report's delivery-status fields (RFC 3464):
+    ``"olga@mail.example: 5.1.1 (smtp; 550 5.1.1 User unknown)"``; "" when it has none.
+
+    The agent must see which address failed and what the server said, not just the
+    report's subject, to know whether to correct the address or try another channel.
+    """
+    reasons = []
+    for part in msg.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        for block in blocks if isinstance(blocks, list) else []:
+            recipient = _header(block, "Final-Recipient") or _header(block, "Original-Recipient")
+            status = _header(block, "Status")
+            if not recipient or not status:
+                continue
+            reason = f"{recipient.partition(';')[2].strip() or recipient}: {status.strip()}"
+            diagnostic = " ".join(_header(block, "Diagnostic-Code").split())
+            reasons.append(f"{reason} ({diagnostic})" if diagnostic else reason)
+    if not reasons and _header(msg, "X-Failed-Recipients"):
+        reasons.append(" ".join(_header(msg, "X-Failed-Recipients").split()))
+    text = "; ".join(reasons)[:500]
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # raw 8-bit
+
+
 def _quoted_message_id(part: Message, ctype: str) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):

@@ -148,6 +148,9 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         bounced = automail.bounced_message_id(msg)
         if bounced and bounced != message_id:
             meta["bounced-message-id"] = bounced
+        reason = automail.bounce_reason(msg)
+        if reason:
+            meta["bounce-reason"] = reason
     hints = {}
     if msg.get("Content-Language") is not None:
         hints["content-language"] = _unfold(_get(msg, "Content-Language")).strip()

@@ -295,8 +295,8 @@ class Pipeline:
         entry = self.store.outbound_for_header_id(header_id)
         if entry is None or entry.state is DeliveryState.FAILED:
             return
-        delivery = Delivery(ok=False, permanent=True,
-                            error=f"bounced: {item.subject or 'delivery status notification'}")
+        reason = item.meta.get("bounce-reason") or item.subject or "delivery status notification"
+        delivery = Delivery(ok=False, permanent=True, error=f"bounced: {reason}")
         self.store.record_delivery(entry.id, DeliveryState.FAILED, at=self.clock(),
                                    error=delivery.error)
         self.store.log_event(entry.thread_id, "system", "delivery-failed",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import email
 import json
 
+from inbox.config import load_config
+from inbox.store import Store
 from tests.conftest import mail
 
 
@@ -182,7 +184,8 @@ def dsn_for(message_id: str) -> bytes:
         ' boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n'
         "Your message could not be delivered: mailbox unavailable.\r\n\r\n--B\r\n"
         "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mail.example\r\n\r\n"
-        "Final-Recipient: rfc822; olga@mail.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        "Final-Recipient: rfc822; olga@mail.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <olga@mail.example>:\r\n User unknown\r\n\r\n"
         "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@school.example\r\n"
         f"To: olga@mail.example\r\nMessage-ID: {message_id}\r\nSubject: Re: Оплата\r\n\r\n--B--\r\n"
     ).encode()
@@ -197,6 +200,10 @@ def test_a_bounce_marks_our_reply_failed_and_joins_its_thread(school):
     assert [(m["direction"], m["delivery"]) for m in shown["messages"]] == [
         ("in", None), ("out", "failed"), ("in", None)]
     assert "bounce" in shown["messages"][-1]["flags"]
+    store = Store(load_config(school.config).store.path)
+    (failed,) = [e.detail for e in store.events(1) if e.action == "delivery-failed"]
+    assert failed["error"] == ("bounced: olga@mail.example: 5.1.1"
+                               " (smtp; 550 5.1.1 <olga@mail.example>: User unknown)")
 
 
 def test_a_reply_without_headers_joins_the_senders_thread_with_the_same_subject(school):
