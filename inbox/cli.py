@@ -277,9 +277,10 @@ def check(obj: Context, connect: bool) -> None:
       inbox --config config/inbox.example.toml check
     """
     config = obj.config
-    click.echo(f"{config.path}: OK ({len(config.channels)} channels, {len(config.agents)} agents,"
-               f" {len(config.teams)} teams, {len(config.routing.rules)} rules"
-               f" in {config.routing_path.name})")
+    counts = ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in (
+        (len(config.channels), "channel"), (len(config.agents), "agent"),
+        (len(config.teams), "team"), (len(config.routing.rules), "rule")))
+    click.echo(f"{config.path}: OK ({counts} in {config.routing_path.name})")
     if connect:
         import asyncio
 

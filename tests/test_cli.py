@@ -90,7 +90,7 @@ def test_search_finds_the_message(one_thread):
 
 
 def test_check_accepts_a_good_config_and_names_problems_in_a_bad_one(school):
-    assert school.cli("check").output.startswith(f"{school.config}: OK (1 channels, 2 agents")
+    assert school.cli("check").output.startswith(f"{school.config}: OK (1 channel, 2 agents")
     school.write(school.config.read_text().replace('strategy = "round_robin"',
                                                    'strategy = "random"'))
     result = school.cli("check", ok=False)

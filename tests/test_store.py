@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -237,3 +238,20 @@ def test_search_lists_newest_first_when_a_word_is_too_common_to_rank(store, monk
     assert [m.text for m, _ in store.search("оплата")] == [
         "оплата два", "оплата раз", "оплата оплата оплата"]
     assert [m.text for m, _ in store.search("долг")] == ["долг"]
+
+
+def test_a_new_store_and_its_files_are_readable_by_their_owner_only(tmp_path):
+    old = os.umask(0o022)  # what a shell gives; systemd's UMask=0077 is not there to help
+    try:
+        store = Store(tmp_path / "state" / "inbox.db")
+        thread_id = _thread(store)
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account="school", text="x", external_id="p1", created_at=now_utc(),
+                          attachments=[Attachment("a.txt", "text/plain", 3, b"abc")])
+        store.close()
+    finally:
+        os.umask(old)
+    modes = {path.name: path.stat().st_mode & 0o777
+             for path in [tmp_path / "state", tmp_path / "state" / "inbox.db",
+                          tmp_path / "state" / "attachments"]}
+    assert modes == {"state": 0o700, "inbox.db": 0o600, "attachments": 0o700}

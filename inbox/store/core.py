@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -101,7 +102,12 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     def __init__(self, path: str | Path, attachments_dir: str | Path | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Personal data of children: a new store is readable by its owner only, also when
+        # it is not systemd (UMask=0077) that starts us. SQLite gives -wal and -shm the
+        # database file's mode.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self.attachments_dir = Path(attachments_dir or self.path.parent / "attachments")
         self.conn = conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30
@@ -552,7 +558,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             sha = content_hash(attachment.data)
             path = self.attachment_path(sha)
             if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
+                self.attachments_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                path.parent.mkdir(exist_ok=True)
                 partial = path.with_suffix(".part")
                 try:
                     partial.write_bytes(attachment.data)
