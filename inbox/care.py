@@ -28,7 +28,7 @@ from inbox.channel import Inbound
 from inbox.config import Config
 from inbox.config_file import StoreSettings
 from inbox.sections import Section
-from inbox.spans import AGE_UNITS, parse_span
+from inbox.spans import AGE_UNITS, MIN_AGE_DAYS, parse_span
 from inbox.store import Store, iso, now_utc
 
 BACKUP_FORMAT = "school-inbox-backup"
@@ -59,8 +59,8 @@ def retention_settings(section: Section) -> RetentionSettings:
             closed_after = parse_span(text, AGE_UNITS)
         except ValueError as exc:
             section.problem(f"closed_after {exc}")
-        if closed_after is not None and closed_after < timedelta(days=1):
-            section.problem(f"closed_after {text!r} must be at least one day")
+        if closed_after is not None and closed_after < timedelta(days=MIN_AGE_DAYS):
+            section.problem(f"closed_after {text!r} must be at least {MIN_AGE_DAYS}d")
             closed_after = None
     section.done()
     return RetentionSettings(closed_after)

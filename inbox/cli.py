@@ -133,18 +133,21 @@ class Span(click.ParamType):
 
 
 class Cutoff(click.ParamType):
-    """A span before now ("2y", "180d", in ``units``) or a date ("2024-09-01")."""
+    """A span before now ("2y", "180d", in ``units``) or a date ("2024-09-01"), at least
+    ``min_days`` in the past; to the second, so the cutoff printed is the one used."""
 
     name = "age-or-date"
 
-    def __init__(self, units: str = AGE_UNITS) -> None:
+    def __init__(self, units: str = AGE_UNITS, min_days: int = 0) -> None:
         self.units = units
+        self.min_days = min_days
 
     def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
         if isinstance(value, datetime):
             return value
         try:
-            return parse_cutoff(value, now_utc(), self.units)
+            return parse_cutoff(value, now_utc().replace(microsecond=0), self.units,
+                                min_days=self.min_days)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 

@@ -15,7 +15,8 @@ import click
 from inbox.care import CareError, backup, export_contact, reparse, restore
 from inbox.cli import ID, Context, Cutoff, Span, domain_errors, emit_json, json_option
 from inbox.health import Thresholds, check_health, health_json, health_text
-from inbox.store import now_utc
+from inbox.spans import MIN_AGE_DAYS
+from inbox.store import iso, now_utc
 
 
 def care_errors(function: Callable) -> Callable:
@@ -113,9 +114,9 @@ def restore_command(obj: Context, archive: Path, force: bool) -> None:
 
 
 @click.command()
-@click.option("--older-than", type=Cutoff(), default=None,
-              help='Closed before this: an age ("2y", "180d", "8w") or a date (2024-09-01).'
-                   " Default: [retention] closed_after.")
+@click.option("--older-than", type=Cutoff(min_days=MIN_AGE_DAYS), default=None,
+              help='Closed before this: an age ("2y", "180d", "8w") or a date (2024-09-01),'
+                   " at least a day ago. Default: [retention] closed_after.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
 @click.pass_obj
 @domain_errors
@@ -135,12 +136,12 @@ def purge(obj: Context, older_than: datetime | None, dry_run: bool) -> None:
         if retention.closed_after is None:
             raise click.UsageError(
                 'give --older-than (e.g. "2y") or set closed_after in [retention]')
-        older_than = now_utc() - retention.closed_after
+        older_than = now_utc().replace(microsecond=0) - retention.closed_after
     thread_ids = obj.store.closed_threads_before(older_than)
     removed = obj.store.delete_threads(thread_ids, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{verb} {_counts(removed.counts(), skip=('contacts',))}"
-               f" (threads closed before {older_than.date().isoformat()})")
+               f" (threads closed before {iso(older_than)})")
 
 
 @click.command(name="export-contact")

@@ -14,6 +14,9 @@ _UNITS = {"s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(h
           "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
 _NAMES = {"s": "s", "m": "m (minutes)", "h": "h", "d": "d", "w": "w", "y": "y (365 days)"}
 AGE_UNITS = "dwy"  # retention ages: days, weeks, years (a year is 365 days)
+# What is deleted for its age must be at least this old: "0d" or a date still to come
+# would take a thread closed a minute ago, not what an admin setting retention means.
+MIN_AGE_DAYS = 1
 
 
 def parse_span(text: str, units: str = "smhd") -> timedelta:
@@ -30,9 +33,23 @@ def parse_span(text: str, units: str = "smhd") -> timedelta:
     return sum((int(n) * _UNITS[u] for n, u in parts), timedelta(0))
 
 
-def parse_cutoff(text: str, now: datetime, units: str = AGE_UNITS) -> datetime:
+def parse_cutoff(text: str, now: datetime, units: str = AGE_UNITS, *,
+                 min_days: int = 0) -> datetime:
     """A span before ``now`` ("2y", "180d"), or an ISO date/time ("2024-09-01"); raises
-    ValueError. A date means its midnight in UTC."""
+    ValueError. A date means its midnight in UTC.
+
+    With ``min_days``, a cutoff less than that many days before ``now`` (a date to come
+    too) is refused, naming the latest date allowed.
+    """
+    cutoff = _cutoff(text, now, units)
+    latest = now - timedelta(days=min_days)
+    if min_days and cutoff > latest:
+        raise ValueError(f"{text!r} is not at least {min_days}d in the past: write an age of"
+                         f" {min_days}d or more, or a date up to {latest.date().isoformat()}")
+    return cutoff
+
+
+def _cutoff(text: str, now: datetime, units: str) -> datetime:
     try:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)

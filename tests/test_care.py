@@ -209,7 +209,8 @@ def test_purge_removes_old_closed_threads_and_only_unshared_files(filled):
     dry = filled.cli("purge", "--older-than", "2y", "--dry-run").output.strip()
     assert dry.startswith("would remove 2 threads, 2 messages, 2 raw, 2 attachments, ")
     assert dry.endswith(", 0 outbox, 1 files (threads closed before "
-                        f"{(now_utc() - timedelta(days=730)).date().isoformat()})")
+                        f"{printed_cutoff(dry).isoformat()})")
+    assert abs(printed_cutoff(dry) - (now_utc() - timedelta(days=730))) < timedelta(seconds=5)
     assert own.exists()
     done = filled.cli("purge", "--older-than", "2y").output
     assert done.startswith("removed 2 threads, 2 messages, 2 raw, 2 attachments, ")
@@ -221,6 +222,25 @@ def test_purge_removes_old_closed_threads_and_only_unshared_files(filled):
     assert (count(store, "raw"), count(store, "messages")) == (1, 1)
     assert store.integrity_problems() == []
     store.close()
+
+
+def printed_cutoff(output: str) -> datetime:
+    return datetime.fromisoformat(output.rsplit("closed before ", 1)[1].rstrip(")\n"))
+
+
+def test_purge_refuses_a_cutoff_less_than_a_day_ago_and_prints_the_exact_one(filled):
+    close_long_ago(filled, 1, days=0)  # closed a moment ago
+    tomorrow = (now_utc() + timedelta(days=1)).date().isoformat()
+    latest = (now_utc() - timedelta(days=1)).date().isoformat()
+    for too_recent in ("0d", tomorrow, "2099-01-01"):
+        result = filled.cli("purge", "--older-than", too_recent, ok=False)
+        assert result.exit_code == 2, too_recent
+        assert (f"Invalid value for '--older-than': '{too_recent}' is not at least 1d in the"
+                f" past: write an age of 1d or more, or a date up to {latest}") in result.output
+    done = filled.cli("purge", "--older-than", "1d").output
+    assert done.startswith("removed 0 threads, ")
+    assert abs(printed_cutoff(done) - (now_utc() - timedelta(days=1))) < timedelta(seconds=5)
+    assert [t["id"] for t in json.loads(filled.cli("threads", "--json").output)] == [3, 2, 1]
 
 
 def test_purge_without_a_cutoff_asks_for_one(filled):
