@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from inbox import views
-from inbox.cli import Context, domain_errors, emit_json
-from inbox.spans import parse_cutoff
+from inbox.cli import Context, Cutoff, domain_errors, emit_json
 from inbox.stats import COLUMNS, GROUPINGS, StatsError, build_report, row_values
 from inbox.stats_html import render
 from inbox.store import now_utc
 
 
 @click.command()
-@click.option("--since", default="7d", show_default=True,
+@click.option("--since", type=Cutoff("hdw"), default="7d", show_default=True,
               help="Threads created since: a span (24h, 7d, 2w) or a date (2026-11-01).")
 @click.option("--by", type=click.Choice(GROUPINGS), help="One row per agent, team, ...")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -26,7 +26,7 @@ from inbox.store import now_utc
               help="Also write a one-page HTML report with charts to FILE (works offline).")
 @click.pass_obj
 @domain_errors
-def stats(obj: Context, since: str, by: str | None, as_json: bool, as_csv: bool,
+def stats(obj: Context, since: datetime, by: str | None, as_json: bool, as_csv: bool,
           html_file: Path | None) -> None:
     """Support metrics: volume, response times, SLA, reopen, FAQ, satisfaction, backlog.
 
@@ -39,10 +39,7 @@ def stats(obj: Context, since: str, by: str | None, as_json: bool, as_csv: bool,
         raise click.UsageError("choose one of --json and --csv")
     now = now_utc()
     try:
-        report = build_report(obj.store, obj.config, parse_cutoff(since, now, "hdw"), now, by,
-                              now)
-    except ValueError as exc:  # an unreadable --since
-        raise click.ClickException(f"--since {exc}") from None
+        report = build_report(obj.store, obj.config, since, now, by, now)
     except StatsError as exc:
         raise click.ClickException(str(exc)) from None
     if html_file is not None:

@@ -13,6 +13,8 @@ _SPAN = re.compile(r"(\d+)([a-z])")
 _UNITS = {"s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1),
           "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
 _NAMES = {"s": "s", "m": "m (minutes)", "h": "h", "d": "d", "w": "w", "y": "y (365 days)"}
+_EXAMPLES = {"s": 'seconds ("30s")', "h": 'hours ("12h")', "d": 'days ("180d")',
+             "w": 'weeks ("8w")', "y": 'years ("1y")'}
 AGE_UNITS = "dwy"  # retention ages: days, weeks, years (a year is 365 days)
 # What is deleted for its age must be at least this old: "0d" or a date still to come
 # would take a thread closed a minute ago, not what an admin setting retention means.
@@ -26,8 +28,10 @@ def parse_span(text: str, units: str = "smhd") -> timedelta:
     if not parts or "".join(n + u for n, u in parts) != compact or any(
             u not in units for _, u in parts):
         hint = ""
-        if "m" in compact and "m" not in units:
-            hint = '; months are ambiguous: write days ("180d") or years ("1y")'
+        if "m" in compact and "m" not in units:  # only the units allowed here are offered
+            *most, last = [_EXAMPLES[u] for u in units]
+            hint = f'; "m" is ambiguous (minutes or months?): write {", ".join(most)}' + (
+                f" or {last}" if most else last)
         raise ValueError(f"{text!r} is not a duration (units: "
                          f"{', '.join(_NAMES[u] for u in units)}){hint}")
     return sum((int(n) * _UNITS[u] for n, u in parts), timedelta(0))

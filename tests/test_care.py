@@ -69,8 +69,8 @@ def test_months_are_refused_as_ambiguous():
     with pytest.raises(ValueError) as caught:
         parse_cutoff("6m", NOW)
     assert str(caught.value) == (
-        "'6m' is not a duration (units: d, w, y (365 days)); months are ambiguous: write"
-        ' days ("180d") or years ("1y"), or a date like 2024-09-01')
+        "'6m' is not a duration (units: d, w, y (365 days)); \"m\" is ambiguous (minutes or"
+        ' months?): write days ("180d"), weeks ("8w") or years ("1y"), or a date like 2024-09-01')
 
 
 def test_status_spans_take_seconds_to_days():
@@ -89,7 +89,8 @@ def test_retention_table_reads_closed_after_and_names_bad_values():
                                problems))
     assert problems == [
         "inbox.toml: retention: closed_after '6m' is not a duration (units: d, w, y (365 days));"
-        ' months are ambiguous: write days ("180d") or years ("1y")',
+        ' "m" is ambiguous (minutes or months?): write days ("180d"), weeks ("8w") or years'
+        ' ("1y")',
         "inbox.toml: retention: unknown key 'keep' (known keys: closed_after)"]
 
 

@@ -135,9 +135,21 @@ def test_the_html_report_is_one_offline_page_with_charts(history, tmp_path):
 def test_bad_arguments_are_explained(history):
     school, config, store = history
     result = school.cli("stats", "--since", "last week", ok=False)
-    assert result.exit_code == 1
-    assert "Error: --since 'last week' is not a duration (units: h, d, w), or a date like" \
-        " 2024-09-01" in result.output
+    assert result.exit_code == 2
+    assert "Invalid value for '--since': 'last week' is not a duration (units: h, d, w), or a" \
+        " date like 2024-09-01" in result.output
     with pytest.raises(StatsError, match="--by 'room': group by one of agent, team"):
         build_report(store, config, SINCE, UNTIL, "room", now=UNTIL)
     assert parse_cutoff("2w", UNTIL, "hdw") == utc("2026-03-23 00:00")
+
+
+@pytest.mark.parametrize(("command", "tail"), [
+    (["stats"], ", or a date like 2024-09-01"), (["rules", "test"], "")], ids=["stats", "rules"])
+def test_since_in_minutes_is_a_usage_error_offering_only_the_units_accepted(school, command,
+                                                                            tail):
+    result = school.cli(*command, "--since", "5m", ok=False)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: Invalid value for '--since': '5m' is not a duration (units: h, d, w);"
+        ' "m" is ambiguous (minutes or months?): write hours ("12h"), days ("180d") or'
+        f' weeks ("8w"){tail}')
