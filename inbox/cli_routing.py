@@ -119,5 +119,5 @@ def contacts_import(obj: Context, csv_file: Path) -> None:
         updated += not new
     for problem in problems:
         click.echo(f"{csv_file.name}: {problem}", err=True)
-    click.echo(f"{created} contacts created, {updated} updated, {len(problems)} rows skipped"
-               f" or doubtful")
+    click.echo(f"{created} contacts created, {updated} updated, {len(problems.rows)} rows"
+               " skipped or doubtful")

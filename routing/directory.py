@@ -15,7 +15,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -121,10 +121,27 @@ def decode_export(data: bytes) -> str:
         return data.decode("cp1251")
 
 
+class RowProblems(list[str]):
+    """Problems with a roster, one text each ("line 7: ..."), and the lines they are about.
+
+    One row can have two problems (an email that is not an address, then no identity
+    left); ``rows`` counts it once, for "N rows skipped or doubtful".
+    """
+
+    def __init__(self, texts: Iterable[str] = ()) -> None:
+        super().__init__(texts)
+        self.rows: set[int] = set()
+
+    def add(self, line: int, text: str) -> None:
+        self.rows.add(line)
+        self.append(f"line {line}: {text}")
+
+
 def parse_contacts_csv(
     text: str, mapping: DirectoryMapping
-) -> tuple[list[DirectoryEntry], list[str]]:
-    """Entries for every usable row, and a problem per skipped or doubtful row ("line 7: ...").
+) -> tuple[list[DirectoryEntry], RowProblems]:
+    """Entries for every usable row, and the problems of skipped or doubtful rows
+    ("line 7: ...", a row may have more than one).
 
     A row needs an email address or a Telegram name; the first row with an
     address wins over later duplicates.
@@ -132,7 +149,7 @@ def parse_contacts_csv(
     text = text.removeprefix("\ufeff")
     header_line = next((line for line in text.splitlines() if line.strip()), "")
     if not header_line:
-        return [], ["the file is empty"]
+        return [], RowProblems(["the file is empty"])
     delimiter = max(",;\t", key=header_line.count)  # on a tie max keeps the first: ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header: list[str] = []
@@ -140,13 +157,16 @@ def parse_contacts_csv(
         header = next(reader)
     line = reader.line_num
     columns = _Columns.of(header, mapping)
+    problems = RowProblems()
     if not columns.fields.get("email") and not columns.fields.get("telegram"):
         found = ", ".join(cell.strip() for cell in header)
-        return [], [f"line {line}: no email or Telegram column (columns: {found})"]
-    problems = [f'line {line}: {key} "{name}" is not a column (columns: {", ".join(header)})'
-                for key, names in (("segment_from", mapping.segment_from),
-                                   ("tags_from", mapping.tags_from))
-                for name in names if not columns.indexes(name) and name not in FIELDS]
+        problems.add(line, f"no email or Telegram column (columns: {found})")
+        return [], problems
+    for key, names in (("segment_from", mapping.segment_from), ("tags_from", mapping.tags_from)):
+        for name in names:
+            if not columns.indexes(name) and name not in FIELDS:
+                problems.add(line, f'{key} "{name}" is not a column'
+                                   f' (columns: {", ".join(header)})')
     entries: list[DirectoryEntry] = []
     seen: dict[str, int] = {}
     unmapped: list[int] = []
@@ -155,7 +175,7 @@ def parse_contacts_csv(
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
-            problems.append(f"line {start}: {len(row)} fields, the header has {len(header)}")
+            problems.add(start, f"{len(row)} fields, the header has {len(header)}")
         cells = _Cells(row, columns)
         identity = _identity(cells, start, problems)
         if identity is None:
@@ -164,7 +184,7 @@ def parse_contacts_csv(
         keys = [key for key in (email, telegram and f"telegram {telegram}") if key]
         earlier = next((seen[key] for key in keys if key in seen), 0)
         if earlier:
-            problems.append(f"line {start}: {keys[0]} is also on line {earlier}; row skipped")
+            problems.add(start, f"{keys[0]} is also on line {earlier}; row skipped")
             continue
         seen.update(dict.fromkeys(keys, start))
         segment = cells.segment(mapping)
@@ -179,6 +199,7 @@ def parse_contacts_csv(
             cells.first("group"), cells.first("language").lower(), start))
     if unmapped:
         shown = ", ".join(map(str, unmapped[:10])) + (" ..." if len(unmapped) > 10 else "")
+        problems.rows.update(unmapped)
         problems.append(f"lines {shown}: no value matched [directory.segments] and there is"
                         " no default_segment; segment left unknown")
     return entries, problems
@@ -247,20 +268,19 @@ def _field(header: str) -> str:
     return next((field for field, names in _ALIASES.items() if key in names), "")
 
 
-def _identity(cells: _Cells, line: int, problems: list[str]) -> tuple[str, str] | None:
+def _identity(cells: _Cells, line: int, problems: RowProblems) -> tuple[str, str] | None:
     """(email, telegram) of a row, at least one of them; None (with a problem) when neither."""
     email = cells.first("email").lower()
     if email and not _EMAIL.fullmatch(email):
-        problems.append(f'line {line}: email "{email}" is not an address; ignored')
+        problems.add(line, f'email "{email}" is not an address; ignored')
         email = ""
     written = cells.first("telegram")
     telegram = _telegram(written)
     if telegram is None:
-        problems.append(f'line {line}: Telegram "{written}" is not a username or numeric id;'
-                        " ignored")
+        problems.add(line, f'Telegram "{written}" is not a username or numeric id; ignored')
         telegram = ""
     if not email and not telegram:
-        problems.append(f"line {line}: no email or Telegram; row skipped")
+        problems.add(line, "no email or Telegram; row skipped")
         return None
     return email, telegram
 

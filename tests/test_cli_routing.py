@@ -117,6 +117,19 @@ segment_from = ["cohort"]
     assert "directory" in record["decision"]["segment_evidence"][0]
 
 
+def test_roster_import_counts_each_doubtful_row_once_however_many_problems_it_has(school):
+    roster = school.root / "moodle.csv"
+    roster.write_text(MOODLE_CSV + "nomail,Нет,Почты,not-an-address,Students 9B,\n"
+                      "asel,Асель,Ким,asel@mail.kz,Students 9B,\n"
+                      "olga2,Ольга,Петрова,olga@mail.example,Parents,\n", encoding="utf-8")
+    result = school.cli("contacts", "import", str(roster))
+    assert result.output.splitlines() == [
+        'moodle.csv: line 4: email "not-an-address" is not an address; ignored',
+        "moodle.csv: line 4: no email or Telegram; row skipped",
+        "moodle.csv: line 6: olga@mail.example is also on line 3; row skipped",
+        "3 contacts created, 0 updated, 2 rows skipped or doubtful"]
+
+
 def test_a_message_nothing_tells_the_language_of_matches_language_unknown(school):
     school.write(school.config.read_text() + TEAMS, ROUTING + """
 [[rules]]

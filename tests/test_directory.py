@@ -150,6 +150,7 @@ def test_rows_no_pattern_maps_are_listed_when_there_is_no_default():
     assert [entry.segment for entry in entries] == ["parent", "", ""]
     assert problems == ["lines 3, 4: no value matched [directory.segments] and there is no"
                         " default_segment; segment left unknown"]
+    assert problems.rows == {3, 4}  # one text, two doubtful rows
 
 
 def test_moodle_bulk_download_segments_from_a_custom_profile_field():
