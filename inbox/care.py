@@ -102,18 +102,44 @@ def backup(store: Store, archive: Path) -> Manifest:
 
     Safe while the daemon runs. Attachment files are content-addressed and never
     change, so copying those the snapshot refers to after it was taken is exact.
-    The archive appears under its name only when complete.
+    The archive appears under its name only when complete, replacing any file there
+    (a nightly job may reuse one name). Raises CareError naming ``archive`` as given
+    when it cannot be written, never the scratch files made beside it.
     """
-    archive = archive.resolve()
+    target = archive.resolve()
+    try:
+        return _write_backup(store, target)
+    except OSError as exc:
+        if not _about_archive(exc, target):
+            raise  # an attachment that cannot be read names itself
+        raise CareError(f"{archive}: cannot write the backup: {exc.strerror or exc}") from None
+
+
+_SCRATCH = ".inbox-backup-"  # the folder a backup is built in, beside the archive
+
+
+def _about_archive(exc: OSError, archive: Path) -> bool:
+    """Whether ``exc`` is about writing ``archive``: the archive, a folder above it, or
+    the scratch folder beside it (or names no file, like a full disk)."""
+    if exc.filename is None:
+        return True
+    path = Path(os.fsdecode(exc.filename))
+    if archive.is_relative_to(path):
+        return True
+    return (path.is_relative_to(archive.parent)
+            and path.relative_to(archive.parent).parts[0].startswith(_SCRATCH))
+
+
+def _write_backup(store: Store, archive: Path) -> Manifest:
     archive.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".inbox-backup-", dir=archive.parent) as scratch:
+    with tempfile.TemporaryDirectory(prefix=_SCRATCH, dir=archive.parent) as scratch:
         snapshot = store.snapshot(Path(scratch) / "inbox.db")
         present = {sha for sha in snapshot.hashes if store.attachment_path(sha).is_file()}
         manifest = Manifest(
             created_at=iso(now_utc()) or "", schema_version=snapshot.schema_version,
             database_sha256=_sha256_file(snapshot.path), counts=snapshot.counts,
             files=len(present), missing=tuple(sorted(snapshot.hashes - present)))
-        partial = archive.with_name(archive.name + ".part")
+        partial = Path(scratch) / "backup.tar.gz"  # removed with the scratch folder on failure
         with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
             _add_bytes(tar, "manifest.json",
                        json.dumps(manifest.to_json(), indent=2).encode("utf-8"))

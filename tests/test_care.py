@@ -156,6 +156,18 @@ def test_backup_while_the_store_is_written_restores_to_a_consistent_copy(filled,
     store.close()
 
 
+def test_a_backup_that_cannot_be_written_names_the_path_given_and_one_that_can_replaces(
+        filled, tmp_path):
+    result = filled.cli("backup", "/proc/nope.tar.gz", ok=False)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: /proc/nope.tar.gz: cannot write the backup: ")
+    assert ".inbox-backup-" not in result.output
+    nightly = tmp_path / "backups" / "nightly.tar.gz"
+    for _ in range(2):  # a cron job reusing one name
+        assert filled.cli("backup", str(nightly)).output.startswith(f"{nightly}: 3 threads")
+    assert [p.name for p in nightly.parent.iterdir()] == ["nightly.tar.gz"]
+
+
 def test_restore_refuses_a_store_that_is_not_empty_unless_forced(filled, tmp_path):
     archive = tmp_path / "b.tar.gz"
     filled.cli("backup", str(archive))
