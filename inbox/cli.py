@@ -102,16 +102,26 @@ def domain_errors(function: Callable) -> Callable:
 
 
 class RowId(click.IntRange):
-    """A thread (or contact) id; ``#12``, as the tables and subjects print it, is 12."""
+    """A thread or contact id as SQLite can hold it; ``#12``, as the tables and subjects
+    print it, is 12. Anything else is a usage error (exit 2) saying what such an id is,
+    where click would say "not a valid integer range"."""
+
+    def __init__(self, kind: str, example: str) -> None:
+        super().__init__(1, 2**63 - 1)
+        self.kind = kind
+        self.example = example
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
-        if isinstance(value, str) and value.startswith("#"):
-            value = value[1:]
-        return super().convert(value, param, ctx)
+        number = value[1:] if isinstance(value, str) and value.startswith("#") else value
+        try:
+            return super().convert(number, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{value!r} is not a {self.kind} id ({self.example})", param, ctx)
 
 
-# An id or a count as SQLite can hold it: anything else is a usage error (exit 2).
-ID = RowId(1, 2**63 - 1)
+ID = RowId("thread", "a number such as 12 or #12")
+CONTACT_ID = RowId("contact", "a number such as 42")
+# A count as SQLite can hold it: anything else is a usage error (exit 2).
 COUNT = click.IntRange(1, 2**63 - 1)
 
 

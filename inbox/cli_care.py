@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from inbox.care import CareError, backup, export_contact, reparse, restore
-from inbox.cli import ID, Context, Cutoff, Span, domain_errors, emit_json, json_option
+from inbox.cli import CONTACT_ID, ID, Context, Cutoff, Span, domain_errors, emit_json, json_option
 from inbox.health import Thresholds, check_health, health_json, health_text
 from inbox.spans import MIN_AGE_DAYS
 from inbox.store import iso, now_utc
@@ -145,7 +145,7 @@ def purge(obj: Context, older_than: datetime | None, dry_run: bool) -> None:
 
 
 @click.command(name="export-contact")
-@click.argument("contact_id", type=ID)
+@click.argument("contact_id", type=CONTACT_ID)
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="A new folder, or a file ending .zip (default: contact-ID.zip).")
 @click.pass_obj
@@ -164,7 +164,7 @@ def export_contact_command(obj: Context, contact_id: int, output: Path | None) -
 
 
 @click.command(name="forget-contact")
-@click.argument("contact_id", type=ID)
+@click.argument("contact_id", type=CONTACT_ID)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 @domain_errors

@@ -159,6 +159,20 @@ def test_ids_and_limits_sqlite_cannot_hold_are_usage_errors(one_thread, args):
     assert "Invalid value" in result.output
 
 
+@pytest.mark.parametrize("command", [
+    ["show"], ["reply", "--as", "boris", "-m", "x"], ["note", "--as", "boris", "-m", "x"],
+    ["assign", "--", "abc", "boris"], ["close"], ["reopen"], ["pending"],
+    ["route", "--explain"], ["reparse"], ["export-contact"], ["forget-contact", "--yes"]])
+def test_an_id_that_is_not_a_number_is_explained_as_an_id(one_thread, command):
+    args = command if "abc" in command else [*command, "abc"]
+    kind, example = (("contact", "a number such as 42") if "contact" in command[0]
+                     else ("thread", "a number such as 12 or #12"))
+    result = one_thread.cli(*args, ok=False)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1].endswith(
+        f"'abc' is not a {kind} id ({example})"), result.output
+
+
 def test_a_path_that_cannot_be_written_is_an_error_not_a_traceback(one_thread):
     result = one_thread.cli("backup", "/proc/no-such-dir/inbox.tar.gz", ok=False)
     assert result.exit_code == 1
