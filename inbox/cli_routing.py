@@ -10,7 +10,7 @@ import click
 from inbox.cli import ID, Context, Span, domain_errors, emit_json, json_option
 from inbox.config import load_routing
 from inbox.model import Identity
-from inbox.replay import explain_lines, replay, summary
+from inbox.replay import explain_lines, replay, routing_record, summary
 from inbox.store import now_utc
 from routing.directory import decode_export, parse_contacts_csv
 
@@ -31,7 +31,7 @@ def route(obj: Context, thread_id: int, explain: bool, as_json: bool) -> None:
     """
     if as_json:
         obj.store.thread(thread_id)  # a clear error for an unknown id
-        emit_json(obj.store.routing_record(thread_id))
+        emit_json(routing_record(obj.store, thread_id))
         return
     click.echo("\n".join(explain_lines(obj.store, thread_id)))
 

@@ -10,12 +10,13 @@ language is not detected again, so only the rules' effect shows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from inbox.config import Config
 from inbox.model import Direction, Identity, Thread
 from inbox.store import Store
+from routing.assign import named_by_rule
 from routing.conditions import Facts
 from routing.decide import Decision, route
 from routing.rules import Routing
@@ -87,10 +88,24 @@ def replay(store: Store, config: Config, routing: Routing, *,
     return changes
 
 
+def routing_record(store: Store, thread_id: int) -> dict:
+    """The routing record kept when the thread was routed, for ``route --explain``.
+
+    When a rule named the agent, assign() did not run and the record holds no
+    assignment; it is filled in (as :func:`routing.assign.named_by_rule`) so the
+    text and ``--json`` tell the same, in the shape every other assignment has.
+    """
+    record = store.routing_record(thread_id)
+    agent = (record.get("decision") or {}).get("agent")
+    if agent and not record.get("assignment"):
+        record["assignment"] = asdict(named_by_rule(agent))
+    return record
+
+
 def explain_lines(store: Store, thread_id: int) -> list[str]:
     """Why this thread went where it went, from the record kept when it was routed."""
     thread = store.thread(thread_id)
-    record = store.routing_record(thread_id)
+    record = routing_record(store, thread_id)
     lines = [f"#{thread.id} {thread.subject}"]
     if not record:
         return lines + ["not routed by rules (quarantined or filed before routing existed)"]
@@ -103,8 +118,6 @@ def explain_lines(store: Store, thread_id: int) -> list[str]:
     if assignment:
         who = assignment.get("agent") or "nobody (queued)"
         lines.append(f"assignment: {who}: {assignment.get('reason', '')}")
-    elif (record.get("decision") or {}).get("agent"):
-        lines.append(f"assignment: {record['decision']['agent']}: named by the rule")
     if thread.agent and assignment and thread.agent != assignment.get("agent"):
         lines.append(f"now assigned to {thread.agent} (changed after routing; see the event log)")
     return lines

@@ -78,6 +78,12 @@ def assign(
     return Assignment(agent, "; ".join([reason, *notes]), False, (agent,))
 
 
+def named_by_rule(agent: str) -> Assignment:
+    """What a rule naming ``agent`` amounts to: assign() never runs, and that agent is
+    told like any other assigned agent (``route --explain`` shows it in this shape)."""
+    return Assignment(agent, "named by the rule", False, (agent,))
+
+
 def _why_not(member: str, agents: Mapping[str, Agent], language: str, now: datetime) -> str:
     """"" when ``member`` can take the thread now, else the reason, naming them."""
     agent = agents.get(member)

@@ -62,6 +62,27 @@ def test_explain_json_is_the_stored_routing_record(routed):
     assert [t["rule_name"] for t in record["decision"]["trace"]] == ["Billing"]
 
 
+def test_explain_json_carries_the_assignment_a_rule_made_as_the_text_does(routed):
+    routed.write(routed.config.read_text(), ROUTING + """
+[[rules]]
+name = "Timetable"
+[rules.when]
+keywords = ["расписание"]
+[rules.then]
+agent = "boris"
+""")
+    routed.deliver(mail(subject="Расписание", body="Где расписание на завтра?",
+                        message_id="m3@school.example"))
+    routed.cli("run", "--once")
+    assert routed.cli("route", "--explain", "3").output.splitlines()[-1] == (
+        "assignment: boris: named by the rule")
+    by_rule = json.loads(routed.cli("route", "--explain", "3", "--json").output)["assignment"]
+    assert by_rule == {"agent": "boris", "reason": "named by the rule", "queued": False,
+                       "notify": ["boris"]}
+    round_robin = json.loads(routed.cli("route", "--explain", "1", "--json").output)
+    assert by_rule.keys() == round_robin["assignment"].keys()
+
+
 def test_explain_unknown_thread(routed):
     result = routed.cli("route", "--explain", "9", ok=False)
     assert result.output.strip() == "Error: no thread 9"
