@@ -119,5 +119,7 @@ def contacts_import(obj: Context, csv_file: Path) -> None:
         updated += not new
     for problem in problems:
         click.echo(f"{csv_file.name}: {problem}", err=True)
+    if not entries and problems:  # a wrong file or export format: not a success to a script
+        raise click.ClickException(f"{csv_file.name}: nothing imported")
     click.echo(f"{created} contacts created, {updated} updated, {len(problems.rows)} rows"
                " skipped or doubtful")

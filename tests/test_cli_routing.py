@@ -151,6 +151,16 @@ def test_roster_import_counts_each_doubtful_row_once_however_many_problems_it_ha
         "3 contacts created, 0 updated, 2 rows skipped or doubtful"]
 
 
+def test_a_roster_with_no_email_or_telegram_column_imports_nothing_and_fails(school):
+    roster = school.root / "grades.csv"
+    roster.write_text("name,grade\nАсель,5\n", encoding="utf-8")
+    result = school.cli("contacts", "import", str(roster), ok=False)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "grades.csv: line 1: no email or Telegram column (columns: name, grade)",
+        "Error: grades.csv: nothing imported"]
+
+
 def test_a_message_nothing_tells_the_language_of_matches_language_unknown(school):
     school.write(school.config.read_text() + TEAMS, ROUTING + """
 [[rules]]
