@@ -24,7 +24,7 @@ class Settings:
     token: Secret | None  # token_env = "VAR" or token_file = "/path" (never the token itself)
     api_url: str = "https://api.telegram.org/bot"  # a self-hosted Bot API server's .../bot
     file_url: str = "https://api.telegram.org/file/bot"  # and its .../file/bot
-    poll_timeout: int = 25  # longest getUpdates long poll, seconds (0..50)
+    poll_timeout: int = 25  # longest getUpdates long poll, seconds (0..50; 0: every 5 s)
     groups: bool = False  # accept messages from group chats the bot is in
     max_attachment_bytes: int = 20 * 2**20  # config: max_attachment_mb (default 20)
     request_timeout: float = 30.0  # seconds one send or download may stall

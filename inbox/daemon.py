@@ -1,7 +1,8 @@
 """The daemon: channels → pipeline → store → outbox, driven by APScheduler on one asyncio loop.
 
 Each channel has its own poll job that reschedules itself when it finishes
-(right away after a batch, after a back-off after an error), so one failing
+(right away after a batch or a wait for news, POLL_GAP after the start of a poll
+that found nothing without waiting, after a back-off after an error), so one failing
 mailbox never stops the others and a long poll (IDLE, getUpdates) never piles up
 overlapping runs. Acknowledgement at the source happens only after the batch's
 transaction has committed. SIGTERM/SIGINT stop cleanly; SIGHUP reloads the
@@ -16,6 +17,7 @@ import logging
 import random
 import signal
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -44,6 +46,9 @@ log = logging.getLogger("inbox.daemon")
 # How long one fetch may wait for news: each channel waits its own way (IMAP IDLE,
 # Telegram long poll, a Maildir looked into every poll_interval) and returns early.
 PUSH_WAIT = 25.0
+# At least this long between the starts of two polls of a channel that was asked to wait for
+# news, found none and came back sooner (a bot with poll_timeout = 0 does not long-poll).
+POLL_GAP = 5.0
 ERROR_BACKOFF = (5.0, 300.0)  # first and largest pause after a failed poll, seconds
 ROUTING_WATCH_SECONDS = 5.0  # how often routing.toml's modification time is looked at
 
@@ -262,7 +267,7 @@ class Daemon:
             return
         self.scheduler.add_job(
             self._poll_job, "date", args=[channel],
-            run_date=datetime.now().astimezone() + timedelta(seconds=delay),
+            run_date=datetime.now().astimezone() + timedelta(seconds=max(delay, 0.0)),
             id=f"poll:{channel.name}", replace_existing=True, misfire_grace_time=None,
             # The job schedules its successor just before it returns: two instances
             # overlap for that instant only, never while fetching.
@@ -292,9 +297,13 @@ class Daemon:
             try:
                 # Until a channel has worked once, look without waiting for pushed mail:
                 # `inbox status` then sees it healthy within seconds of a start.
-                await self.poll(channel, PUSH_WAIT if self.health[channel.name].last_ok else 0)
+                wait = PUSH_WAIT if self.health[channel.name].last_ok else 0
+                started = time.monotonic()
+                report = await self.poll(channel, wait)
                 self._healthy(channel.name)
-                delay = 0.0  # fetch itself waited (IDLE, long poll, Maildir look-ups)
+                # Fetch itself waited (IDLE, long poll, Maildir look-ups), unless it came
+                # back empty at once although asked to wait: then it is paced, not spun.
+                delay = 0.0 if report or not wait else POLL_GAP - (time.monotonic() - started)
             except Exception as exc:
                 delay = self._failed(channel.name, exc)
             self._schedule_poll(channel, delay)

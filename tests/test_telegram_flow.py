@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
 
+from inbox.daemon import POLL_GAP
 from tests.botapi import TOKEN
+from tests.processes import DaemonProcess
 
 ROUTING = """\
 default_team = "support"
@@ -183,3 +186,22 @@ def test_a_sticker_first_takes_the_language_telegram_reports_not_the_placeholder
     assert thread["language"] == "ru"
     shown = json.loads(bot_school.cli("show", str(thread["id"]), "--json").output)
     assert shown["messages"][0]["text"] == "[sticker 👍]"
+
+
+def test_a_bot_without_long_polling_is_asked_every_few_seconds_not_in_a_loop(bot_school):
+    """poll_timeout = 0 (allowed) makes getUpdates answer at once: the daemon paces it."""
+    bot_school.write(bot_school.config.read_text() + "poll_timeout = 0\n")
+    began = time.monotonic()
+    daemon = DaemonProcess(bot_school)
+    try:
+        daemon.wait(lambda: bot_school.cli("status", ok=False).exit_code == 0, 15,
+                    "inbox status healthy")
+        bot_school.bot.user_message(509, "Вопрос", user=user(509))
+        daemon.wait(lambda: threads(bot_school), 2 * POLL_GAP + 5, "the message stored")
+    finally:
+        daemon.signal(signal.SIGTERM)
+        daemon.finish()
+    polls = [params for method, params in bot_school.bot.calls if method == "getUpdates"]
+    assert {str(params.get("timeout")) for params in polls} == {"0"}
+    # The first look (no waiting), one straight after the message's batch, one per gap.
+    assert len(polls) <= 3 + (time.monotonic() - began) / POLL_GAP
