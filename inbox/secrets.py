@@ -8,12 +8,21 @@ needed (login time), which also picks up a rotated password without a restart.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SecretError(Exception):
     """The secret's source is missing or empty; the message names the source, never a value."""
+
+
+def is_env_name(text: str) -> bool:
+    """Whether ``text`` can name an environment variable; anything else may be a pasted
+    secret (a bot token has a colon), so it is refused in the file and never shown."""
+    return _ENV_NAME.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -22,9 +31,13 @@ class Secret:
     file: str = ""
     command: str = ""
 
+    def __repr__(self) -> str:
+        return f"Secret({self.describe()})"
+
     def describe(self) -> str:
         if self.env:
-            return f"environment variable {self.env}"
+            shown = self.env if is_env_name(self.env) else "(not a valid name: not shown)"
+            return f"environment variable {shown}"
         if self.file:
             return f"file {self.file}"
         return f"command {self.command!r}"

@@ -181,10 +181,15 @@ class Section:
             return None
         # Imported here, not at the top: every command reads a [store] table through this
         # module, and only channel tables hold secrets.
-        from inbox.secrets import Secret
+        from inbox.secrets import Secret, is_env_name
 
         key, value = next(iter(given.items()))
         kind = key.rsplit("_", 1)[1]
+        if kind == "env" and not is_env_name(value):  # the value may be the secret: not echoed
+            self.problem(
+                f"{key} is not the name of an environment variable (letters, digits and _);"
+                f" write the NAME of an environment variable that holds the secret"
+                f' ({key} = "SCHOOL_INBOX_{stem.upper()}"), never the secret itself')
         return Secret(**{kind: str(self.path(key)) if kind == "file" else value})
 
     def done(self) -> None:

@@ -194,3 +194,42 @@ def test_agent_hours_read_like_the_school_calendar(school):
                                                     'hours = "24:00-09:00"\n'))
     assert problems == ['inbox.toml: agents 2 "boris": hours \'24:00-09:00\' must look like'
                         ' "09:00-18:00"']
+
+
+def test_a_secret_pasted_into_an_env_key_is_refused_and_never_echoed(school):
+    token, password = "999999:AAHsecretTOKENvalue-xyz", "hunter2 with spaces"
+    school.write(school.config.read_text() + f"""
+[[telegram]]
+name = "bot"
+token_env = "{token}"
+
+[[email]]
+name = "office"
+address = "office@school.example"
+host = "imap.school.example"
+username = "office"
+password_env = "OFFICE_PASSWORD"
+smtp_password_env = "{password}"
+""")
+    for command in (("check",), ("check", "--connect"), ("run", "--once")):
+        result = school.cli(*command, ok=False)
+        assert result.exit_code == 1
+        assert token not in result.output and password not in result.output
+    lines = school.cli("check", ok=False).output.splitlines()
+    assert lines[1:] == [
+        f'inbox.toml: {entry}: {key} is not the name of an environment variable (letters,'
+        f' digits and _); write the NAME of an environment variable that holds the secret'
+        f' ({key} = "{example}"), never the secret itself'
+        for entry, key, example in (
+            ('telegram 1 "bot"', "token_env", "SCHOOL_INBOX_TOKEN"),
+            ('email 1 "office"', "smtp_password_env", "SCHOOL_INBOX_SMTP_PASSWORD"))]
+
+
+def test_a_secret_never_shows_an_env_value_that_cannot_be_a_name():
+    from inbox.secrets import Secret, SecretError
+
+    secret = Secret(env="999999:AAHsecretTOKENvalue-xyz")
+    with pytest.raises(SecretError) as caught:
+        secret.reveal()
+    for text in (secret.describe(), repr(secret), str(caught.value)):
+        assert "AAHsecret" not in text
