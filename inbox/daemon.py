@@ -69,10 +69,6 @@ def open_store(config: Config) -> Store:
     return Store(config.store.path, config.store.attachments)
 
 
-def open_channels(config: Config, store: Store) -> dict[str, Channel]:
-    return {channel.name: open_channel(channel, store) for channel in config.channels}
-
-
 def open_channel(channel: ChannelConfig, store: Store) -> Channel:
     """The channel object; reading its secrets may raise (SecretError)."""
     return channel.module.create(channel.settings, store.sync_state(channel.name))
@@ -105,11 +101,16 @@ class Daemon:
     def __init__(self, config: Config, store: Store | None = None):
         self.config = config
         self.store = store or open_store(config)
-        self.channels = open_channels(config, self.store)
+        self.channels: dict[str, Channel] = {}  # the open ones; the outbox sends through them
+        for channel in config.channels:
+            # Open what opens now, so callers may reach a channel before its first poll;
+            # one that fails is tried again, and reported, by its poll.
+            with contextlib.suppress(Exception):
+                self._open(channel)
         self.pipeline = Pipeline(self.store, config)
         self.outbox = OutboxSender(self.store, self.channels, config.outbox)
         self._install_hooks()
-        self.health = {name: ChannelHealth() for name in self.channels}
+        self.health = {channel.name: ChannelHealth() for channel in config.channels}
         self.stopping = asyncio.Event()
         self.polling: set[asyncio.Task] = set()  # poll and flush jobs running now
         self.scheduler: AsyncIOScheduler | None = None
@@ -121,6 +122,15 @@ class Daemon:
         hooks = build_hooks(self.store, self.config, self.pipeline.detector)
         self.pipeline.hooks = self.outbox.hooks = hooks
         self.notifier = next((h for h in hooks if isinstance(h, Notifier)), None)
+
+    def _open(self, configured: ChannelConfig) -> Channel:
+        """The channel, opened on first use. Opening reads secrets and may make folders:
+        when that fails only this channel fails, and its next poll tries again (a token
+        file put in place later is picked up without a restart)."""
+        channel = self.channels.get(configured.name)
+        if channel is None:
+            channel = self.channels[configured.name] = open_channel(configured, self.store)
+        return channel
 
     # -- one pass ------------------------------------------------------------------
 
@@ -141,14 +151,15 @@ class Daemon:
     async def run_once(self) -> bool:
         """Poll every channel until it is empty, then flush the outbox. True if all went well."""
         healthy = True
-        for channel in self.channels.values():
+        for configured in self.config.channels:
             try:
+                channel = self._open(configured)
                 while await self.poll(channel) is not None:
                     pass
-                self._healthy(channel.name)
+                self._healthy(configured.name)
             except Exception as exc:
                 healthy = False
-                self._failed(channel.name, exc)
+                self._failed(configured.name, exc)
         self.run_timers()
         await self.flush_outbox()
         return healthy
@@ -181,7 +192,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.scheduler = AsyncIOScheduler(event_loop=loop)
-        for channel in self.channels.values():
+        for channel in self.config.channels:
             self._schedule_poll(channel, delay=0)
         self.scheduler.add_job(self._watch_routing, "interval", seconds=ROUTING_WATCH_SECONDS,
                                id="routing-watch", max_instances=1, coalesce=True)
@@ -197,8 +208,9 @@ class Daemon:
                                    seconds=watchdog, id="watchdog")
         self.scheduler.start()
         systemd.notify("READY=1")
-        log.info("school-inbox running: %d channel(s): %s", len(self.channels),
-                 ", ".join(self.channels) or "none")
+        names = [channel.name for channel in self.config.channels]
+        log.info("school-inbox running: %d channel(s): %s", len(names),
+                 ", ".join(names) or "none")
         try:
             await self.stopping.wait()
         finally:
@@ -262,7 +274,7 @@ class Daemon:
         for change in changes[:20]:
             log.info("  %s", change.describe())
 
-    def _schedule_poll(self, channel: Channel, delay: float) -> None:
+    def _schedule_poll(self, channel: ChannelConfig, delay: float) -> None:
         if self.stopping.is_set() or self.scheduler is None:
             return
         self.scheduler.add_job(
@@ -292,21 +304,22 @@ class Daemon:
         finally:
             self.polling.discard(task)
 
-    async def _poll_job(self, channel: Channel) -> None:
+    async def _poll_job(self, configured: ChannelConfig) -> None:
+        name = configured.name
         async with self._job():
             try:
                 # Until a channel has worked once, look without waiting for pushed mail:
                 # `inbox status` then sees it healthy within seconds of a start.
-                wait = PUSH_WAIT if self.health[channel.name].last_ok else 0
+                wait = PUSH_WAIT if self.health[name].last_ok else 0
                 started = time.monotonic()
-                report = await self.poll(channel, wait)
-                self._healthy(channel.name)
+                report = await self.poll(self._open(configured), wait)
+                self._healthy(name)
                 # Fetch itself waited (IDLE, long poll, Maildir look-ups), unless it came
                 # back empty at once although asked to wait: then it is paced, not spun.
                 delay = 0.0 if report or not wait else POLL_GAP - (time.monotonic() - started)
             except Exception as exc:
-                delay = self._failed(channel.name, exc)
-            self._schedule_poll(channel, delay)
+                delay = self._failed(name, exc)
+            self._schedule_poll(configured, delay)
 
     async def _flush_job(self) -> None:
         async with self._job():

@@ -60,7 +60,8 @@ class OutboxSender:
     async def _send(self, entry: Outbound) -> Delivery:
         channel = self.channels.get(entry.account)
         if channel is None:
-            return Delivery(ok=False, error=f"no channel named {entry.account!r} is configured")
+            return Delivery(ok=False, error=f"channel {entry.account!r} is not open (not"
+                                            " configured, or failing: see inbox status)")
         files = []
         for attachment in entry.attachments:
             data = self.store.attachment_data(attachment)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -30,9 +30,16 @@ class Secret:
     env: str = ""
     file: str = ""
     command: str = ""
+    # Where it is configured ('inbox.toml: telegram 1 "bot": token_env'), so an admin
+    # reading the journal knows which line to fix; not part of what the secret is.
+    where: str = field(default="", compare=False)
 
     def __repr__(self) -> str:
         return f"Secret({self.describe()})"
+
+    @property
+    def kind(self) -> str:
+        return "env" if self.env else "file" if self.file else "command"
 
     def describe(self) -> str:
         if self.env:
@@ -50,7 +57,7 @@ class Secret:
             try:
                 value = Path(self.file).read_text(encoding="utf-8")
             except OSError as exc:
-                raise SecretError(f"cannot read {self.describe()}: {exc.strerror}") from None
+                raise self._error(f"cannot be read ({exc.strerror})") from None
         else:
             import subprocess  # here, not at the top: every CLI command loads this module
 
@@ -59,11 +66,25 @@ class Secret:
                     self.command, shell=True, capture_output=True, text=True, timeout=60
                 )
             except subprocess.TimeoutExpired:
-                raise SecretError(f"{self.describe()} did not finish within 60 s") from None
+                raise self._error("did not finish within 60 s") from None
             if done.returncode != 0:
-                raise SecretError(f"{self.describe()} exited with {done.returncode}")
+                raise self._error(f"exited with {done.returncode}")
             value = done.stdout
         value = value.strip()
         if not value:
-            raise SecretError(f"{self.describe()} is empty or not set")
+            raise self._error(_EMPTY[self.kind])
         return value
+
+    def _error(self, problem: str) -> SecretError:
+        """File, entry and key first, then the source, what is wrong with it and the fix."""
+        where = f"{self.where}: " if self.where else ""
+        return SecretError(f"{where}{self.describe()} {problem}; {_FIX[self.kind]}")
+
+
+_EMPTY = {"env": "is empty or not set", "file": "is empty", "command": "printed nothing"}
+_FIX = {
+    "env": "set it in the daemon's environment, or keep the secret in a file"
+           " (docs/install.md, Secrets)",
+    "file": "put the secret in it, readable by the service's user (docs/install.md, Secrets)",
+    "command": "run it as the service's user to see why",
+}

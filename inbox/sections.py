@@ -190,7 +190,8 @@ class Section:
                 f"{key} is not the name of an environment variable (letters, digits and _);"
                 f" write the NAME of an environment variable that holds the secret"
                 f' ({key} = "SCHOOL_INBOX_{stem.upper()}"), never the secret itself')
-        return Secret(**{kind: str(self.path(key)) if kind == "file" else value})
+        return Secret(**{kind: str(self.path(key)) if kind == "file" else value},
+                      where=f"{self.where}: {key}")
 
     def done(self) -> None:
         for observer in OBSERVERS:

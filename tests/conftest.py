@@ -57,6 +57,17 @@ ROUTING_TOML = """\
 default_team = "support"
 """
 
+# A bot whose token's variable is not set, and how the daemon reports it.
+MISSING_TOKEN = """
+[[telegram]]
+name = "bot"
+token_env = "SCHOOL_BOT_TOKEN"
+"""
+MISSING_TOKEN_ERROR = (
+    'bot: SecretError: inbox.toml: telegram 1 "bot": token_env: environment variable'
+    " SCHOOL_BOT_TOKEN is empty or not set; set it in the daemon's environment, or keep the"
+    " secret in a file (docs/install.md, Secrets)")
+
 
 class School:
     """A configured school in a temp folder: write mail into its Maildir, run the CLI on it."""

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.conftest import mail
+from tests.conftest import MISSING_TOKEN, MISSING_TOKEN_ERROR, mail
 from tests.processes import DaemonProcess, external_ids, stored_count, wait_for
 
 pytestmark = pytest.mark.slow
@@ -108,6 +108,21 @@ alert_after = "0m"
     alerts = [email.message_from_bytes(p.read_bytes()) for p in (school.sent / "new").iterdir()]
     assert [a["To"] for a in alerts] == ["boris@school.example"]
     assert alerts[0]["Subject"].startswith("[school-inbox] broken has been failing since")
+
+
+def test_a_bot_without_its_token_fails_alone_while_the_daemon_reads_the_mailbox(
+        school, monkeypatch):
+    monkeypatch.delenv("SCHOOL_BOT_TOKEN", raising=False)
+    school.write(school.config.read_text() + MISSING_TOKEN)
+    daemon = DaemonProcess(school)
+    try:
+        daemon.wait_log(MISSING_TOKEN_ERROR)
+        school.deliver(mail())
+        daemon.wait(lambda: stored_count(school.root / "state" / "inbox.db") == 1, 30,
+                    "the Maildir's message stored")
+    finally:
+        daemon.signal(signal.SIGTERM)
+        assert daemon.finish() == 0, daemon.log
 
 
 def test_routing_file_changes_are_picked_up_and_a_broken_one_is_refused(school):

@@ -10,7 +10,7 @@ from datetime import timedelta
 from inbox.config import load_config
 from inbox.health import Thresholds, check_health
 from inbox.store import Store, now_utc
-from tests.conftest import mail
+from tests.conftest import MISSING_TOKEN, MISSING_TOKEN_ERROR, mail
 from tests.processes import DaemonProcess
 from tests.servers import free_port
 
@@ -25,7 +25,6 @@ smtp_security = "none"
 username = "office"
 password_env = "STATUS_TEST_PASSWORD"
 """
-
 
 def _store(school) -> Store:
     config = load_config(school.config)
@@ -89,6 +88,21 @@ def test_a_channel_failing_briefly_is_shown_but_only_unhealthy_after_the_thresho
     assert health.problems[0].startswith("email 'office' has been failing for 20 min: "
                                          "ImapUnreachable: ")
     store.close()
+
+
+def test_a_channel_whose_secret_is_missing_fails_alone_and_the_others_are_read(
+        school, monkeypatch):
+    monkeypatch.delenv("SCHOOL_BOT_TOKEN", raising=False)
+    school.write(school.config.read_text() + MISSING_TOKEN)
+    school.deliver(mail())
+    result = school.cli("run", "--once", ok=False)
+    assert result.exit_code == 1  # a channel failed (docs/cli.md)
+    assert f"ERROR inbox.daemon: {MISSING_TOKEN_ERROR} (attempt 1;" in result.output
+    assert not any(line.startswith("Error:") for line in result.output.splitlines())
+    report = json.loads(school.cli("status", "--json").output)
+    assert [(c["name"], c["state"], c["last_error"]) for c in report["channels"]] == [
+        ("support", "ok", ""), ("bot", "failing", MISSING_TOKEN_ERROR.removeprefix("bot: "))]
+    assert [t["id"] for t in json.loads(school.cli("threads", "--json").output)] == [1]
 
 
 def test_a_daemon_that_stopped_polling_makes_its_channels_stale(school):
