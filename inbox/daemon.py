@@ -382,7 +382,8 @@ class Daemon:
         state = self.store.sync_state(name)
         try:
             with self.store.transaction():
-                state.set("health:last_ok", iso(health.last_ok) or "")
+                if health.last_ok is not None:  # else the stored one, from before a restart
+                    state.set("health:last_ok", iso(health.last_ok))
                 state.set("health:error_since", iso(health.error_since) or "")
                 state.set("health:last_error", health.last_error if health.failures else "")
         except sqlite3.Error as exc:

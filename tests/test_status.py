@@ -4,6 +4,7 @@ check relies on — on a real store written by real runs of the daemon."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 from datetime import timedelta
 
@@ -103,6 +104,18 @@ def test_a_channel_whose_secret_is_missing_fails_alone_and_the_others_are_read(
     assert [(c["name"], c["state"], c["last_error"]) for c in report["channels"]] == [
         ("support", "ok", ""), ("bot", "failing", MISSING_TOKEN_ERROR.removeprefix("bot: "))]
     assert [t["id"] for t in json.loads(school.cli("threads", "--json").output)] == [1]
+
+
+def test_a_restart_during_an_outage_keeps_the_last_successful_poll(school):
+    def support() -> dict:
+        return json.loads(school.cli("status", "--json").output)["channels"][0]
+
+    school.cli("run", "--once")
+    last_ok = support()["last_ok"]
+    shutil.rmtree(school.maildir / "new")
+    (school.maildir / "new").write_text("a file where the Maildir's new/ folder should be")
+    school.cli("run", "--once", ok=False)  # a new process: nothing polled OK in its lifetime
+    assert (support()["state"], support()["last_ok"]) == ("failing", last_ok)
 
 
 def test_a_daemon_that_stopped_polling_makes_its_channels_stale(school):
