@@ -129,13 +129,14 @@ def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
     if verb == "reply":
         done = actions.reply(thread_id, agent_id, command.text, attachments=attachments,
                              via=via)
-        return f"Sent to {done.thread.contact} (#{thread_id})."
+        # Queued, not sent: delivery comes later, and a failure is told separately.
+        return f"Queued for {done.thread.contact} (#{thread_id})."
     if verb == "note":
         actions.note(thread_id, agent_id, command.text)
         return f"Note added to #{thread_id}."
     if verb == "template":
         actions.send_template(thread_id, agent_id, command.argument, via=via)
-        return f"Template {command.argument!r} sent to #{thread_id}."
+        return f"Template {command.argument!r} queued for #{thread_id}."
     if verb == "assign":
         actions.assign(thread_id, command.argument, by=agent_id)
         if command.text:
@@ -148,7 +149,7 @@ def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
         actions.assign(thread_id, agent_id, by=agent_id)
     if command.text or attachments:
         actions.reply(thread_id, agent_id, command.text, attachments=attachments, via=via)
-        said.append("reply sent")
+        said.append("reply queued")
     if verb in ("close", "pending"):
         actions.set_status(thread_id, _STATUS[verb], by=agent_id)
     state = {"take": "taken", "close": "closed", "pending": "pending",

@@ -133,9 +133,22 @@ def test_a_telegram_reply_to_the_notification_reaches_the_customer_by_email(bot_
     (answer,) = to_customer(bot_desk)
     assert answer["In-Reply-To"] == "<m1@mail.example>"
     assert body(answer).strip() == "Ссылка на оплату: pay.example/1"
-    assert sent_to(bot_desk, BORIS)[-1].text == "Sent to Ольга (#1)."
+    assert sent_to(bot_desk, BORIS)[-1].text == "Queued for Ольга (#1)."
     events = [m["direction"] for m in show(bot_desk, 1)["messages"]]
     assert events == ["in", "out"]
+
+
+def test_the_bot_says_a_reply_is_queued_not_sent_and_then_if_it_could_not_be_delivered(
+        bot_desk):
+    link_boris(bot_desk)
+    bot_desk.bot.user_message(501, "Не могу войти", user={"id": 501, "is_bot": False,
+                                                           "first_name": "Марат"})
+    bot_desk.cli("run", "--once")
+    bot_desk.bot.block(501)
+    reply_to(bot_desk, sent_to(bot_desk, BORIS)[-1], "Сбросили пароль")
+    assert [m.text.splitlines()[0] for m in sent_to(bot_desk, BORIS)[-2:]] == [
+        "Queued for Марат (#1).",
+        "[#1] Your reply could not be delivered: Forbidden: bot was blocked by the user"]
 
 
 def test_hash_note_in_a_telegram_reply_stays_internal(bot_desk):

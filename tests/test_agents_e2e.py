@@ -138,7 +138,7 @@ def test_customer_mail_agent_answers_in_telegram_customer_gets_threaded_mail(
     assert answer["References"] == "<m1@mail.example>"
     assert answer.get_body(("plain",)).get_content().strip() == (
         "Здравствуйте! Ссылка на оплату: pay.example/1")
-    assert botapi.wait_for_sent(2)[-1].text == "Sent to Ольга (#1)."
+    assert botapi.wait_for_sent(2)[-1].text == "Queued for Ольга (#1)."
 
 
 def test_customer_telegram_agent_answers_from_mail_client_customer_gets_telegram(

@@ -141,7 +141,7 @@ def test_a_member_writing_in_the_topic_answers_the_customer_in_their_chat(forum)
     member_writes(forum, topic, "Сбросили пароль, попробуйте снова.")
     (answer,) = sent_to(forum, 501)
     assert answer.text == "Сбросили пароль, попробуйте снова."
-    assert in_topic(forum, topic)[-1].text == "Sent to Марат (#1)."
+    assert in_topic(forum, topic)[-1].text == "Queued for Марат (#1)."
     assert [(m["direction"], m["sender"]) for m in show(forum, 1)["messages"]] == [
         ("in", "Марат <501>"), ("out", "boris")]
 
@@ -158,7 +158,7 @@ def test_a_linked_member_answers_and_commands_without_a_number_act_on_the_topics
     assert sent_to(forum, 501)[-1].text == "Готово, пароль сброшен."
     assert show(forum, 1)["status"] == "closed"
     assert [m.text for m in in_topic(forum, topic)][-2:] == [
-        "#1 taken.", "#1 closed (reply sent)."]
+        "#1 taken.", "#1 closed (reply queued)."]
 
 
 def test_a_second_customer_thread_gets_its_own_topic(forum):
