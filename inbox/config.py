@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 CLIENTS = ("email", "telegram", "cli")
 STRATEGIES = ("round_robin", "least_open", "manual")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOURS_KEYS = ("hours", "days", "timezone")  # an [[agents]] entry's working hours
 CORE_TABLES = ("school", "store", "routing", "threads", "outbox", "agents", "teams", "sla", "desk",
                "greeting", "autoack", "faq", "survey", "escalation", "retention")
 
@@ -336,7 +337,9 @@ def _agent(section: Section) -> Agent:
     if client == "email" and not email:
         section.problem('client = "email" needs email = "the agent\'s address"')
     hours = None
-    if section.has("hours") or section.has("days") or section.has("timezone"):
+    # Known keys whether given or not, so a misspelt key's hint lists them too.
+    section.seen.update(HOURS_KEYS)
+    if any(section.has(key) for key in HOURS_KEYS):
         from routing.calendar import clock_minutes
 
         span = section.text("hours", "09:00-18:00")

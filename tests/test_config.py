@@ -233,3 +233,11 @@ def test_a_secret_never_shows_an_env_value_that_cannot_be_a_name():
         secret.reveal()
     for text in (secret.describe(), repr(secret), str(caught.value)):
         assert "AAHsecret" not in text
+
+
+def test_an_unknown_agent_key_lists_every_key_the_table_accepts(school):
+    problems = _problems(school, INBOX_TOML.replace('id = "boris"\n',
+                                                    'id = "boris"\nemial = "b@school.example"\n'))
+    assert problems == ["inbox.toml: agents 2 \"boris\": unknown key 'emial' (known keys:"
+                        " available, client, days, email, hours, id, languages, name,"
+                        " telegram_id, timezone)"]
