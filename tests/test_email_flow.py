@@ -272,7 +272,8 @@ async def test_bounce_for_our_reply_marks_that_outbox_entry_failed_on_its_thread
     assert {Flag.BOUNCE, Flag.AUTOMATIC} <= set(bounce.flags)
     assert desk.store.outbound(outbox_id).state is DeliveryState.FAILED
     failed = [e.detail for e in desk.store.events(thread_id) if e.action == "delivery-failed"]
-    assert failed == [{"outbox": outbox_id, "error": "bounced: Undelivered Mail Returned to Sender",
+    assert failed == [{"outbox": outbox_id, "error": ("bounced: olga@mail.example: 5.1.1"
+                                                     " (smtp; 550 5.1.1 User unknown)"),
                        "bounce": True}]
     assert len(desk.smtp.messages) == before  # never answered
 
