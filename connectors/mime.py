@@ -42,8 +42,9 @@ _LENIENT_MSGID = re.compile(rb"(?im)^message-id:[ \t]*<([^<>\s]+)>")
 # Terminal escape sequences (CSI, OSC) and the control characters text has no use for
 # (all of C0 and C1 but tab and line breaks): in a subject they would leave in our
 # reply's header, and `inbox show` would hand them to the agent's terminal.
-_UNPRINTABLE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-                          r"|[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]")  # ESC among them
+_UNPRINTABLE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
+                          + _CONTROL.pattern)
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
 
 # Labels seen in the wild that the stdlib does not know, or knows as a narrower set.
@@ -357,7 +358,8 @@ def decode_header_value(value: str, lossy: list[bool] | None = None) -> str:
 def printable(text: str) -> str:
     """``text`` without terminal escape sequences and control characters (tab and line
     breaks stay)."""
-    return _UNPRINTABLE.sub("", text)
+    # Nearly all text has none: one scan for a single character class is the cheap test.
+    return _UNPRINTABLE.sub("", text) if _CONTROL.search(text) else text
 
 
 def _decode_word(encoding: str, payload: str) -> bytes | None:
