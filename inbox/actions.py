@@ -93,7 +93,7 @@ class Actions:
                 self.store.log_event(thread.id, agent_id, "collision", {"other": other}, at=now)
                 self.notifier.tell(
                     agent_id, thread.id,
-                    f"{other} also answered #{thread.id} a moment ago; your reply was sent too",
+                    f"{other} also answered #{thread.id} a moment ago; yours goes out too",
                     urgent=True)
         return Replied(stored.message_id, outbox_id, self.store.thread(thread.id), other or "")
 

@@ -399,7 +399,7 @@ def reply(obj: Context, thread_id: int, agent: str, message: str | None) -> None
     done = obj.actions.reply(thread_id, agent, _read_text(message))
     if done.collided_with:
         click.echo(f"note: {done.collided_with} also answered #{thread_id} a moment ago;"
-                   " your reply is sent too", err=True)
+                   " yours goes out too", err=True)
     click.echo(f"reply to #{thread_id} queued (outbox {done.outbox_id}); the daemon delivers it")
 
 

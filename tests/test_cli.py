@@ -143,7 +143,7 @@ def test_every_command_has_an_example_in_its_help_and_is_in_the_readme(school):
 def test_a_second_agent_answering_at_once_is_told_and_still_sent(one_thread):
     one_thread.cli("reply", "1", "--as", "boris", "-m", "Первый ответ")
     result = one_thread.cli("reply", "1", "--as", "aigerim", "-m", "Второй ответ")
-    assert "note: boris also answered #1 a moment ago; your reply is sent too" in result.output
+    assert "note: boris also answered #1 a moment ago; yours goes out too" in result.output
     shown = json.loads(one_thread.cli("show", "1", "--json").output)
     assert [m["text"] for m in shown["messages"] if m["direction"] == "out"] == [
         "Первый ответ", "Второй ответ"]
