@@ -142,7 +142,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         flags.add(Flag.NO_SENDER)
     elif address in {a.lower() for a in own_addresses}:
         flags.add(Flag.OWN_ADDRESS)
-    meta = {"auto": auto, "importance": _importance(msg)}
+    meta = {"auto": auto, "importance": _importance(msg), "content": _content_hash(raw, msg)}
     if msg.get("Authentication-Results") is not None:
         meta["authentication-results"] = _unfold(_get(msg, "Authentication-Results"))
     if auto == "bounce":
@@ -215,6 +215,20 @@ def _quarantined(raw: bytes, account: str, source_ref: str,
 
 def _digest_id(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _content_hash(raw: bytes, msg: Message) -> str:
+    """What two copies of one mail share: From, Subject, Date and the body.
+
+    Copies differ only in what servers add on the way (Received, Delivered-To), so they
+    are one message; a different mail reusing a Message-ID (some web forms send one
+    fixed id) differs here and must not be taken for a re-delivery.
+    """
+    body = raw.partition(b"\r\n\r\n" if b"\r\n\r\n" in raw else b"\n\n")[2]
+    digest = hashlib.sha256(body)
+    for name in ("From", "Subject", "Date"):
+        digest.update(_unfold(_get(msg, name)).encode("utf-8", "surrogateescape") + b"\0")
+    return digest.hexdigest()[:16]
 
 
 # --- charsets -------------------------------------------------------------------------

@@ -108,7 +108,7 @@ class Pipeline:
             if original:
                 self._edit(original.message_id, original.thread_id, item, report)
                 return
-        if self.store.find_message(item.account, item.external_id):
+        if self._stored_before(item):
             report.duplicates += 1
             return
         now = self.clock()
@@ -162,6 +162,24 @@ class Pipeline:
         filed = Filed(self.store.thread(thread_id), stored.message_id, item, contact, new_thread,
                       placement.reopen, template)
         call(self.hooks, "thread_created" if new_thread else "customer_wrote", filed)
+
+    def _stored_before(self, item: Inbound) -> bool:
+        """Whether this message is a re-delivery of one already filed.
+
+        Its id says so unless the connector gave a content fingerprint (``meta["content"]``)
+        that differs from the stored one: then it is another message reusing the id (a web
+        form sending one fixed Message-ID), filed under the id and its fingerprint.
+        """
+        found = self.store.find_message(item.account, item.external_id)
+        content = item.meta.get("content", "")
+        if found is None or not content:
+            return found is not None
+        if self.store.message_meta(found.message_id).get("content", content) == content:
+            return True
+        log.warning("%s: %s is a different message reusing that id; filed as a new one",
+                    item.account, item.external_id)
+        item.external_id = f"{item.external_id}~{content}"
+        return self.store.find_message(item.account, item.external_id) is not None
 
     def _edit(self, message_id: int, thread_id: int, item: Inbound,
               report: IngestReport) -> None:

@@ -48,6 +48,22 @@ def test_running_again_stores_nothing_twice(school):
     assert thread["messages"] == 1
 
 
+def test_a_different_mail_reusing_a_message_id_is_kept_and_a_relayed_copy_is_not(school):
+    school.deliver(mail())
+    # The same mail once more, through another relay: only the servers' headers differ.
+    school.deliver(b"Received: from relay2.mail.example\r\nDelivered-To: office@school.example\r\n"
+                   + mail())
+    # A web form that sends every mail with one fixed Message-ID.
+    school.deliver(mail(subject="Заявка с сайта", body="Хочу записаться на курс",
+                        sender="Форма <noreply@site.example>"))
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Заявка с сайта", body="Хочу записаться на курс",
+                        sender="Форма <noreply@site.example>"))  # re-delivered
+    school.cli("run", "--once")
+    assert sorted(t["subject"] for t in _threads(school)) == ["Заявка с сайта", "Оплата за декабрь"]
+    assert sum(t["messages"] for t in _threads(school)) == 2
+
+
 def test_reply_by_in_reply_to_joins_the_thread(school):
     school.deliver(mail())
     school.deliver(mail(subject="Re: Оплата за декабрь", body="И ещё вопрос про скидку",
