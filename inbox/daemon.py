@@ -37,7 +37,7 @@ from inbox.pipeline import IngestReport, Pipeline
 from inbox.quality import quality_hooks
 from inbox.replay import replay
 from inbox.sections import ConfigError
-from inbox.store import Store, iso, now_utc
+from inbox.store import Store, iso, now_utc, parse_time
 from routing.language import LanguageDetector
 from routing.rules import Routing
 
@@ -110,7 +110,8 @@ class Daemon:
         self.pipeline = Pipeline(self.store, config)
         self.outbox = OutboxSender(self.store, self.channels, config.outbox)
         self._install_hooks()
-        self.health = {channel.name: ChannelHealth() for channel in config.channels}
+        self.health = {channel.name: self._stored_health(channel.name)
+                       for channel in config.channels}
         self.stopping = asyncio.Event()
         self.polling: set[asyncio.Task] = set()  # poll and flush jobs running now
         self.scheduler: AsyncIOScheduler | None = None
@@ -330,6 +331,14 @@ class Daemon:
 
     # -- health ----------------------------------------------------------------------
 
+    def _stored_health(self, name: str) -> ChannelHealth:
+        """An outage that began before this start goes on from when it began, and the
+        admins already told about it are not told again (only that it works again):
+        a restart, by hand or by systemd, must not make a failing channel look new."""
+        state = self.store.sync_state(name)
+        return ChannelHealth(error_since=parse_time(state.get("health:error_since")),
+                             alerted=bool(state.get("health:alerted")))
+
     def _healthy(self, name: str) -> None:
         health = self.health[name]
         now = now_utc()
@@ -352,9 +361,10 @@ class Daemon:
         health.last_error = self.store.write_failure(exc) or f"{type(exc).__name__}: {exc}"
         log.error("%s: %s (attempt %d; other channels carry on)", name, health.last_error,
                   health.failures)
+        alert = not health.alerted and now - health.error_since >= self.config.desk.alert_after
+        health.alerted = health.alerted or alert
         self._write_health(name, health, now)
-        if not health.alerted and now - health.error_since >= self.config.desk.alert_after:
-            health.alerted = True
+        if alert:
             self._alert(f"{name} has been failing since {iso(health.error_since)}",
                         f"The channel {name} has failed for {now - health.error_since}."
                         f"\nLast error: {health.last_error}\nNothing is lost: messages wait"
@@ -386,6 +396,7 @@ class Daemon:
                     state.set("health:last_ok", iso(health.last_ok))
                 state.set("health:error_since", iso(health.error_since) or "")
                 state.set("health:last_error", health.last_error if health.failures else "")
+                state.set("health:alerted", "1" if health.alerted else "")
         except sqlite3.Error as exc:
             log.error("%s: cannot record channel health in the store: %s", name, exc)
             return

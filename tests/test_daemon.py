@@ -108,6 +108,13 @@ alert_after = "0m"
     alerts = [email.message_from_bytes(p.read_bytes()) for p in (school.sent / "new").iterdir()]
     assert [a["To"] for a in alerts] == ["boris@school.example"]
     assert alerts[0]["Subject"].startswith("[school-inbox] broken has been failing since")
+    since = json.loads(school.cli("status", "--json", ok=False).output)["channels"][1]
+
+    # A restart (a new process) while it still fails: the same outage, told once.
+    school.cli("run", "--once", ok=False)
+    assert len(list((school.sent / "new").iterdir())) == 1
+    again = json.loads(school.cli("status", "--json", ok=False).output)["channels"][1]
+    assert (again["name"], again["error_since"]) == ("broken", since["error_since"])
 
 
 def test_a_bot_without_its_token_fails_alone_while_the_daemon_reads_the_mailbox(
