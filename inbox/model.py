@@ -164,6 +164,7 @@ class Thread:
     messages: int = 0
     conversation: str = ""
     flags: tuple[str, ...] = ()
+    reopened_from: int | None = None  # the closed thread this one continues
 
     @property
     def ticket(self) -> int:

@@ -37,6 +37,7 @@ def thread_json(thread: Thread, messages: Sequence[Message] | None = None) -> di
         "last_message_at": iso(thread.last_message_at),
         "first_response_at": iso(thread.first_response_at),
         "closed_at": iso(thread.closed_at),
+        "reopened_from": thread.reopened_from,
     }
     if messages is not None:
         data["messages"] = [message_json(m) for m in messages]
@@ -94,6 +95,9 @@ def thread_text(thread: Thread, messages: Sequence[Message]) -> str:
         f"  team {thread.team or '-'} · agent {thread.agent or '-'} · priority {thread.priority}"
         + (f" · flags {', '.join(thread.flags)}" if thread.flags else ""),
     ]
+    if thread.reopened_from:
+        lines.append(f"  continues #{thread.reopened_from} (closed; inbox show"
+                     f" {thread.reopened_from})")
     for message in messages:
         delivery = f" [{message.delivery}]" if message.delivery else ""
         flags = f" ({', '.join(message.flags)})" if message.flags else ""

@@ -156,7 +156,9 @@ def test_a_message_after_the_window_starts_a_new_thread(bot_school):
     bot_school.cli("close", "1")
     bot_school.bot.user_message(508, "Новый вопрос", user=user(508))
     bot_school.cli("run", "--once")
-    assert [(t["id"], t["status"]) for t in threads(bot_school)] == [(2, "open"), (1, "closed")]
+    assert [(t["id"], t["status"], t["reopened_from"]) for t in threads(bot_school)] == [
+        (2, "open", 1), (1, "closed", None)]
+    assert "continues #1 (closed; inbox show 1)" in bot_school.cli("show", "2").output
 
 
 def test_replies_reach_the_chat_in_order_and_wait_out_telegrams_retry_after(bot_school):

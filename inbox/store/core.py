@@ -811,6 +811,7 @@ def _thread(row: dict) -> Thread:
         first_response_at=parse_time(row["first_response_at"]),
         closed_at=parse_time(row["closed_at"]), messages=row["message_count"],
         conversation=row["conversation"], flags=tuple(json.loads(row["flags"])),
+        reopened_from=row["reopened_from"],
     )
 
 
