@@ -83,7 +83,7 @@ class Settings:
     batch_size: int = 500
     idle: bool = True
     poll_interval: float = 60.0
-    sent_folder: str = ""  # append a copy of each sent message here ("" = don't)
+    sent_folder: str = ""  # append a copy of what customers are sent here ("" = don't)
     max_attachment_bytes: int = 25 * 2**20
 
     @property
@@ -215,7 +215,9 @@ class EmailChannel:
 
     async def send(self, msg: Outbound) -> Delivery:
         delivery, raw = await asyncio.to_thread(self.sender.send, msg)
-        if delivery.ok and raw and self.settings.sent_folder:
+        # Sent shows what customers were sent; agents' notifications carry other
+        # accounts' conversations and stay out of this mailbox.
+        if delivery.ok and raw and self.settings.sent_folder and msg.kind != "notification":
             try:
                 await asyncio.to_thread(self.mailbox.append, self.settings.sent_folder, raw)
             except ImapError as exc:  # the customer has the reply; only our copy is missing

@@ -146,10 +146,14 @@ async def test_wrong_smtp_password_keeps_the_reply_queued_and_hides_the_password
     assert "wrong-secret-99" not in delivery.error
 
 
-async def test_sent_folder_gets_a_copy(connect, smtp_server, dovecot, mail_user):
+async def test_sent_folder_gets_a_copy_of_what_customers_get_only(connect, smtp_server, dovecot,
+                                                                  mail_user):
     channel = connect(smtp_server, imap=(dovecot, mail_user), sent_folder="Sent")
+    notification = reply(kind="notification", recipient="boris@school.test",
+                         subject="[#42] New thread for you", headers={})
+    assert (await channel.send(notification)).ok  # internal: not for the school's Sent
     assert (await channel.send(reply())).ok
-    [received] = smtp_server.wait_for(1)
+    [_, received] = smtp_server.wait_for(2)
     assert "\\Seen" in dovecot.flags(mail_user, "Sent")[1]
     with IMAPClient(dovecot.host, dovecot.port, ssl=False) as client:
         client.login(mail_user.name, mail_user.password)
