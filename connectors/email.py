@@ -136,10 +136,10 @@ def settings(section: Section) -> Settings:
         imap=imap,
         smtp=smtp,
         from_name=section.text("from_name", ""),
-        folders=section.texts("folders", ("INBOX",)) or ("INBOX",),
+        folders=_folders(section),
         after=after,
         move_to=move_to,
-        since=_day(section, "since"),
+        since=section.day("since"),
         batch_size=section.integer("batch_size", 200, minimum=1),
         idle=section.flag("idle", True),
         poll_interval=section.number("poll_interval", 60.0, minimum=1),
@@ -175,15 +175,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _day(section: Section, key: str) -> date | None:
-    text = section.text(key, "")
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        section.problem(f"{key} {text!r} is not a date (YYYY-MM-DD)")
-        return None
+def _folders(section: Section) -> tuple[str, ...]:
+    folders = section.texts("folders", ("INBOX",))
+    if not folders:
+        section.problem('folders is empty: name at least one folder to read (["INBOX"])')
+    return folders or ("INBOX",)
 
 
 def create(settings: Settings, state: SyncState) -> EmailChannel:

@@ -11,7 +11,7 @@ fall back to a default.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +89,20 @@ class Section:
             self.problem(f"{key} must be at least {minimum}, not {value}")
             return default if default is not _REQUIRED else minimum
         return float(value) if value is not None else value
+
+    def day(self, key: str) -> date | None:
+        """A calendar day, written as a TOML date (2026-09-01) or a string ("2026-09-01")."""
+        value = self._get(key, None, (date, str), "a date (2026-09-01)")
+        if isinstance(value, datetime):
+            self.problem(f"{key} must be a day, not a date and time")
+            return None
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value) if value else None
+            except ValueError:
+                self.problem(f"{key} {value!r} is not a date (YYYY-MM-DD)")
+                return None
+        return value
 
     def flag(self, key: str, default: Any = _REQUIRED) -> bool:
         return self._get(key, default, (bool,), "true or false")

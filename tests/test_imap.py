@@ -400,7 +400,15 @@ async def test_tls_refuses_an_untrusted_certificate(connect, dovecot_tls):
         f" (self-signed certificate); if the server uses its own CA, set ca_file")
 
 
-def test_since_is_a_date():
-    parsed, _ = read_settings({"name": "s", "address": "a@b.c", "host": "h", "username": "u",
-                               "password_env": "P", "since": "2024-09-01"})
-    assert parsed.since == date(2024, 9, 1)
+@pytest.mark.parametrize("written", ["2024-09-01", date(2024, 9, 1)])
+def test_since_is_a_date_written_as_a_string_or_a_toml_date(written):
+    parsed, problems = read_settings({"name": "s", "address": "a@b.c", "host": "h",
+                                      "username": "u", "password_env": "P", "since": written})
+    assert (parsed.since, problems) == (date(2024, 9, 1), [])
+
+
+def test_an_empty_folder_list_is_refused():
+    _, problems = read_settings({"name": "s", "address": "a@b.c", "host": "h", "username": "u",
+                                 "password_env": "P", "folders": []})
+    assert problems == [f'{WHERE}: folders is empty: name at least one folder to read'
+                        ' (["INBOX"])']
