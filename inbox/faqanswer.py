@@ -149,7 +149,8 @@ class FaqAnswerer:
         found = self.kb.match(text, thread.language)
         if found is None or not found.confident:
             return
-        answer = self.kb.entry(found.entry).answers.get(thread.language, "")
+        entry = self.kb.entry(found.entry)
+        answer = entry.answers.get(thread.language, "")
         now = self.clock()
         if not answer or self.sender.over_limit(thread, "faq", settings.max_per_hour, now):
             return
@@ -165,6 +166,9 @@ class FaqAnswerer:
                              headers=headers,
                              detail={"entry": found.entry, "score": found.score})
             self.store.record_faq_offer(thread.id, found.entry, found.score, now)
+            if set(entry.tags) - set(thread.tags):  # the entry's tags say what the thread is about
+                self.store.update_thread(thread.id, tags=[
+                    *thread.tags, *(tag for tag in entry.tags if tag not in thread.tags)])
         log.info("thread %s: FAQ answer %r sent (score %.2f)", thread.id, found.entry,
                  found.score)
 

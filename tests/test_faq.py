@@ -135,6 +135,7 @@ def test_an_email_gets_the_answer_and_reply_1_closes_the_thread(world):
     assert answer["Auto-Submitted"] == "auto-replied"
     event = next(e for e in store.events(1) if e.action == "auto-faq")
     assert event.detail["entry"] == "password-reset" and event.detail["score"] >= 0.5
+    assert set(store.thread(1).tags) >= {"account", "lms"}  # the entry's tags
     school.deliver(mail(subject="Re: Пароль [#1]", body="1\r\n\r\n> Восстановить пароль...",
                         message_id="m2@mail.example",
                         extra=f"In-Reply-To: {answer['Message-ID']}\r\n"))
