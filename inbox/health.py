@@ -158,7 +158,9 @@ def health_text(health: Health) -> str:
     from inbox import views
 
     now = health.checked_at
-    verdict = "healthy" if health.healthy else f"UNHEALTHY ({len(health.problems)} problems)"
+    count = len(health.problems)
+    verdict = "healthy" if health.healthy else (
+        f"UNHEALTHY ({count} problem{'' if count == 1 else 's'})")
     lines = [f"school-inbox: {verdict}"] + [f"  ! {p}" for p in health.problems] + [""]
     lines.append(views.table(
         ["CHANNEL", "KIND", "STATE", "LAST OK", "ERROR SINCE", "LAG", "LAST ERROR"],

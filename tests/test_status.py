@@ -36,7 +36,7 @@ def test_a_school_whose_daemon_never_ran_is_unhealthy(school):
     result = school.cli("status", ok=False)
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert lines[0] == "school-inbox: UNHEALTHY (1 problems)"
+    assert lines[0] == "school-inbox: UNHEALTHY (1 problem)"
     assert lines[1] == "  ! maildir 'support' has never been polled (is the daemon running?)"
 
 
