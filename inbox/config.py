@@ -129,6 +129,7 @@ def load_config(path: str | Path) -> Config:
     # of the configuration than ``store_settings`` reads, and these cost them ~40 ms.
     from inbox.greeting import greeting_settings
     from routing.calendar import calendar_from_section
+    from routing.language import unknown_language
 
     path = Path(path)
     data, problems = read_or_refuse(path)
@@ -144,6 +145,8 @@ def load_config(path: str | Path) -> Config:
         if not _LANGUAGE_CODE.fullmatch(language):
             school_section.problem(f"languages: {language!r} is not a two-letter ISO 639-1"
                                    f' code (e.g. "ru", "kk", "en")')
+        elif why := unknown_language(language):
+            school_section.problem(f"languages: {why}")
     default_language = school_section.text("default_language", languages[0]).lower()
     if default_language not in languages:
         school_section.problem(

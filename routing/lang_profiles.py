@@ -20,6 +20,14 @@ SEED = 0
 PROFILE_NAMES: Mapping[str, tuple[str, ...]] = {"zh": ("zh-cn", "zh-tw"), "nb": ("no",)}
 
 
+def profile_languages() -> frozenset[str]:
+    """The ISO 639-1 codes there is an n-gram profile for (langdetect's and ours)."""
+    language_of = {name: lang for lang, names in PROFILE_NAMES.items() for name in names}
+    return frozenset(language_of.get(path.name, path.name)
+                     for folder in (BUNDLED_PROFILES, Path(PROFILES_DIRECTORY))
+                     for path in folder.iterdir() if path.is_file())
+
+
 def _profile_path(name: str) -> Path | None:
     for folder in (BUNDLED_PROFILES, Path(PROFILES_DIRECTORY)):
         if (folder / name).is_file():

@@ -14,8 +14,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from routing.lang_profiles import NgramModel
+from routing.lang_profiles import NgramModel, profile_languages
 from routing.lang_script import (
+    ALPHABETS,
+    LANGUAGE_SCRIPTS,
     dominant_script,
     foreign_letters,
     letter_counts,
@@ -56,6 +58,27 @@ class LanguageGuess:
     confidence: float
     evidence: tuple[str, ...]
     detected: bool = True
+
+
+# Country codes written where a language is meant, and the language they stand for.
+_COUNTRY_CODES = {"kz": "kk", "ua": "uk", "by": "be", "cz": "cs", "gr": "el", "dk": "da",
+                  "se": "sv", "jp": "ja", "cn": "zh", "kr": "ko", "ee": "et", "il": "he",
+                  "gb": "en", "us": "en", "at": "de", "ge": "ka", "am": "hy", "kg": "ky",
+                  "tj": "tg", "vn": "vi", "ir": "fa", "rs": "sr", "si": "sl"}
+
+
+def unknown_language(code: str) -> str:
+    """Why ``code`` cannot be a school language ("" when the detector knows it).
+
+    A language the detector has no letters, words or n-gram profile for would never be
+    detected, and "kz" (Kazakhstan) for "kk" (Kazakh) is an easy slip in a school's config.
+    """
+    known = profile_languages() | ALPHABETS.keys() | LANGUAGE_SCRIPTS.keys()
+    if code in known:
+        return ""
+    meant = _COUNTRY_CODES.get(code, "")
+    hint = f'; "{code}" is a country code: did you mean "{meant}"?' if meant in known else ""
+    return f"{code!r} is not a language the detector knows{hint}"
 
 
 def _hint_language(value: str, languages: Sequence[str]) -> str:

@@ -183,6 +183,15 @@ def test_language_codes_and_feature_channel_names_are_checked(school):
         " support)"]
 
 
+def test_a_country_code_for_a_language_is_refused_with_the_language_meant(school):
+    problems = _problems(school, INBOX_TOML.replace('languages = ["ru", "kk", "en"]',
+                                                    'languages = ["ru", "kz", "xx"]'))
+    assert problems == [
+        "inbox.toml: school: languages: 'kz' is not a language the detector knows;"
+        ' "kz" is a country code: did you mean "kk"?',
+        "inbox.toml: school: languages: 'xx' is not a language the detector knows"]
+
+
 def test_agent_hours_read_like_the_school_calendar(school):
     school.write(INBOX_TOML.replace('id = "boris"\nname = "Boris"\n',
                                     'id = "boris"\nname = "Boris"\nhours = "14:00-24:00"\n'
