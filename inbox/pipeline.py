@@ -341,6 +341,10 @@ class Pipeline:
         )
         decision = route(facts, self.config.routing, self.config.calendar)
         agent, assignment = decision.agent, None
+        named = self.config.agents.get(agent)
+        on_leave = named is not None and not named.available
+        if on_leave:  # never assigned, even by a rule: the team's strategy picks instead
+            agent = ""
         team = self.config.teams.get(decision.team)
         if not agent and team is not None:
             assignment = assign(
@@ -350,6 +354,9 @@ class Pipeline:
                 last_assigned=self.store.last_assigned(team.name),
                 previous_agent=self.store.previous_agent(contact.id, thread_id),
             )
+            if on_leave:
+                assignment = replace(assignment, reason=f"the rule names {decision.agent}, who"
+                                                        f" is unavailable; {assignment.reason}")
             agent = assignment.agent
         self.store.update_thread(
             thread_id, language=guess.language, language_confidence=guess.confidence,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import mail
+from tests.conftest import INBOX_TOML, mail
 
 ROUTING = """\
 default_team = "support"
@@ -181,3 +181,17 @@ team = "office"
     sure = json.loads(school.cli("route", "--explain", "2", "--json").output)
     assert (sure["decision"]["rule"], sure["language"]["detected"]) == ("", True)
     assert "0 of 2 threads" in school.cli("rules", "test").output
+
+
+def test_a_rule_naming_an_agent_on_leave_hands_the_thread_to_the_teams_strategy(school):
+    school.write(INBOX_TOML.replace('languages = ["ru", "en"]\n',
+                                    'languages = ["ru", "en"]\navailable = false\n'),
+                 'default_team = "support"\n[[rules]]\nname = "To Boris"\n'
+                 '[rules.then]\nteam = "support"\nagent = "boris"\n')
+    school.deliver(mail())
+    school.cli("run", "--once")
+    (thread,) = json.loads(school.cli("threads", "--json").output)
+    assert thread["agent"] == "aigerim"
+    explained = json.loads(school.cli("route", "--explain", "1", "--json").output)
+    assert explained["assignment"]["reason"].startswith(
+        "the rule names boris, who is unavailable;")
