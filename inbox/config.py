@@ -200,6 +200,10 @@ def load_config(path: str | Path) -> Config:
 
     routing_section = top.table("routing")
     routing_path = routing_section.path("file", "routing.toml")
+    if not routing_path.exists():
+        routing_section.problem(
+            f"file {routing_path} does not exist: create it (config/routing.example.toml is a"
+            f" start) or set [routing] file to the routing file's name")
     routing_section.done()
 
     channels = []
@@ -235,7 +239,7 @@ def load_config(path: str | Path) -> Config:
                             f" channel ({kind} channels: {known})")
 
     routing = None
-    routing_data = read_toml(routing_path, problems)
+    routing_data = read_toml(routing_path, problems) if routing_path.exists() else None
     if routing_data is not None:
         routing = _parse_routing(routing_data, routing_path.name, teams, agents, sla,
                                  languages, [c.name for c in channels],

@@ -268,6 +268,9 @@ class Daemon:
         """Say which recent threads the new rules would route differently."""
         if old == new:
             return
+        if old.rules and not new.rules:  # an editor that empties the file before writing it
+            log.warning("%s has no rules now (it had %d): every new thread goes to the default"
+                        " team %r", self.config.routing_path, len(old.rules), new.default_team)
         since = now_utc() - timedelta(days=30)
         changes = replay(self.store, self.config, new, since=since, baseline=old)
         log.info("new routing rules: %d thread(s) of the last 30 days would now go elsewhere",

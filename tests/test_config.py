@@ -109,7 +109,10 @@ def test_missing_routing_file_is_named(school):
     (school.root / "routing.toml").unlink()
     with pytest.raises(ConfigError) as caught:
         load_config(school.config)
-    assert caught.value.problems == [f"{school.root / 'routing.toml'}: file not found"]
+    assert caught.value.problems == [
+        f"inbox.toml: routing: file {school.root / 'routing.toml'} does not exist: create it"
+        " (config/routing.example.toml is a start) or set [routing] file to the routing"
+        " file's name"]
 
 
 def test_unknown_team_in_a_rule_names_rule_and_known_teams(school):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import email
 import json
+import logging
 import signal
 
 import pytest
 
+from inbox.config import load_config
+from inbox.daemon import Daemon
 from tests.conftest import MISSING_TOKEN, MISSING_TOKEN_ERROR, mail
 from tests.processes import DaemonProcess, external_ids, stored_count, wait_for
 
@@ -149,3 +152,17 @@ def test_routing_file_changes_are_picked_up_and_a_broken_one_is_refused(school):
         daemon.signal(signal.SIGTERM)
         daemon.finish()
     assert json.loads(school.cli("threads", "--json").output)[0]["priority"] == "high"
+
+
+def test_a_reload_that_drops_every_rule_is_applied_with_a_warning(school, caplog):
+    school.write(school.config.read_text(),
+                 'default_team = "support"\n[[rules]]\nname = "All"\n[rules.then]\n'
+                 'team = "support"\n')
+    daemon = Daemon(load_config(school.config))
+    (school.root / "routing.toml").write_text('default_team = "support"\n')
+    with caplog.at_level(logging.WARNING, logger="inbox.daemon"):
+        daemon.reload()
+    assert daemon.config.routing.rules == ()
+    assert f"{school.root / 'routing.toml'} has no rules now (it had 1): every new thread" \
+           " goes to the default team 'support'" in caplog.text
+    daemon.store.close()
