@@ -277,8 +277,9 @@ def read_conditions(when: Section, known: Known) -> tuple[Condition, ...]:
             conditions.append(PatternFound(what, pattern))
     senders = listed("sender")
     for sender in senders:
-        if "@" not in sender and ":" not in sender:
-            when.problem(f'sender "{sender}" is not an address, "@domain" or "kind:id"')
+        problem = _sender_problem(sender.strip().lower())
+        if problem:
+            when.problem(f'sender "{sender}" {problem}')
     if senders:
         conditions.append(SenderIs(tuple(sender.strip().lower() for sender in senders)))
     times = listed("time")
@@ -293,6 +294,19 @@ def read_conditions(when: Section, known: Known) -> tuple[Condition, ...]:
     if payloads:
         conditions.append(StartPayload(payloads))
     return tuple(conditions)
+
+
+def _sender_problem(sender: str) -> str:
+    """Why a ``sender`` pattern could never match ("" when it can): what SenderIs compares."""
+    kind, colon, value = sender.partition(":")
+    if not colon:
+        return "" if "@" in sender else 'is not an address, "@domain" or "telegram:ID"'
+    if kind == "telegram":
+        return "" if value.isdigit() else (
+            'is not a Telegram user\'s number ("telegram:123456"); names and @usernames change')
+    if kind == "email":
+        return f'needs no "email:": write the address alone ("{value}")'
+    return 'names no kind of sender: write an address, "@domain" or "telegram:ID"'
 
 
 def _regex(when: Section, key: str) -> re.Pattern[str] | None:

@@ -10,6 +10,7 @@ others are still listed, so an admin can see a disagreement in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,9 @@ from routing.keywords import Keywords, Words, read_keywords
 
 UNKNOWN = "unknown"  # what rules write for "no segment"; never a segment's name
 
+
+# Letters, digits, hyphens and dots: "https://school.kz" or "school.kz/" never match a sender.
+_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)+")
 
 @dataclass(frozen=True)
 class Segment:
@@ -49,7 +53,7 @@ def segment_from_section(
     domains = []
     for domain in section.texts("domains"):
         clean = domain.strip().lower().removeprefix("@")
-        if "." not in clean or "@" in clean or " " in clean:
+        if "." not in clean or not _DOMAIN.fullmatch(clean):
             section.problem(f'domains "{domain}" is not a domain like "school.kz"')
         else:
             domains.append(clean)

@@ -312,6 +312,22 @@ def test_sender_condition_by_address_domain_and_identity_key():
                        sender=Identity("telegram", "123456"))
 
 
+def test_sender_patterns_that_could_never_match_are_refused_naming_the_fix():
+    _, problems = parse('[[rules]]\nname = "VIP"\n[rules.when]\nsender = ["telegrm:123",'
+                        ' "telegram:@ivan", "email:boss@x.example", "boss", "telegram:42",'
+                        ' "@school.kz"]\n[rules.then]\nteam = "general"\n',
+                        teams={"general"})
+    where = 'routing.toml: rule 1 "VIP": when.sender'
+    assert problems == [
+        f'{where} "telegrm:123" names no kind of sender: write an address, "@domain"'
+        ' or "telegram:ID"',
+        f'{where} "telegram:@ivan" is not a Telegram user\'s number ("telegram:123456");'
+        " names and @usernames change",
+        f'{where} "email:boss@x.example" needs no "email:": write the address alone'
+        ' ("boss@x.example")',
+        f'{where} "boss" is not an address, "@domain" or "telegram:ID"']
+
+
 def test_time_condition_follows_the_school_calendar():
     evening = datetime(2026, 3, 2, 20, 15, tzinfo=ALMATY)
     saturday = datetime(2026, 3, 7, 11, 0, tzinfo=ALMATY)

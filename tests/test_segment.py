@@ -109,3 +109,13 @@ def test_keywords_decide_last_in_file_order_of_segments():
 
 def test_keywords_in_kazakh_find_the_parent():
     assert detect(text="Сәлеметсіз бе, ұлым сабаққа келмейді").segment == "parent"
+
+
+def test_a_url_or_a_path_is_not_a_segment_domain():
+    _, problems = parse_routing(
+        {"segments": [{"name": "staff", "domains": ["https://school.kz", "school.kz/", "@ok.kz"]}]},
+        "routing.toml", teams={"general"}, agents=(), sla_policies=(), languages=("ru",),
+        channels={"email"}, accounts=None, templates=())
+    assert [p.rpartition(": ")[2] for p in problems] == [
+        'domains "https://school.kz" is not a domain like "school.kz"',
+        'domains "school.kz/" is not a domain like "school.kz"']
