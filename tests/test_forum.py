@@ -100,8 +100,8 @@ def test_a_new_thread_gets_a_topic_in_the_staff_group_and_its_notification_lands
     assert forum.bot.topics == {(STAFF, topic): "#1 Не могу войти в личный кабинет"}
     (note,) = forum.bot.sent
     assert (note.chat_id, note.message_thread_id) == (STAFF, topic)
-    assert note.text.startswith("[#1] New thread for team staff, not assigned\n"
-                                "From: Марат · telegram · ru\n")
+    assert note.text.startswith("[#1] New thread for team staff, not assigned: manual team:"
+                                " members are told\nFrom: Марат · telegram · ru\n")
     assert "Не могу войти в личный кабинет" in note.text
     assert "Write in this topic to answer the customer" in note.text
     assert note.reply_markup == {"inline_keyboard": [[
@@ -120,7 +120,8 @@ def test_notifications_queued_before_the_topic_exists_wait_for_it_and_land_in_it
     forum.cli("run", "--once")
     topic = topic_of(forum, 1)
     assert [m.text.partition("\n")[0] for m in in_topic(forum, topic)] == [
-        "[#1] New thread for team staff, not assigned", "[#1] Марат wrote again"]
+        "[#1] New thread for team staff, not assigned: manual team: members are told",
+        "[#1] Марат wrote again"]
     assert len(forum.bot.sent) == 2
 
 

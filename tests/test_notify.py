@@ -79,6 +79,23 @@ def test_an_unassigned_thread_of_a_manual_team_goes_to_every_member(world):
     assert store.thread(1).agent == ""
 
 
+def test_the_lead_told_of_a_thread_nobody_could_take_learns_why(world):
+    away = DESK_TOML.replace('email = "boris@staff.example"\n',
+                             'email = "boris@staff.example"\navailable = false\n').replace(
+        'email = "aigerim@staff.example"\n',
+        'email = "aigerim@staff.example"\navailable = false\n').replace(
+        'strategy = "round_robin"', 'strategy = "round_robin"\nlead = "boris"')
+    world.make(away)
+    world.deliver(mail())
+    world.cli("run", "--once")
+    (told,) = sent(world)
+    assert told["To"] == "boris@staff.example"
+    assert header(told, "Subject") == (
+        "[#1] Оплата за декабрь — New thread for team support, not assigned: queued: nobody in"
+        " team support can take it now (boris is unavailable; aigerim is unavailable); tell"
+        " team lead boris")
+
+
 def test_cli_agents_get_nothingsent(world):
     world.make(DESK_TOML.replace('client = "email"', 'client = "cli"'))
     world.deliver(mail())
