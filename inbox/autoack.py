@@ -16,6 +16,7 @@ that rule. Loop safety and the hourly cap hold all the same.
 from __future__ import annotations
 
 import logging
+import math
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ DEFAULT_TEXTS: dict[str, AckTexts] = {
         received="Guten Tag! Wir haben Ihre Nachricht erhalten, ihre Nummer ist #{ticket}."
                  " Wir antworten bald."),
 }
+_MINUTE, _HOUR = timedelta(minutes=1), timedelta(hours=1)
 PLACEHOLDERS = {"open": ("ticket", "response_time"), "closed": ("ticket", "opening"),
                 "received": ("ticket",)}
 
@@ -247,5 +249,8 @@ class AutoAck:
         if policy.business_hours and not calendar.is_open(now):
             opening = opening_words(calendar.next_opening(now), now, language)
             return texts.closed.format(ticket=thread.ticket, opening=opening)
-        return texts.open.format(ticket=thread.ticket,
-                                 response_time=span_words(policy.first_response, language))
+        wait = policy.first_response
+        if thread.first_response_due and thread.first_response_due - now > wait + _MINUTE:
+            # The business-hours clock stops at closing: promise the real wait, to the hour.
+            wait = timedelta(hours=math.ceil((thread.first_response_due - now) / _HOUR))
+        return texts.open.format(ticket=thread.ticket, response_time=span_words(wait, language))

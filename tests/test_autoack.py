@@ -63,6 +63,17 @@ def test_an_email_during_opening_hours_is_told_the_first_response_target(world):
     assert (auto.direction.value, auto.sender, auto.delivery) == ("auto", "auto:ack", "sent")
 
 
+def test_near_closing_the_customer_is_promised_the_real_wait_not_the_target(world):
+    school, config, store = world
+    school.deliver(mail(subject="Запись урока", body="Где найти запись вчерашнего урока?"))
+    run(config, store, utc("2026-03-30 15:30"))  # Monday 17:30 CEST: the clock stops at 18:00
+    (ack,) = sent_mail(school)
+    due = store.thread(1).first_response_due
+    assert due is not None and due.date().isoformat() == "2026-03-31"
+    assert body(ack) == ("Здравствуйте! Мы получили ваше обращение, его номер #1."
+                         " Ответим в течение 17 часов.")
+
+
 @pytest.mark.parametrize(("at", "expected"), [
     ("2026-03-27 18:30", "в понедельник после 09:00"),  # Friday 19:30 CET
     ("2026-03-28 10:00", "в понедельник после 09:00"),  # Saturday
