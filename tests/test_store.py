@@ -128,6 +128,23 @@ def test_thread_found_by_any_stored_message_id(store):
     assert store.thread_by_header_ids(["nope@x"]) is None
 
 
+def test_an_entry_waits_behind_an_earlier_one_to_its_recipient_found_by_index(store):
+    thread_id = _thread(store)
+    now = now_utc()
+    first, second, other = (
+        store.queue_outbound(channel="telegram", account="bot", recipient=chat, text=text,
+                             kind="reply", thread_id=thread_id, at=now)
+        for chat, text in (("501", "first"), ("501", "second"), ("502", "other")))
+    store.record_delivery(first, DeliveryState.RETRYING, at=now,
+                          next_attempt_at=now + timedelta(seconds=30), error="429")
+    assert [o.id for o in store.due_outbound(now)] == [other]
+    assert [o.id for o in store.due_outbound(now + timedelta(minutes=1))] == [first, second, other]
+    plan = " ".join(row[3] for row in store.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT 1 FROM outbox e WHERE e.state IN ('queued', 'retrying')"
+        " AND e.account = 'bot' AND e.recipient = '501' AND e.id < 9 AND e.next_attempt_at > ''"))
+    assert "outbox_pending" in plan  # not a scan of everything waiting
+
+
 def test_outbox_entry_moves_from_queued_to_retrying_to_sent(store):
     thread_id = _thread(store)
     now = now_utc()
