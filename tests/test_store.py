@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from inbox.model import Attachment, DeliveryState, Direction, Identity, Status
-from inbox.store import SCHEMA_VERSION, NotFound, Store, StoreError, now_utc
+from inbox.store import SCHEMA_VERSION, NotFound, Store, StoreError, iso, now_utc
+from inbox.store.core import DUE_OUTBOUND
 from inbox.store.schema import MIGRATIONS
 
 
@@ -128,21 +129,25 @@ def test_thread_found_by_any_stored_message_id(store):
     assert store.thread_by_header_ids(["nope@x"]) is None
 
 
-def test_an_entry_waits_behind_an_earlier_one_to_its_recipient_found_by_index(store):
+def test_an_entry_waits_behind_a_failed_one_to_its_recipient_found_by_index(store):
     thread_id = _thread(store)
     now = now_utc()
-    first, second, other = (
+    first, second, other, held, urgent = (
         store.queue_outbound(channel="telegram", account="bot", recipient=chat, text=text,
-                             kind="reply", thread_id=thread_id, at=now)
-        for chat, text in (("501", "first"), ("501", "second"), ("502", "other")))
+                             kind="reply", thread_id=thread_id, at=at)
+        for chat, text, at in (("501", "first", now), ("501", "second", now),
+                               ("502", "other", now), ("503", "tomorrow", now + timedelta(days=1)),
+                               ("503", "urgent", now)))
     store.record_delivery(first, DeliveryState.RETRYING, at=now,
                           next_attempt_at=now + timedelta(seconds=30), error="429")
-    assert [o.id for o in store.due_outbound(now)] == [other]
-    assert [o.id for o in store.due_outbound(now + timedelta(minutes=1))] == [first, second, other]
+    # "second" waits for "first"'s retry; a notification held for tomorrow holds nothing back.
+    assert [o.id for o in store.due_outbound(now)] == [other, urgent]
+    assert [o.id for o in store.due_outbound(now + timedelta(minutes=1))] == [
+        first, second, other, urgent]
     plan = " ".join(row[3] for row in store.conn.execute(
-        "EXPLAIN QUERY PLAN SELECT 1 FROM outbox e WHERE e.state IN ('queued', 'retrying')"
-        " AND e.account = 'bot' AND e.recipient = '501' AND e.id < 9 AND e.next_attempt_at > ''"))
-    assert "outbox_pending" in plan  # not a scan of everything waiting
+        "EXPLAIN QUERY PLAN " + DUE_OUTBOUND, {"now": iso(now), "limit": 100}))
+    assert "outbox_retrying" in plan  # not a scan of everything waiting
+    assert held not in [o.id for o in store.due_outbound(now)]
 
 
 def test_outbox_entry_moves_from_queued_to_retrying_to_sent(store):

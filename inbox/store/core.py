@@ -52,6 +52,13 @@ _WRITE_FAILURES = ("disk I/O error", "readonly database", "disk is full",
                    "unable to open database file")
 # ... and how the file system does, for attachment files.
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+# Store.due_outbound; the subquery is served by migration 9's outbox_retrying index.
+DUE_OUTBOUND = (
+    "SELECT * FROM outbox o WHERE state IN ('queued', 'retrying') AND next_attempt_at <= :now"
+    " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'retrying'"
+    "   AND e.account = o.account AND e.recipient = o.recipient AND e.id < o.id"
+    "   AND e.next_attempt_at > :now)"
+    " ORDER BY id LIMIT :limit")  # in order per recipient, oldest first
 SEARCH_WINDOW = 2000  # matches, newest first, that search ranks (see Store.search)
 COMMON_WORD = 50_000  # messages a word may be found in and still be ranked by (Store.search)
 
@@ -622,21 +629,15 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             }).last_pk
 
     def due_outbound(self, now: datetime, limit: int = 100) -> list[Outbound]:
-        """Entries to try now, oldest first; none overtakes an earlier one to its recipient.
+        """Entries to try now, oldest first; none overtakes a failed one to its recipient.
 
         A customer must read replies in the order agents wrote them, and a chat that
         Telegram told to wait (429 retry_after) must not get the next message before the
         retry: an entry waits while an earlier one to the same recipient waits for its
-        retry.
+        retry. An entry merely scheduled for later (a notification held for an agent's
+        working hours, one waiting for its forum topic) holds nothing back.
         """
-        rows = self._rows(
-            "SELECT * FROM outbox o WHERE state IN ('queued', 'retrying')"
-            " AND next_attempt_at <= :now AND NOT EXISTS ("
-            "   SELECT 1 FROM outbox e WHERE e.state IN ('queued', 'retrying')"
-            "   AND e.account = o.account AND e.recipient = o.recipient AND e.id < o.id"
-            "   AND e.next_attempt_at > :now)"
-            " ORDER BY id LIMIT :limit", {"now": iso(now), "limit": limit},
-        )
+        rows = self._rows(DUE_OUTBOUND, {"now": iso(now), "limit": limit})
         return [self._outbound(row) for row in rows]
 
     def outbound(self, outbox_id: int) -> Outbound:

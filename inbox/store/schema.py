@@ -247,10 +247,9 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE threads SET subject_key = normalised_subject(subject);
     CREATE INDEX threads_subject ON threads(subject_key, last_message_at);
     """,
-    # 9: no outbox entry overtakes an earlier one to its recipient (Store.due_outbound):
-    # finding that earlier one is an index lookup, not a scan of everything waiting.
+    # 9: no outbox entry overtakes a failed one to its recipient (Store.due_outbound):
+    # finding that one is an index lookup, not a scan of everything waiting.
     """
-    CREATE INDEX outbox_pending ON outbox(account, recipient, id)
-        WHERE state IN ('queued', 'retrying');
+    CREATE INDEX outbox_retrying ON outbox(account, recipient, id) WHERE state = 'retrying';
     """,
 )
