@@ -43,7 +43,10 @@ _LENIENT_MSGID = re.compile(rb"(?im)^message-id:[ \t]*<([^<>\s]+)>")
 # (all of C0 and C1 but tab and line breaks): in a subject they would leave in our
 # reply's header, and `inbox show` would hand them to the agent's terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]")  # ESC among them
-_UNPRINTABLE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
+# A sequence counts only when it is whole and on one line: a stray ESC then loses itself,
+# never the customer's text after it.
+_UNPRINTABLE = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]"  # CSI: colours, cursor
+                          r"|\x1b\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)|"  # OSC: window title
                           + _CONTROL.pattern)
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.filenames import safe_filename, sniff_content_type
-from connectors.mime import decode_bytes, decode_header_value, parse_email
+from connectors.mime import decode_bytes, decode_header_value, parse_email, printable
 from inbox.model import Flag
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "email"
@@ -88,6 +88,9 @@ def test_terminal_escapes_and_control_characters_never_reach_subject_or_text():
     assert msg.subject == "Hi RED there"
     assert msg.text == "line one\nline\ttwo!\n"
     assert msg.raw == raw
+    # A stray escape loses itself, never the text after it.
+    assert printable("Dear school,\x1b]0;\nmy son is sick.\x1b[") == (
+        "Dear school,]0;\nmy son is sick.[")
 
 
 def test_missing_message_id_gives_content_hash():
