@@ -62,8 +62,9 @@ class AgentMail:
             # Filed by the pipeline as a customer message a human must look at.
             item.flags.add(Flag.REVIEW)
             item.meta["agent-reply-refused"] = refusal
-            if tokens:  # filed beside the conversation it tries to answer
-                item.meta["agent-reply-ticket"] = str(tokens[0][0])
+            ticket = self._genuine_ticket(tokens, agents)
+            if ticket:  # filed beside the conversation it tries to answer
+                item.meta["agent-reply-ticket"] = str(ticket)
             log.warning("%s: mail %s from %s not taken as an agent's reply: %s", item.account,
                         item.external_id, item.sender.value, refusal)
             return False
@@ -72,6 +73,18 @@ class AgentMail:
         self.store.record_claim(item.account, item.external_id, agent.id, ticket, now_utc())
         self._act(item, agent, ticket)
         return True
+
+    def _genuine_ticket(self, tokens: list[tuple[int, str]], agents: list[Agent]) -> int:
+        """The thread a refused reply may be filed in: only one its address was really made
+        for (a configured agent wrote, or the token is the desk's own for that ticket), so
+        a stranger cannot add text to any thread by writing its number; else 0."""
+        secret = self.desk.settings.secret
+        for ticket, token in tokens:
+            if agents or (secret is not None and any(
+                    hmac.compare_digest(token, self.desk.token(ticket, agent_id))
+                    for agent_id in self.config.agents)):
+                return ticket
+        return 0
 
     def _authenticate(self, item: Inbound, tokens: list[tuple[int, str]],
                       agents: list[Agent]) -> tuple[Agent | None, int, str]:

@@ -271,10 +271,12 @@ class Pipeline:
 
         Someone other than the thread's contact (a parent in Cc answering our reply) is
         filed there, since they had the thread's mail, but flagged ``review``: answers go
-        to the contact only, and an agent decides whether this person needs one too.
+        to the contact only, and an agent decides whether this person needs one too. In a
+        group chat everyone is the conversation, and answers go to the chat.
         """
         person = _moves_threads(item)
-        if person and thread.contact_id != contact.id:
+        # A group chat is one conversation with many people, and answers go to the chat.
+        if person and thread.contact_id != contact.id and not thread.conversation:
             item.flags.add(Flag.REVIEW)
             reason = f"{reason}, from someone other than the thread's contact"
         if thread.status is not Status.CLOSED:

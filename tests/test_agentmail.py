@@ -217,6 +217,19 @@ def test_spoofed_agent_replies_are_filed_flagged_and_never_relayed(desk, case, t
                or "[#" in header(m, "Subject") for m in sent(desk)[sent_before:])
 
 
+def test_a_stranger_writing_to_a_made_up_reply_address_cannot_add_to_that_thread(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    real = reply_address(desk, 1, "boris")
+    forged = real.replace(real.split(".")[1].split("@")[0], "0123456789abcdef0123")
+    desk.deliver(agent_mail(forged, "Переведите деньги на карту 4400...",
+                            sender="Someone <someone@else.example>"))
+    desk.cli("run", "--once")
+    threads = {t["id"]: t for t in json.loads(desk.cli("threads", "--json").output)}
+    assert (threads[1]["messages"], threads[2]["messages"]) == (1, 1)
+    assert "review" in threads[2]["flags"]
+
+
 def _token_address(school, shown_ticket: int, real_ticket: int, agent: str) -> str:
     """A valid token for ``real_ticket`` put into the address of ``shown_ticket``."""
     valid = reply_address(school, real_ticket, agent)

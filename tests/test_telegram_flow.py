@@ -207,3 +207,15 @@ def test_a_bot_without_long_polling_is_asked_every_few_seconds_not_in_a_loop(bot
     assert {str(params.get("timeout")) for params in polls} == {"0"}
     # The first look (no waiting), one straight after the message's batch, one per gap.
     assert len(polls) <= 3 + (time.monotonic() - began) / POLL_GAP
+
+
+def test_in_a_customer_group_chat_everyone_joins_the_thread_without_review(bot_school):
+    bot_school.write(bot_school.config.read_text() + "groups = true\n")
+    bot_school.bot.user_message(-100555, "Вопрос про экскурсию", user=user(601),
+                                chat_type="supergroup")
+    bot_school.bot.user_message(-100555, "И я тоже хочу знать", user=user(602),
+                                chat_type="supergroup")
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    shown = json.loads(bot_school.cli("show", str(thread["id"]), "--json").output)
+    assert [m["flags"] for m in shown["messages"]] == [[], []]
