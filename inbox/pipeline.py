@@ -21,7 +21,7 @@ from inbox.hooks import Filed, call
 from inbox.model import Contact, DeliveryState, Direction, Flag, Identity, Status, Thread
 from inbox.quoted import MIN_LINE, best_quoted
 from inbox.store import NotFound, Store, now_utc
-from routing.assign import assign
+from routing.assign import Assignment, assign, named_by_rule
 from routing.conditions import Facts
 from routing.decide import route
 from routing.language import LanguageDetector
@@ -347,6 +347,10 @@ class Pipeline:
         on_leave = named is not None and not named.available
         if on_leave:  # never assigned, even by a rule: the team's strategy picks instead
             agent = ""
+            assignment = Assignment("", f"the rule names {decision.agent}, who is unavailable;"
+                                        " no team to pick another", True)
+        elif agent:
+            assignment = named_by_rule(agent)
         team = self.config.teams.get(decision.team)
         if not agent and team is not None:
             assignment = assign(
@@ -379,9 +383,9 @@ class Pipeline:
         self.store.log_event(thread_id, "system", "routed", {
             "team": decision.team, "agent": agent, "rule": decision.rule,
             "language": guess.language, "segment": decision.segment})
-        if agent:
+        if agent and assignment is not None:
             self.store.log_event(thread_id, "system", "assigned", {
-                "agent": agent, "reason": assignment.reason if assignment else "rule"})
+                "agent": agent, "reason": assignment.reason})
         return contact, decision.template
 
     def _due_times(self, policy_name: str, now: datetime) -> dict[str, datetime]:
