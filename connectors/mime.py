@@ -228,7 +228,8 @@ def _content_hash(raw: bytes, msg: Message) -> str:
     fixed id) differs here and must not be taken for a re-delivery.
     """
     body = raw.partition(b"\r\n\r\n" if b"\r\n\r\n" in raw else b"\n\n")[2]
-    digest = hashlib.sha256(body)
+    # Line ends and trailing blank lines are a relay's business, not the sender's.
+    digest = hashlib.sha256(body.replace(b"\r\n", b"\n").rstrip())
     for name in ("From", "Subject", "Date"):
         digest.update(_unfold(_get(msg, name)).encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()[:16]

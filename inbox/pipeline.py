@@ -108,9 +108,11 @@ class Pipeline:
             if original:
                 self._edit(original.message_id, original.thread_id, item, report)
                 return
-        if self._stored_before(item):
+        external_id = self._filing_id(item)
+        if external_id is None:
             report.duplicates += 1
             return
+        item.external_id = external_id
         now = self.clock()
         contact = self._contact_for(item)
         for hook in self.hooks:
@@ -163,23 +165,27 @@ class Pipeline:
                       placement.reopen, template)
         call(self.hooks, "thread_created" if new_thread else "customer_wrote", filed)
 
-    def _stored_before(self, item: Inbound) -> bool:
-        """Whether this message is a re-delivery of one already filed.
+    def _filing_id(self, item: Inbound) -> str | None:
+        """The id to file this message under, or None when it was filed before.
 
-        Its id says so unless the connector gave a content fingerprint (``meta["content"]``)
-        that differs from the stored one: then it is another message reusing the id (a web
-        form sending one fixed Message-ID), filed under the id and its fingerprint.
+        Its id says which, unless the connector gave a content fingerprint
+        (``meta["content"]``) that differs from the stored message's: then it is another
+        message reusing the id (a web form sending one fixed Message-ID), filed under
+        ``id~fingerprint``. A message stored without a fingerprint matches by id alone.
         """
         found = self.store.find_message(item.account, item.external_id)
         content = item.meta.get("content", "")
-        if found is None or not content:
-            return found is not None
-        if self.store.message_meta(found.message_id).get("content", content) == content:
-            return True
-        log.warning("%s: %s is a different message reusing that id; filed as a new one",
-                    item.account, item.external_id)
-        item.external_id = f"{item.external_id}~{content}"
-        return self.store.find_message(item.account, item.external_id) is not None
+        if found is None:
+            return item.external_id
+        if not content or self.store.message_meta(found.message_id).get("content",
+                                                                         content) == content:
+            return None
+        own_id = f"{item.external_id}~{content}"
+        if self.store.find_message(item.account, own_id) is not None:
+            return None
+        log.warning("%s: %s is a different message reusing that id; filed as %s",
+                    item.account, item.external_id, own_id)
+        return own_id
 
     def _edit(self, message_id: int, thread_id: int, item: Inbound,
               report: IngestReport) -> None:
