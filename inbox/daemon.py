@@ -49,6 +49,7 @@ PUSH_WAIT = 25.0
 # At least this long between the starts of two polls of a channel that was asked to wait for
 # news, found none and came back sooner (a bot with poll_timeout = 0 does not long-poll).
 POLL_GAP = 5.0
+EARLY_RETURN = 1.0  # a fetch asked to wait that is back sooner than this did not wait
 ERROR_BACKOFF = (5.0, 300.0)  # first and largest pause after a failed poll, seconds
 ROUTING_WATCH_SECONDS = 5.0  # how often routing.toml's modification time is looked at
 
@@ -320,7 +321,10 @@ class Daemon:
                 self._healthy(name)
                 # Fetch itself waited (IDLE, long poll, Maildir look-ups), unless it came
                 # back empty at once although asked to wait: then it is paced, not spun.
-                delay = 0.0 if report or not wait else POLL_GAP - (time.monotonic() - started)
+                # (Back early with updates that were nothing to file, it did wait.)
+                took = time.monotonic() - started
+                spun = wait and not report and took < EARLY_RETURN
+                delay = POLL_GAP - took if spun else 0.0
             except Exception as exc:
                 delay = self._failed(name, exc)
             self._schedule_poll(configured, delay)
