@@ -97,18 +97,20 @@ def test_full_text_search_finds_cyrillic_words_and_survives_fts_syntax(store):
 
 def test_search_finds_a_word_whether_it_is_spelt_with_yo_or_ye(store):
     thread_id = _thread(store)
-    for n, text in enumerate(["Можно ещё одну справку?", "Еще вопрос про ЁЛКУ", "Елка в пятницу"]):
+    for n, text in enumerate(["Можно ещё одну справку?", "Еще вопрос про ЁЛКУ", "Елка в пятницу",
+                              "Трёхзвёздный отель"]):
         store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
                           account="school", text=text, external_id=f"yo{n}",
                           created_at=now_utc())
     found = {query: sorted(m.text for m, _ in store.search(query))
-             for query in ("еще", "ещё", "елку", "ёлка", "Ёлку справку")}
+             for query in ("еще", "ещё", "елку", "ёлка", "Ёлку справку", "трехзвездный")}
     assert found == {
         "еще": ["Еще вопрос про ЁЛКУ", "Можно ещё одну справку?"],
         "ещё": ["Еще вопрос про ЁЛКУ", "Можно ещё одну справку?"],
         "елку": ["Еще вопрос про ЁЛКУ"],
         "ёлка": ["Елка в пятницу"],
         "Ёлку справку": [],
+        "трехзвездный": ["Трёхзвёздный отель"],
     }
 
 

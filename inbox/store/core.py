@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ DUE_OUTBOUND = (
     "   AND e.account = o.account AND e.recipient = o.recipient AND e.id < o.id"
     "   AND e.next_attempt_at > :now)"
     " ORDER BY id LIMIT :limit")  # in order per recipient, oldest first
+YO_SPELLINGS = 16  # most е/ё spellings one query word is searched by (see _fts_word)
 SEARCH_WINDOW = 2000  # matches, newest first, that search ranks (see Store.search)
 COMMON_WORD = 50_000  # messages a word may be found in and still be ranked by (Store.search)
 
@@ -761,12 +763,15 @@ def _fts_word(word: str) -> str:
 
     Russian is mostly typed without ё (еще, елка) but often written with it (ещё, ёлка),
     and the index's tokenizer folds Latin diacritics only, so a search for one spelling
-    would miss the other. A word has one ё at most, so its spellings are the word with
-    every ё read as е, and that with each е in turn read as ё.
+    would miss the other. The spellings are the word with every ё read as е, and that
+    with one or two of its е read as ё (трёхзвёздный has two), at most YO_SPELLINGS.
     """
     plain = word.replace("ё", "е").replace("Ё", "Е")
-    spellings = [plain] + [plain[:i] + ("ё" if c == "е" else "Ё") + plain[i + 1:]
-                           for i, c in enumerate(plain) if c in "еЕ"]
+    places = [i for i, c in enumerate(plain) if c in "еЕ"]
+    chosen = [(i,) for i in places] + list(combinations(places, 2))
+    spellings = [plain] + ["".join("ё" if i in picked and c == "е" else "Ё" if i in picked
+                                   else c for i, c in enumerate(plain))
+                           for picked in chosen[:YO_SPELLINGS - 1]]
     quoted = ['"' + spelling.replace('"', '""') + '"' for spelling in spellings]
     return quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")"
 
