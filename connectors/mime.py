@@ -26,10 +26,10 @@ import html2text
 
 from connectors import automail, quotes
 from connectors.filenames import safe_filename, sniff_content_type
+from inbox import subjects
 from inbox.channel import Inbound, ThreadKeys
 from inbox.model import Attachment, Flag, Identity
 
-_TICKET = re.compile(r"\[#(\d{1,18})\]")
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 _MAX_REFERENCES = 100
 _MAX_HTML_CHARS = 256_000  # html2text takes ~0.7 s/MB; a longer HTML-only body is cut short
@@ -137,7 +137,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     text, visible = body.text()
     auto = automail.classify(msg)
     message_id = _first_id(_get(msg, "Message-ID"))
-    tickets = _TICKET.findall(subject)  # ours is the last: we append it to a reply's subject
+    tickets = subjects.tickets(subject)
     flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
     if any(lossy):
         flags.add(Flag.UNDECODABLE)
@@ -177,7 +177,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
             message_id=message_id,
             in_reply_to=_first_id(_get(msg, "In-Reply-To")),
             references=_references(_get(msg, "References")),
-            ticket=int(tickets[-1]) if tickets else None,
+            ticket=tickets[-1] if tickets else None,
         ),
         flags=flags,
         meta=meta,

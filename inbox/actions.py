@@ -188,8 +188,7 @@ class Actions:
         # Only our token, and last: a subject that carried another thread's token (a
         # customer answering one ticket about another) would otherwise be read as that
         # one when the customer's client drops the headers.
-        subject = " ".join(subjects.TICKET_TOKEN.sub(" ", thread.subject).split())
-        subject = subject or "(no subject)"
+        subject = subjects.without_tokens(thread.subject) or "(no subject)"
         if not subject.lower().startswith("re:"):
             subject = f"Re: {subject}"
         return f"{subject} [#{thread.id}]", headers

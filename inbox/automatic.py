@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 from inbox.actions import Actions
 from inbox.channel import Inbound
 from inbox.config import Config
-from inbox.model import Contact, Direction, Flag, Thread
+from inbox.model import MACHINE_WRITTEN, Contact, Direction, Flag, Thread
 from inbox.store import Store
 
-NEVER_ANSWERED = (Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,
-                  Flag.QUARANTINED, Flag.NO_SENDER)
+NEVER_ANSWERED = (*MACHINE_WRITTEN, Flag.QUARANTINED, Flag.NO_SENDER)
 BUILT_IN_LANGUAGES = ("ru", "kk", "en", "uk", "de")
 
 

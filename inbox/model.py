@@ -53,6 +53,11 @@ class Flag(StrEnum):
     NO_SENDER = "no-sender"  # no address to answer could be read (a headerless file)
 
 
+# Mail no person wrote (out-of-office, bounces, lists, our own loops): never answered
+# automatically, and it never reopens a thread or ends its "pending".
+MACHINE_WRITTEN = (Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS)
+
+
 @dataclass(frozen=True)
 class Identity:
     """One address a person writes from: an email address or a messenger user.

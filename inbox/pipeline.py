@@ -18,7 +18,16 @@ from inbox import subjects
 from inbox.channel import Delivery, Inbound
 from inbox.config import Config
 from inbox.hooks import Filed, call
-from inbox.model import Contact, DeliveryState, Direction, Flag, Identity, Status, Thread
+from inbox.model import (
+    MACHINE_WRITTEN,
+    Contact,
+    DeliveryState,
+    Direction,
+    Flag,
+    Identity,
+    Status,
+    Thread,
+)
 from inbox.quoted import MIN_LINE, best_quoted
 from inbox.store import NotFound, Store, now_utc
 from routing.assign import Assignment, assign, named_by_rule
@@ -29,11 +38,8 @@ from routing.language import LanguageDetector
 log = logging.getLogger("inbox.pipeline")
 
 # What a thread's first message shows about the whole thread in `inbox threads`.
-THREAD_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS,
-                Flag.UNDECODABLE, Flag.QUARANTINED, Flag.NO_SENDER}
+THREAD_FLAGS = {*MACHINE_WRITTEN, Flag.UNDECODABLE, Flag.QUARANTINED, Flag.NO_SENDER}
 
-# Mail that no person wrote to the thread (out-of-office, bounces, lists, our own loops).
-MACHINE_FLAGS = {Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS}
 
 # A reply that lost its headers joins the sender's thread with the same subject only when
 # that thread saw a message within this window.
@@ -251,13 +257,9 @@ class Pipeline:
         candidates = self.store.threads_with_subject("email", item.subject, since, contact.id)
         texts = self.store.latest_texts(list(candidates), QUOTED_MESSAGES)
         quoted = best_quoted(item.text, texts)
-        if quoted is not None:
-            if candidates[quoted] == contact.id:
-                return self._continue(self.store.thread(quoted),
-                                      "same subject, quotes this thread's message", item, contact)
-            item.flags.add(Flag.REVIEW)
-            return Placement(self.store.thread(quoted), "same subject, quotes this thread's"
-                             " message, from someone other than the thread's contact")
+        if quoted is not None:  # a quoting stranger is flagged by _continue
+            return self._continue(self.store.thread(quoted),
+                                  "same subject, quotes this thread's message", item, contact)
         own = [thread_id for thread_id, owner in candidates.items() if owner == contact.id]
         if len(own) > 1:
             # Among the sender's own threads one quoted line is enough to tell which.
@@ -471,4 +473,4 @@ def _moves_threads(item: Inbound) -> bool:
     Only a person writing to the thread may. Automatic mail and an agent's reply the desk
     refused are filed where they belong and change nothing else.
     """
-    return not (item.flags & MACHINE_FLAGS or "agent-reply-refused" in item.meta)
+    return not (item.flags & set(MACHINE_WRITTEN) or "agent-reply-refused" in item.meta)

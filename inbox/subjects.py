@@ -11,7 +11,7 @@ import re
 REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|fw|fwd|aw|wg|sv|vs|ответ|отв|на|пересл)\s*(?:\[\d+\])?\s*:\s*)+",
     re.IGNORECASE)
-TICKET_TOKEN = re.compile(r"\s*\[#\d+\]\s*")
+TICKET = re.compile(r"\[#(\d{1,18})\]")  # the token outgoing mail carries: "Re: Оплата [#42]"
 
 
 def strip_prefixes(subject: str) -> str:
@@ -23,6 +23,16 @@ def is_reply(subject: str) -> bool:
     return bool(REPLY_PREFIX.match(subject))
 
 
+def tickets(subject: str) -> list[int]:
+    """The ticket numbers a subject carries, in order (ours is the last: we append it)."""
+    return [int(number) for number in TICKET.findall(subject)]
+
+
+def without_tokens(subject: str) -> str:
+    """The subject without ticket tokens, in single spaces."""
+    return " ".join(TICKET.sub(" ", subject).split())
+
+
 def normalise(subject: str) -> str:
     """The subject's words only: no prefixes, no ticket token, one space, lower case."""
-    return " ".join(TICKET_TOKEN.sub(" ", strip_prefixes(subject)).split()).casefold()
+    return without_tokens(strip_prefixes(subject)).casefold()

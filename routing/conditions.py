@@ -152,7 +152,7 @@ class PatternFound:
 
 @dataclass(frozen=True)
 class SenderIs:
-    """Senders written as ``a@b.kz``, ``@b.kz`` (domain and its subdomains) or ``kind:id``."""
+    """Senders written as ``a@b.kz``, ``@b.kz`` (domain and its subdomains) or ``telegram:ID``."""
 
     senders: tuple[str, ...]
 

@@ -24,6 +24,7 @@ UNKNOWN = "unknown"  # what rules write for "no segment"; never a segment's name
 # Letters, digits, hyphens and dots: "https://school.kz" or "school.kz/" never match a sender.
 _DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)+")
 
+
 @dataclass(frozen=True)
 class Segment:
     """One ``[[segments]]`` entry: a segment's name and the signs that point to it."""

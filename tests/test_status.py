@@ -27,6 +27,7 @@ username = "office"
 password_env = "STATUS_TEST_PASSWORD"
 """
 
+
 def _store(school) -> Store:
     config = load_config(school.config)
     return Store(config.store.path, config.store.attachments)
