@@ -1,7 +1,7 @@
 """Benchmark: CPU per message of each ingest stage, in-process, without an IMAP server.
 
     .venv/bin/python bench/ingest_stages.py [--n 5000] [--seed 42] [--repeats 3]
-                                            [--profile FILE]
+                                            [--profile FILE] [--once]
 
 Writes the benchmark mailbox (``../shared/bench/gen_mailbox.py --no-imap --eml-dir``)
 once into a temp dir, then, ``--repeats`` times on a fresh store with the same
@@ -18,6 +18,11 @@ business-hours SLA, the daemon's real hooks):
 ``bench/email_ingest.py`` measures end to end (which also counts IMAP, start-up and
 imports), so a change to one stage can be measured before and after on its own.
 ``--profile`` writes a cProfile of one repeat (parse and ingest) and prints the top.
+``--once`` parses and files once and prints nothing, for counting instructions, which
+this shared VM does not blur as it does seconds::
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python bench/ingest_stages.py --n 300 --once    # and --n 1: the fixed cost
 """
 
 from __future__ import annotations
@@ -120,6 +125,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", type=Path, metavar="FILE")
+    parser.add_argument("--once", action="store_true",
+                        help="parse and file once, print nothing: for counting instructions"
+                             " under valgrind (the mailbox generator is a child, not counted)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ingest-stages-") as temp:
         work = Path(temp)
@@ -128,6 +136,9 @@ def main() -> None:
         store_dir = work / "store"
         store_dir.mkdir()
         run: Callable[[], dict[str, float]] = lambda: one_run(raws, config, store_dir)  # noqa: E731
+        if args.once:
+            run()
+            return
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(run)
