@@ -43,7 +43,7 @@ def settings(section: Section) -> Settings:
         file_url=_url(section, "file_url", defaults.file_url),
         poll_timeout=_at_most(section, "poll_timeout", defaults.poll_timeout, 50),
         groups=section.flag("groups", defaults.groups),
-        max_attachment_bytes=int(section.number("max_attachment_mb", 20, minimum=0) * 2**20),
+        max_attachment_bytes=int(_download_cap(section) * 2**20),
         request_timeout=section.number("request_timeout", defaults.request_timeout, minimum=1),
         chat_interval=section.number("chat_interval", defaults.chat_interval, minimum=0),
         group_interval=section.number("group_interval", defaults.group_interval, minimum=0),
@@ -60,6 +60,16 @@ def _url(section: Section, key: str, default: str) -> str:
         section.problem(f"{key} must start with http:// or https://, not {value!r}")
         return default
     return value.rstrip("/")
+
+
+def _download_cap(section: Section) -> float:
+    """max_attachment_mb: the Bot API hands bots files of at most 20 MB, whatever we allow."""
+    cap = section.number("max_attachment_mb", 20, minimum=0)
+    if cap > 20:
+        section.problem(f"max_attachment_mb must be at most 20 (the Bot API downloads files"
+                        f" up to 20 MB), not {cap:g}")
+        return 20.0
+    return cap
 
 
 def _at_most(section: Section, key: str, default: int, maximum: int) -> int:

@@ -81,7 +81,8 @@ def test_settings_have_defaults_and_refuse_a_written_token():
     assert (found.poll_timeout, found.groups, found.max_attachment_bytes) == (25, False, 20 << 20)
 
     bad = Section({"name": "x", "token": "123:abc", "poll_timeout": 90, "api_url": "ftp://h",
-                   "grups": True}, 'inbox.toml: telegram 1 "x"', problems)
+                   "max_attachment_mb": 50, "grups": True}, 'inbox.toml: telegram 1 "x"',
+                  problems)
     telegram.settings(bad)
     assert problems == [
         'inbox.toml: telegram 1 "x": token must not be written in the file; put it in an'
@@ -89,6 +90,8 @@ def test_settings_have_defaults_and_refuse_a_written_token():
         ' (token_file = "/etc/school-inbox/token")',
         "inbox.toml: telegram 1 \"x\": api_url must start with http:// or https://, not 'ftp://h'",
         'inbox.toml: telegram 1 "x": poll_timeout must be at most 50, not 90',
+        'inbox.toml: telegram 1 "x": max_attachment_mb must be at most 20 (the Bot API'
+        ' downloads files up to 20 MB), not 50',
         "inbox.toml: telegram 1 \"x\": unknown key 'grups' (known keys: api_url, chat_interval,"
         " file_url, group_interval, groups, max_attachment_mb, messages_per_second, name,"
         " poll_timeout, request_timeout, token, token_env, token_file)",
