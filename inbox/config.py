@@ -129,7 +129,6 @@ def load_config(path: str | Path) -> Config:
     # of the configuration than ``store_settings`` reads, and these cost them ~40 ms.
     from inbox.greeting import greeting_settings
     from routing.calendar import calendar_from_section
-    from routing.language import unknown_language
 
     path = Path(path)
     data, problems = read_or_refuse(path)
@@ -142,10 +141,7 @@ def load_config(path: str | Path) -> Config:
         school_section.problem('languages must list at least one language (e.g. ["ru", "en"])')
         languages = ("en",)
     for language in languages:
-        if not _LANGUAGE_CODE.fullmatch(language):
-            school_section.problem(f"languages: {language!r} is not a two-letter ISO 639-1"
-                                   f' code (e.g. "ru", "kk", "en")')
-        elif why := unknown_language(language):
+        if why := _language_problem(language):
             school_section.problem(f"languages: {why}")
     default_language = school_section.text("default_language", languages[0]).lower()
     if default_language not in languages:
@@ -290,6 +286,15 @@ def _parse_routing(data: dict[str, Any], name: str, teams: dict[str, Team],
 
 
 _LANGUAGE_CODE = re.compile(r"[a-z]{2}")
+
+
+def _language_problem(code: str) -> str:
+    """Why ``code`` cannot name a language of the school or an agent ("" when it can)."""
+    from routing.language import unknown_language
+
+    if not _LANGUAGE_CODE.fullmatch(code):
+        return f'{code!r} is not a two-letter ISO 639-1 code (e.g. "ru", "kk", "en")'
+    return unknown_language(code)
 _DECLARED = re.compile(r'^(SECTION|KIND) = "(\w+)"', re.MULTILINE)
 
 
@@ -365,9 +370,13 @@ def _agent(section: Section) -> Agent:
             days=tuple(WEEKDAYS.index(d) for d in days if d in WEEKDAYS),
             start=start, end=end, timezone=_timezone(section, "timezone", "UTC"),
         )
+    languages = tuple(language.lower() for language in section.texts("languages", ()))
+    for language in languages:
+        if why := _language_problem(language):
+            section.problem(f"languages: {why}")
     agent = Agent(
         id=agent_id or "", name=section.text("name", agent_id or ""),
-        languages=section.texts("languages", ()), client=client, email=email.lower(),
+        languages=languages, client=client, email=email.lower(),
         telegram_id=telegram_id, hours=hours, available=section.flag("available", True),
     )
     section.done()

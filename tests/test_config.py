@@ -195,6 +195,14 @@ def test_a_country_code_for_a_language_is_refused_with_the_language_meant(school
         "inbox.toml: school: languages: 'xx' is not a language the detector knows"]
 
 
+def test_an_agents_language_written_as_a_country_code_is_refused(school):
+    problems = _problems(school, INBOX_TOML.replace('languages = ["kk", "ru"]',
+                                                    'languages = ["KZ", "ru"]'))
+    assert problems == [
+        'inbox.toml: agents 1 "aigerim": languages: \'kz\' is not a language the detector'
+        ' knows; "kz" is a country code: did you mean "kk"?']
+
+
 def test_agent_hours_read_like_the_school_calendar(school):
     school.write(INBOX_TOML.replace('id = "boris"\nname = "Boris"\n',
                                     'id = "boris"\nname = "Boris"\nhours = "14:00-24:00"\n'
