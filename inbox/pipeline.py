@@ -40,7 +40,6 @@ log = logging.getLogger("inbox.pipeline")
 # What a thread's first message shows about the whole thread in `inbox threads`.
 THREAD_FLAGS = {*MACHINE_WRITTEN, Flag.UNDECODABLE, Flag.QUARANTINED, Flag.NO_SENDER}
 
-
 # A reply that lost its headers joins the sender's thread with the same subject only when
 # that thread saw a message within this window.
 SUBJECT_WINDOW = timedelta(days=14)
