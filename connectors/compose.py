@@ -28,10 +28,6 @@ from inbox.subjects import strip_prefixes
 
 # Headers compose_outbound sets from its own arguments; other Outbound headers pass through.
 _THREADING = frozenset({"message-id", "in-reply-to", "references", "reply-to"})
-# RFC 3834 Auto-Submitted by outbox kind: an agent's reply is a person's; an answer to the
-# customer's message (acknowledgement, FAQ answer) is auto-replied; what answers no message
-# (a survey, a notification to an agent) is auto-generated.
-_AUTO_SUBMITTED = {"reply": "", "auto": "auto-replied"}
 _MAX_REFERENCES = 20  # the first (thread root) and the most recent ones, as RFC 5322 suggests
 _POLICY = compat32.clone(linesep="\r\n")
 _UTF8_QP = Charset("utf-8")
@@ -54,7 +50,7 @@ def compose_email(
     message_id: str,
     in_reply_to: str = "",
     references: Sequence[str] = (),
-    automatic: str = "",
+    automatic: bool = False,
     reply_to: str = "",
     attachments: Sequence[Attachment] = (),
     date: datetime | None = None,
@@ -64,9 +60,8 @@ def compose_email(
 
     Ids may come with or without angle brackets; an empty ``message_id`` gets a new one
     in the sender's domain. ``references`` are the replied-to
-    message's References; ``in_reply_to`` is appended to them. ``automatic`` is the RFC 3834
-    ``Auto-Submitted`` keyword ("auto-replied", "auto-generated") of a message no person
-    wrote, so well-behaved responders do not answer it.
+    message's References; ``in_reply_to`` is appended to them. ``automatic`` marks the
+    message as RFC 3834 auto-replied so well-behaved responders do not answer it.
     Every attachment must carry its ``data``.
     """
     body = MIMEMultipart("alternative")
@@ -95,7 +90,7 @@ def compose_email(
     msg["Thread-Topic"] = _header(strip_prefixes(subject), "Thread-Topic")
     msg["Thread-Index"] = _thread_index(refs[0] if refs else _bracket(message_id))
     if automatic:
-        msg["Auto-Submitted"] = automatic
+        msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
     for name, value in (extra_headers or {}).items():
         del msg[name]  # the caller's value wins over ours; never two of one header
@@ -171,7 +166,7 @@ def compose_outbound(msg: Outbound, *, from_addr: str, from_name: str) -> tuple[
     """An outbox entry as mail: its bare Message-ID and the bytes to send or store.
 
     Everything but an agent's reply is written by the daemon, so it is marked
-    automatic (RFC 3834, see ``_AUTO_SUBMITTED``) and no auto-responder answers it.
+    automatic (RFC 3834) and no auto-responder answers it.
     """
     headers = {key.lower(): value for key, value in msg.headers.items()}
     message_id = (headers.get("message-id", "").strip("<> ")
@@ -180,8 +175,7 @@ def compose_outbound(msg: Outbound, *, from_addr: str, from_name: str) -> tuple[
         from_addr=from_addr, from_name=from_name, to=msg.recipient, subject=msg.subject,
         text=msg.text, message_id=message_id, in_reply_to=headers.get("in-reply-to", ""),
         references=tuple(headers.get("references", "").split()),
-        automatic=_AUTO_SUBMITTED.get(msg.kind, "auto-generated"),
-        reply_to=headers.get("reply-to", ""),
+        automatic=msg.kind != "reply", reply_to=headers.get("reply-to", ""),
         attachments=msg.attachments,
         extra_headers={key: value for key, value in msg.headers.items()
                        if key.lower() not in _THREADING} or None,

@@ -121,7 +121,7 @@ def test_notification_mail_comes_from_the_school_with_a_reply_token_and_the_tick
     assert note["Reply-To"] == reply_address(desk, 1, "boris")
     assert note["Reply-To"].startswith("support+t1.")
     assert header(note, "Subject") == "[#1] Оплата за декабрь — New thread for you"
-    assert note["Auto-Submitted"] == "auto-generated"  # RFC 3834: answers nothing
+    assert note["Auto-Submitted"] == "auto-replied"
     text = body(note)
     assert text.startswith("[#1] New thread for you\nFrom: Ольга · email · ru\n"
                            "Subject: Оплата за декабрь\n")

@@ -74,7 +74,7 @@ def test_references_are_capped_keeping_root_and_latest():
 
 
 def test_automatic_mail_says_so_and_is_recognised_by_our_own_parser():
-    raw = compose(automatic="auto-replied")
+    raw = compose(automatic=True)
     msg = message_from_bytes(raw)
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["X-Auto-Response-Suppress"] == "All"

@@ -58,7 +58,7 @@ def test_email_survey_round_trip_keeps_the_score_and_comment_on_the_closed_threa
     assert text == ("Обращение #1 закрыто. Оцените, пожалуйста, как мы помогли: ответьте на это"
                     " письмо цифрой от 1 (плохо) до 5 (отлично). После цифры можно написать"
                     " комментарий.")
-    assert question["Auto-Submitted"] == "auto-generated"  # it answers no message
+    assert question["Auto-Submitted"] == "auto-replied"
     school.deliver(mail(subject="Re: Оплата за декабрь [#1]", body="4 — всё хорошо, спасибо!",
                         message_id="m2@mail.example",
                         extra=f"In-Reply-To: {question['Message-ID']}\r\n"))
