@@ -28,6 +28,7 @@ class Filed:
     new_thread: bool
     reopened: bool = False
     template: str = ""  # a new thread's automatic answer, named by its routing rule
+    unassigned: str = ""  # why nobody could take a new thread (each member's reason)
 
 
 class InboundHook(Protocol):

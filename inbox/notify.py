@@ -187,8 +187,7 @@ class Notifier:
         thread = filed.thread
         headline = "New thread for you"
         if not thread.agent:  # the fallback or lead must learn why nobody could take it
-            assignment = self.store.routing_record(thread.id).get("assignment") or {}
-            why = f": {assignment['reason']}" if assignment.get("reason") else ""
+            why = f": {filed.unassigned}" if filed.unassigned else ""
             headline = f"New thread for team {thread.team or '(none)'}, not assigned{why}"
         self._notify(self._audience(thread), thread, headline, filed.item.visible,
                      filed.item.attachments)

@@ -151,12 +151,12 @@ class Pipeline:
         if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
             self._bounced(item.meta["bounced-message-id"], item)
         new_thread = thread is None or placement.linked_to is not None
-        template = ""
+        template = unassigned = ""
         if new_thread:
             report.new_threads.append(thread_id)
             self.store.log_event(thread_id, "system", "created",
                                  {"reason": placement.reason, "message": stored.message_id})
-            contact, template = self._route(thread_id, item, contact, now)
+            contact, template, unassigned = self._route(thread_id, item, contact, now)
         elif placement.reopen:
             self.store.update_thread(thread_id, status=Status.OPEN, closed_at=None)
             self.store.log_event(thread_id, "system", "reopened",
@@ -167,7 +167,7 @@ class Pipeline:
             self.store.log_event(thread_id, "system", "customer-replied",
                                  {"reason": placement.reason, "message": stored.message_id})
         filed = Filed(self.store.thread(thread_id), stored.message_id, item, contact, new_thread,
-                      placement.reopen, template)
+                      placement.reopen, template, unassigned)
         call(self.hooks, "thread_created" if new_thread else "customer_wrote", filed)
 
     def _filing_id(self, item: Inbound) -> str | None:
@@ -333,9 +333,9 @@ class Pipeline:
     # -- routing -------------------------------------------------------------------
 
     def _route(self, thread_id: int, item: Inbound, contact: Contact,
-               now: datetime) -> tuple[Contact, str]:
-        """Decide and record where the new thread goes; returns the contact as now stored
-        and the template the matching rule names ("" for none)."""
+               now: datetime) -> tuple[Contact, str, str]:
+        """Decide and record where the new thread goes; returns the contact as now stored,
+        the template the matching rule names and why nobody was assigned ("" for none)."""
         # A placeholder ("[sticker 😀]") is the connector's wording: the hints decide.
         text = "" if item.meta.get("placeholder") else item.visible
         if item.subject and item.channel == "email":
@@ -393,7 +393,8 @@ class Pipeline:
         if agent and assignment is not None:
             self.store.log_event(thread_id, "system", "assigned", {
                 "agent": agent, "reason": assignment.reason})
-        return contact, decision.template
+        unassigned = assignment.reason if assignment is not None and not agent else ""
+        return contact, decision.template, unassigned
 
     def _due_times(self, policy_name: str, now: datetime) -> dict[str, datetime]:
         """First-response and resolution deadlines, in business time when the policy says so."""
@@ -472,4 +473,5 @@ def _moves_threads(item: Inbound) -> bool:
     Only a person writing to the thread may. Automatic mail and an agent's reply the desk
     refused are filed where they belong and change nothing else.
     """
-    return not (item.flags & set(MACHINE_WRITTEN) or "agent-reply-refused" in item.meta)
+    return not (any(flag in item.flags for flag in MACHINE_WRITTEN)
+                or "agent-reply-refused" in item.meta)
