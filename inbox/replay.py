@@ -91,9 +91,9 @@ def replay(store: Store, config: Config, routing: Routing, *,
 def routing_record(store: Store, thread_id: int) -> dict:
     """The routing record kept when the thread was routed, for ``route --explain``.
 
-    When a rule named the agent, assign() did not run and the record holds no
-    assignment; it is filled in (as :func:`routing.assign.named_by_rule`) so the
-    text and ``--json`` tell the same, in the shape every other assignment has.
+    The pipeline records every assignment, a rule's too; a thread routed before it did
+    has none when a rule named the agent, so it is filled in here (as
+    :func:`routing.assign.named_by_rule`) and the text and ``--json`` tell the same.
     """
     record = store.routing_record(thread_id)
     agent = (record.get("decision") or {}).get("agent")

@@ -9,6 +9,7 @@ bundled in ``routing/data/profiles`` (see the README there).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
@@ -20,8 +21,12 @@ SEED = 0
 PROFILE_NAMES: Mapping[str, tuple[str, ...]] = {"zh": ("zh-cn", "zh-tw"), "nb": ("no",)}
 
 
+@cache
 def profile_languages() -> frozenset[str]:
-    """The ISO 639-1 codes there is an n-gram profile for (langdetect's and ours)."""
+    """The ISO 639-1 codes there is an n-gram profile for (langdetect's and ours).
+
+    Listed once per process: the configuration asks for every school and agent language.
+    """
     language_of = {name: lang for lang, names in PROFILE_NAMES.items() for name in names}
     return frozenset(language_of.get(path.name, path.name)
                      for folder in (BUNDLED_PROFILES, Path(PROFILES_DIRECTORY))
