@@ -183,6 +183,67 @@ def test_failed_transaction_leaves_nothing_behind(store):
     assert store.find_message("school", "rolled-back") is None
 
 
+def _add(store, thread_id, external_id, text):
+    return store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                             account="school", text=text, external_id=external_id,
+                             created_at=now_utc()).message_id
+
+
+def _found(store, word):
+    return sorted(m.text for m, _ in store.search(word))
+
+
+def test_messages_of_a_rolled_back_savepoint_are_never_searchable_nor_their_reused_id(store):
+    thread_id = _thread(store)
+    with store.transaction():
+        _add(store, thread_id, "kept", "первое письмо")
+        with pytest.raises(RuntimeError), store.transaction():
+            lost = _add(store, thread_id, "lost", "пропавшее письмо")
+            raise RuntimeError("this message is quarantined")
+        reused = _add(store, thread_id, "later", "второе письмо")
+    assert reused == lost  # SQLite handed the rolled-back id out again
+    assert _found(store, "письмо") == ["второе письмо", "первое письмо"]
+    assert _found(store, "пропавшее") == []
+    assert store.integrity_problems() == []
+
+
+def test_an_edit_in_the_transaction_that_filed_the_message_replaces_its_words(store):
+    thread_id = _thread(store)
+    with store.transaction():
+        message_id = _add(store, thread_id, "tg-1", "приду завтра")
+        store.update_message_text(message_id, "приду послезавтра", "приду послезавтра")
+    assert _found(store, "завтра") == []
+    assert _found(store, "послезавтра") == ["приду послезавтра"]
+    assert store.integrity_problems() == []
+
+
+def test_a_savepoint_rolled_back_after_indexing_leaves_earlier_messages_to_be_indexed(store):
+    thread_id = _thread(store)
+    with store.transaction():
+        first = _add(store, thread_id, "a", "справка готова")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.update_message_text(first, "справка будет завтра", "справка будет завтра")
+            raise RuntimeError("the edit failed half-way")
+    assert _found(store, "справка") == ["справка готова"]
+    assert store.integrity_problems() == []
+
+
+def test_a_batch_is_written_to_the_search_index_as_one_segment(store):
+    """A statement that writes to FTS5 through a trigger, or inside a savepoint, makes it
+    write a segment of its own; 200 segments per batch meant a merge nearly every message."""
+    thread_id = _thread(store)
+    statements = []
+    store.conn.set_trace_callback(statements.append)
+    with store.transaction():
+        for n in range(50):
+            with store.transaction():
+                _add(store, thread_id, f"m{n}", f"письмо номер {n}")
+    store.conn.set_trace_callback(None)
+    merges = [s for s in statements if "DELETE FROM 'main'.'messages_fts_idx'" in s]
+    assert merges == []
+    assert len(_found(store, "номер")) == 50
+
+
 def test_status_update_and_filters(store):
     thread_id = _thread(store)
     store.update_thread(thread_id, status=Status.CLOSED, closed_at=now_utc(), team="office")

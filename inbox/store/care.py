@@ -239,8 +239,9 @@ class CareStore:
         # An agent's answer stays claimed (re-delivered, it must not act again), unlinked.
         self.db.execute(
             f"UPDATE agent_claims SET thread_id = NULL WHERE thread_id IN ({marks})", ids)
-        # Messages first (the FTS trigger removes their words), cascading to attachments
-        # rows and outbox entries; then the threads, cascading to events.
+        # Messages first (the FTS trigger removes their words, so all must be in the index),
+        # cascading to attachments rows and outbox entries; then the threads, to events.
+        self._index_new_messages()
         self.db.execute(f"DELETE FROM outbox WHERE thread_id IN ({marks})", ids)
         self.db.execute(f"DELETE FROM messages WHERE thread_id IN ({marks})", ids)
         for start in range(0, len(raw_ids), 500):
@@ -358,6 +359,7 @@ class CareStore:
         changed = any(row[key] != value for key, value in fields.items())
         with self.transaction():
             if changed:
+                self._index_new_messages()  # the update trigger removes the old words first
                 self.db["messages"].update(message_id, fields)
             if attachments is not None:
                 changed = self._replace_attachments(message_id, attachments) or changed
