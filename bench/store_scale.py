@@ -5,7 +5,7 @@
 
 Fills a store (once; reused when ``--dir`` already holds one of that size) through the
 Store's own verbs — ensure_contact, create_thread, add_message — in transactions of
-20,000 messages, so the FTS triggers and indexes are the product's: 5 messages per
+20,000 messages, so the search index and the indexes are the product's: 5 messages per
 thread, 1 contact per 4 threads, texts drawn from a 20,000-word Zipf-like vocabulary
 (Russian-looking and English words). Then measures p50/p95/max of:
 
