@@ -563,7 +563,10 @@ class _Body:
             inner.collect(self.enclosed[0])
             self.flags |= inner.flags & {Flag.UNDECODABLE}
             return inner.text()
-        return text, quotes.split_reply(text)[0]
+        reply = quotes.split_reply(text)
+        if reply.quoted_only:
+            self.flags.add(Flag.QUOTED_ONLY)
+        return text, reply.visible
 
     def html(self) -> str | None:
         return "\n".join(self.html_parts) if self.html_parts else None

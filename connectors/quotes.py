@@ -14,6 +14,7 @@ answered inline: text after it is kept.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 _MAX_HEADER_LINE = 400  # longer lines are text, never a quote header
 _HEADER_SPAN = 4  # an "On ... wrote:" line may be wrapped over this many lines
@@ -63,20 +64,38 @@ _MOBILE_SIGNATURE = re.compile(
 _TAIL_LINES = 3  # a mobile or "-Name" signature is only the last few lines of a reply
 
 
-def split_reply(text: str) -> tuple[str, str]:
-    """(visible reply, the rest: signature and quoted history); ``rest`` may be "".
+class Reply(NamedTuple):
+    visible: str  # the new words; the whole text when there are none
+    rest: str  # signature and quoted history; may be ""
+    quoted_only: bool  # nothing but quoted history: nobody wrote anything new
+
+
+def split_reply(text: str) -> Reply:
+    """The visible reply apart from the rest: signature and quoted history.
 
     Both parts are stripped; ``visible`` falls back to the whole text when the rules
-    would leave nothing (a message that is only a quote is still shown).
+    would leave nothing (a message that is only a quote is still shown), and
+    ``quoted_only`` says so: an agent who pressed Send on the quoted notification
+    must not have it sent to the customer.
     """
-    reply, quoted = strip_quotes(text)
+    reply, quoted = _split_quotes(text)
+    if not reply:
+        return Reply(text.strip(), "", bool(quoted))
     body, signature = split_signature(reply)
-    rest = "\n\n".join(p for p in (signature, quoted) if p)
-    return body, rest
+    return Reply(body, "\n\n".join(p for p in (signature, quoted) if p), False)
 
 
 def strip_quotes(text: str) -> tuple[str, str]:
-    """(reply including any signature, quoted history); the history may be interleaved."""
+    """(reply including any signature, quoted history); the history may be interleaved.
+
+    A message that is nothing but a quote is all reply: there is nothing else to show.
+    """
+    reply, quoted = _split_quotes(text)
+    return (reply, quoted) if reply else (text.strip(), "")
+
+
+def _split_quotes(text: str) -> tuple[str, str]:
+    """(reply, quoted history), the reply "" when everything is quoted."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept: list[str] = []
     dropped: list[str] = []
@@ -98,10 +117,7 @@ def strip_quotes(text: str) -> tuple[str, str]:
         else:
             kept.append(line)
         i += 1
-    reply = "\n".join(kept).strip()
-    if not reply:
-        return text.strip(), ""
-    return reply, "\n".join(dropped).strip()
+    return "\n".join(kept).strip(), "\n".join(dropped).strip()
 
 
 def split_signature(reply: str) -> tuple[str, str]:

@@ -97,15 +97,16 @@ class Actions:
                     urgent=True)
         return Replied(stored.message_id, outbox_id, self.store.thread(thread.id), other or "")
 
-    def send_template(self, thread_id: int, agent_id: str, name: str,
-                      via: str = "cli") -> Replied:
-        """Send a canned answer in the thread's language (then the school's default)."""
+    def send_template(self, thread_id: int, agent_id: str, name: str, via: str = "cli", *,
+                      attachments: Sequence[Attachment] = ()) -> Replied:
+        """Send a canned answer in the thread's language (then the school's default), with
+        any files the agent attached."""
         agent = self.config.agents[self._agent(agent_id)]
         try:
             text = self.template_text(self.store.thread(thread_id), name, agent.name)
         except TemplateError as exc:
             raise ActionError(str(exc)) from None
-        return self.reply(thread_id, agent_id, text, via=via)
+        return self.reply(thread_id, agent_id, text, via=via, attachments=attachments)
 
     def template_text(self, thread: Thread, name: str, agent_name: str) -> str:
         """Canned answer ``name`` filled in for ``thread``, in its language (then the
@@ -116,16 +117,18 @@ class Actions:
             {"customer_name": thread.contact, "ticket": thread.id,
              "agent_name": agent_name, "school_name": school.name})
 
-    def note(self, thread_id: int, agent_id: str, text: str) -> int:
-        """An internal note: stored and logged, never sent."""
+    def note(self, thread_id: int, agent_id: str, text: str, *,
+             attachments: Sequence[Attachment] = ()) -> int:
+        """An internal note, with any files the agent attached: stored and logged, never sent."""
         self._agent(agent_id)
-        if not text.strip():
+        if not text.strip() and not attachments:
             raise ActionError("the note is empty")
         thread = self.store.thread(thread_id)
         with self.store.transaction():
             stored = self.store.add_message(
                 thread_id=thread.id, direction=Direction.NOTE, channel=thread.channel,
                 account=thread.account, text=text, sender=agent_id, created_at=now_utc(),
+                attachments=attachments,
             )
             self.store.log_event(thread.id, agent_id, "note", {"message": stored.message_id})
         return stored.message_id

@@ -107,9 +107,12 @@ class AgentMail:
     def _act(self, item: Inbound, agent: Agent, ticket: int) -> None:
         # Inline parts are signature logos and the like; only real attachments go along.
         files = [a for a in item.attachments if a.data is not None and not a.inline]
+        # Send pressed on the quoted notification: its routing details and help text are
+        # for agents, never for the customer. Nothing of the agent's own is no reply.
+        text = "" if Flag.QUOTED_ONLY in item.flags else item.visible
         try:
             with self.store.transaction():  # a failing command leaves nothing half done
-                command = replace(parse_reply(item.visible), thread_id=ticket)
+                command = replace(parse_reply(text), thread_id=ticket)
                 execute(command, self.actions, agent.id, via="email", attachments=files)
         except (ActionError, CommandError, NotFound) as exc:
             self.store.log_event(ticket if self._exists(ticket) else None, agent.id,

@@ -132,15 +132,16 @@ def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
         # Queued, not sent: delivery comes later, and a failure is told separately.
         return f"Queued for {done.thread.contact} (#{thread_id})."
     if verb == "note":
-        actions.note(thread_id, agent_id, command.text)
+        actions.note(thread_id, agent_id, command.text, attachments=attachments)
         return f"Note added to #{thread_id}."
     if verb == "template":
-        actions.send_template(thread_id, agent_id, command.argument, via=via)
+        actions.send_template(thread_id, agent_id, command.argument, via=via,
+                              attachments=attachments)
         return f"Template {command.argument!r} queued for #{thread_id}."
     if verb == "assign":
         actions.assign(thread_id, command.argument, by=agent_id)
-        if command.text:
-            actions.note(thread_id, agent_id, command.text)
+        if command.text or attachments:
+            actions.note(thread_id, agent_id, command.text, attachments=attachments)
         return f"#{thread_id} assigned to {command.argument}."
     said = []
     if verb == "reopen":

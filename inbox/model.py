@@ -51,6 +51,7 @@ class Flag(StrEnum):
     REVIEW = "review"  # a subject token from a stranger; a human must look
     ATTACHMENT_DROPPED = "attachment-dropped"  # over the size cap; metadata kept
     NO_SENDER = "no-sender"  # no address to answer could be read (a headerless file)
+    QUOTED_ONLY = "quoted-only"  # nothing but quoted history: no new words (shown whole)
 
 
 # Mail no person wrote (out-of-office, bounces, lists, our own loops): never answered

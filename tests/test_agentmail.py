@@ -159,24 +159,55 @@ def test_the_same_agent_mail_delivered_twice_is_sent_once(desk):
     assert len(show(desk, 1)["messages"]) == 2
 
 
-def test_agent_attachments_go_to_the_customer(desk):
-    desk.deliver(mail())
-    desk.cli("run", "--once")
-    raw = (
+def agent_mail_with_pdf(school, text: str) -> bytes:
+    return (
         "From: Boris <boris@staff.example>\r\n"
-        f"To: {reply_address(desk, 1, 'boris')}\r\nSubject: Re: [#1] Оплата\r\n"
+        f"To: {reply_address(school, 1, 'boris')}\r\nSubject: Re: [#1] Оплата\r\n"
         "Message-ID: <r2@staff.example>\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nСчёт во вложении.\r\n"
+        f"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
         "--b\r\nContent-Type: application/pdf\r\n"
         'Content-Disposition: attachment; filename="invoice.pdf"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n").encode()
-    desk.deliver(raw)
+
+
+def test_agent_attachments_go_to_the_customer(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail_with_pdf(desk, "Счёт во вложении."))
     desk.cli("run", "--once")
     (answer,) = to_customer(desk)
     files = [(p.get_filename(), p.get_payload(decode=True)) for p in answer.walk()
              if p.get_filename()]
     assert files == [("invoice.pdf", b"%PDF-1.4\n")]
+
+
+def test_a_hash_note_keeps_the_files_the_agent_attached_and_sends_nothing(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail_with_pdf(desk, "#note Скан справки во вложении"))
+    desk.cli("run", "--once")
+    assert to_customer(desk) == []
+    note = show(desk, 1)["messages"][-1]
+    assert (note["direction"], note["text"]) == ("note", "Скан справки во вложении")
+    assert [(a["filename"], a["size"]) for a in note["attachments"]] == [("invoice.pdf", 9)]
+
+
+def test_send_pressed_on_the_quoted_notification_sends_nothing_and_tells_the_agent(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    (notification,) = notifications(desk, "boris@staff.example")
+    quoted = "\r\n".join(["On Fri, 20 Nov 2026 at 09:01, Test School <support@school.example>"
+                           " wrote:", *(f"> {line}" for line in body(notification).split("\n"))])
+    desk.deliver(mail(subject="Re: [#1] Оплата за декабрь", body=quoted,
+                      sender="Boris <boris@staff.example>", message_id="r1@staff.example")
+                 .replace(b"To: support@school.example",
+                          f"To: {reply_address(desk, 1, 'boris')}".encode()))
+    desk.cli("run", "--once")
+    assert to_customer(desk) == []
+    assert [m["direction"] for m in show(desk, 1)["messages"]] == ["in"]
+    explained = notifications(desk, "boris@staff.example")[-1]
+    assert body(explained).startswith("[#1] Your mail was not used: the reply is empty\n")
 
 
 @pytest.mark.parametrize(("case", "to", "extra", "reason", "filed_in"), [
