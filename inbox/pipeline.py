@@ -293,6 +293,11 @@ class Pipeline:
         window = timedelta(days=self.config.threads.reopen_days)  # 0: never reopen
         if window and thread.closed_at and self.clock() - thread.closed_at <= window:
             return Placement(thread, f"{reason}; closed thread reopened", reopen=True)
+        # Mail clients answer the old mail again and again: one continuation, not one each.
+        later = self.store.continuation(thread.id)
+        if later is not None:
+            return self._continue(later, f"{reason}; #{thread.id} continues in #{later.id}",
+                                  item, contact)
         return Placement(thread, f"{reason}; closed too long ago, new thread linked",
                          linked_to=thread.id)
 

@@ -152,6 +152,19 @@ def test_mail_to_a_closed_thread_reopens_it(school):
     assert thread["status"] == "open"
 
 
+def test_late_replies_to_a_long_closed_thread_all_join_the_one_thread_continuing_it(school):
+    school.write(school.config.read_text() + "\n[threads]\nreopen_days = 0\n")
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("close", "1")
+    for n in (5, 6):  # the parent answers the same old mail twice
+        school.deliver(mail(message_id=f"m{n}@mail.example", body=f"Ещё вопрос {n}",
+                            extra="In-Reply-To: <m1@mail.example>\r\n"))
+        school.cli("run", "--once")
+    assert [(t["id"], t["status"], t["reopened_from"], t["messages"])
+            for t in _threads(school)] == [(2, "open", 1, 2), (1, "closed", None, 1)]
+
+
 def test_an_out_of_office_reply_is_filed_in_the_closed_thread_without_reopening_it(school):
     our_id = answered(school)["Message-ID"]
     school.cli("close", "1")

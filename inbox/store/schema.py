@@ -257,4 +257,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP TRIGGER messages_fts_insert;
     """,
+    # 11: a late reply to a closed thread joins the thread that already continues it
+    # (Store.continuation); purge unlinks continuations of what it deletes.
+    """
+    CREATE INDEX threads_reopened_from ON threads(reopened_from) WHERE reopened_from IS NOT NULL;
+    """,
 )
