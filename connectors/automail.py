@@ -15,6 +15,8 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
+from inbox import subjects
+
 AUTO_REPLIED = "auto-replied"
 BOUNCE = "bounce"
 LIST = "list"
@@ -26,19 +28,19 @@ _BULK_PRECEDENCE = frozenset({"bulk", "junk"})
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post", "x-mailing-list")
 _REPORT_BOUNCE = frozenset({"delivery-status", "feedback-report"})
 
+# Only the fixed forms responders put in front of a subject. A parent's "В отпуске с 1 по
+# 10 декабря, ребёнок пропустит занятия" or "Abwesend am Freitag" is a message to answer;
+# responders that use such words set Auto-Submitted or X-Autoreply, read first.
 _OOF_SUBJECT = re.compile(
     r"""^\s*(?:
         auto(?:matic|matische)?[\s_-]*(?:reply|response|respons|antwort|ответ)
       | auto\s*:
-      | out\s+of\s+(?:the\s+)?office
-      | abwesenheitsnotiz | abwesend
+      | out\s+of\s+(?:the\s+)?office\s*(?::|auto|$)
+      | abwesenheitsnotiz
       | automatische\s+antwort
       | (?:автоответ|автоматический\s+ответ|автоматична\s+відповідь|автовідповідь)
       | réponse\s+automatique | respuesta\s+automática | risposta\s+automatica
-      | vacation\s+(?:alert|reply|notice|message) | on\s+vacation
-      | away\s+(?:until|from)
-      | i\s+am\s+(?:away|out)\b | i['’]m\s+(?:away|out)\b
-      | нет\s+на\s+месте | в\s+отпуске
+      | vacation\s+(?:alert|reply|notice|message)
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -204,7 +206,7 @@ def _is_bounce(msg: Message, headers: dict[str, str], subject: str) -> bool:
     return_path = headers.get("return-path", "")
     daemon = bool(_DAEMON_SENDER.search(sender) or _MAILER_DAEMON.search(return_path))
     carries_original = bool(types & {"message/rfc822", "text/rfc822-headers"})
-    if _BOUNCE_SUBJECT.search(subject):
+    if _BOUNCE_SUBJECT.search(subject) and not subjects.is_forward(subject):
         null_sender = "return-path" in headers and return_path == "<>"
         if daemon or null_sender or carries_original:
             return True

@@ -11,6 +11,7 @@ import re
 REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|fw|fwd|aw|wg|sv|vs|ответ|отв|на|пересл)\s*(?:\[\d+\])?\s*:\s*)+",
     re.IGNORECASE)
+FORWARD = re.compile(r"^\s*(?:fw|fwd|wg|tr|пересл)\s*:", re.IGNORECASE)
 TICKET = re.compile(r"\[#(\d{1,18})\]")  # the token outgoing mail carries: "Re: Оплата [#42]"
 
 
@@ -21,6 +22,11 @@ def strip_prefixes(subject: str) -> str:
 
 def is_reply(subject: str) -> bool:
     return bool(REPLY_PREFIX.match(subject))
+
+
+def is_forward(subject: str) -> bool:
+    """``Fwd: …``: a person passing a mail on (a bounce or an auto-reply never starts so)."""
+    return bool(FORWARD.match(subject))
 
 
 def tickets(subject: str) -> list[int]:

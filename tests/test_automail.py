@@ -35,6 +35,14 @@ def mail(headers: str, body: str = "text\n") -> bytes:
     ("From: a@b.c\nSubject: =?utf-8?b?0JDQstGC0L7QvtGC0LLQtdGCOiDQstC+0L/RgNC+0YE=?=",
      "auto-replied"),  # "Автоответ: вопрос"
     ("From: a@b.c\nSubject: Re: I was out of office last week", ""),
+    ("From: a@b.c\nSubject: Out of Office AutoReply: question", "auto-replied"),
+    # A person writing about being away is a message to answer.
+    ("From: a@b.c\nSubject: В отпуске с 1 по 10 декабря - ребёнок пропустит занятия", ""),
+    ("From: a@b.c\nSubject: I am out of town next week, can my sister pick up Tom?", ""),
+    ("From: a@b.c\nSubject: Out of office tomorrow, can Max stay longer?", ""),
+    ("From: a@b.c\nSubject: Abwesend am Freitag", ""),
+    ("From: parent@mail.example\nSubject: Fwd: Undelivered Mail Returned to Sender\n"
+     "Content-Type: multipart/mixed; boundary=B", ""),
     ("From: a@b.c\nList-Id: <parents.school.example>", "list"),
     ("From: a@b.c\nList-Unsubscribe: <mailto:u@x>\nPrecedence: bulk", "list"),
     ("From: a@b.c\nPrecedence: list", "list"),
