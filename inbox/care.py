@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from inbox import running
 from inbox.channel import Inbound
 from inbox.config import Config
 from inbox.config_file import StoreSettings
@@ -158,6 +159,12 @@ def restore(archive: Path, target: StoreSettings, *, force: bool = False) -> Man
     must be stopped first. The database and each attachment are checked against
     the manifest (and SQLite's integrity check) before anything is replaced.
     """
+    with running.holding(target.path, "inbox restore", "stop the daemon first"
+                         " (systemctl stop school-inbox), then restore"):
+        return _restore(archive, target, force)
+
+
+def _restore(archive: Path, target: StoreSettings, force: bool) -> Manifest:
     _refuse_non_empty(target, force)
     db_stage = Path(tempfile.mkdtemp(prefix=".inbox-restore-", dir=_parent(target.path)))
     files_stage = Path(tempfile.mkdtemp(prefix=".inbox-restore-", dir=_parent(target.attachments)))
@@ -187,7 +194,7 @@ def restore(archive: Path, target: StoreSettings, *, force: bool = False) -> Man
 
 
 def _parent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path.parent
 
 
@@ -222,7 +229,7 @@ def _unpack(archive: Path, db_path: Path, attachments: Path) -> Manifest:
         raise CareError(f"{archive}: inbox.db is damaged (checksum differs from the manifest)")
     if files != manifest.files:
         raise CareError(f"{archive}: {manifest.files} attachment files expected, {files} found")
-    attachments.mkdir(parents=True, exist_ok=True)
+    attachments.mkdir(mode=0o700, parents=True, exist_ok=True)
     return manifest
 
 
@@ -239,7 +246,7 @@ def _extract(tar: tarfile.TarFile, archive: Path, db_path: Path,
         elif match := _ATTACHMENT_NAME.fullmatch(member.name):
             sha = match.group(2)
             path = attachments / sha[:2] / sha
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if _copy(_member(tar, member), path) != sha or match.group(1) != sha[:2]:
                 raise CareError(f"{archive}: attachment {sha} is damaged (checksum differs)")
             files += 1
@@ -256,9 +263,10 @@ def _member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
 
 
 def _copy(source: IO[bytes], target: Path) -> str:
-    """Stream ``source`` into ``target``; returns the SHA-256 of what was written."""
+    """Stream ``source`` into ``target``, readable by its owner only (children's personal
+    data, whatever the umask of whoever restores); returns the SHA-256 of what was written."""
     digest = hashlib.sha256()
-    with source, target.open("wb") as out:
+    with source, open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         for chunk in iter(lambda: source.read(2**20), b""):
             digest.update(chunk)
             out.write(chunk)

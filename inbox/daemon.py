@@ -25,7 +25,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from inbox import systemd
+from inbox import running, systemd
 from inbox.agentbot import AgentBot
 from inbox.agentmail import AgentMail
 from inbox.channel import Channel
@@ -420,13 +420,15 @@ def _mtime(path: Path) -> float:
 async def run_daemon(config_path: Path, once: bool) -> int:
     """Entry point for ``inbox run``: returns the process exit code."""
     config = load_config(config_path)
-    daemon = Daemon(config)
-    if once:
-        try:
-            ok = await daemon.run_once()
-        finally:
-            await close_channels(daemon.channels)
-            daemon.store.close()
-        return 0 if ok else 1
-    await daemon.run()
-    return 0
+    with running.holding(config.store.path, "inbox run",
+                         "only one daemon may run on a store (is the service running?)"):
+        daemon = Daemon(config)
+        if once:
+            try:
+                ok = await daemon.run_once()
+            finally:
+                await close_channels(daemon.channels)
+                daemon.store.close()
+            return 0 if ok else 1
+        await daemon.run()
+        return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import os
 import tarfile
 import threading
 import zipfile
@@ -179,6 +180,23 @@ def test_restore_refuses_a_store_that_is_not_empty_unless_forced(filled, tmp_pat
     filled.cli("close", "1")
     filled.cli("restore", str(archive), "--force")
     assert json.loads(filled.cli("show", "1", "--json").output)["status"] == "open"
+
+
+def test_a_restored_store_is_readable_by_its_owner_only_whatever_the_umask(filled, tmp_path):
+    archive = tmp_path / "b.tar.gz"
+    filled.cli("backup", str(archive))
+    target = tmp_path / "elsewhere"
+    filled.write(filled.config.read_text().replace(
+        str(filled.root / "state"), str(target)))
+    old = os.umask(0o022)
+    try:
+        filled.cli("restore", str(archive))
+    finally:
+        os.umask(old)
+    files = [target / "inbox.db", *(p for p in (target / "attachments").rglob("*"))]
+    assert len(files) > 3
+    modes = {oct(p.stat().st_mode & 0o777) for p in [target, *files]}
+    assert modes <= {"0o600", "0o700"}, modes
 
 
 def test_a_damaged_archive_is_refused_before_anything_is_replaced(filled, tmp_path):

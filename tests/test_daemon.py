@@ -67,6 +67,32 @@ def test_kill_9_at_random_moments_stores_every_message_exactly_once(school):
     assert list((school.maildir / "new").iterdir()) == []
 
 
+def test_a_running_daemon_keeps_restore_and_a_second_daemon_off_its_store(school, tmp_path):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    archive = tmp_path / "b.tar.gz"
+    school.cli("backup", str(archive))
+    daemon = DaemonProcess(school)
+    try:
+        daemon.wait_log("school-inbox running")
+        db = school.root / "state" / "inbox.db"
+        restore = school.cli("restore", str(archive), "--force", ok=False)
+        assert restore.exit_code == 1
+        assert restore.output.strip() == (
+            f"Error: {db} is in use by inbox run (pid {daemon.proc.pid}): stop the daemon first"
+            " (systemctl stop school-inbox), then restore")
+        second = school.cli("run", "--once", ok=False)
+        assert second.exit_code == 1
+        assert "only one daemon may run on a store" in second.output
+        school.deliver(mail(message_id="during@mail.example"))
+        wait_for(lambda: stored_count(db) == 2, 30, "the daemon to go on storing")
+    finally:
+        daemon.signal(signal.SIGTERM)
+        assert daemon.finish() == 0, daemon.log
+    school.cli("restore", str(archive), "--force")  # stopped: the lock went with it
+    assert stored_count(db) == 1
+
+
 def test_sighup_with_a_broken_config_keeps_running_on_the_old_one(school):
     daemon = DaemonProcess(school)
     db = school.root / "state" / "inbox.db"

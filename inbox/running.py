@@ -1,0 +1,47 @@
+"""One daemon per store: a lock file beside the database, held while the daemon runs.
+
+Two daemons on one store would both deliver what the outbox holds. A restore under a
+running daemon is worse: the daemon keeps writing into the old database file, which the
+restore has unlinked, and acknowledges mail at its source that then exists nowhere. So
+``inbox run`` (``--once`` too) and ``inbox restore`` each hold the lock, and the second
+one is refused with who holds it. ``flock`` locks go with the process that took them,
+even on kill -9, so a crashed daemon never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from inbox.store import StoreError
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's lock; the message says which and what to do."""
+
+
+def lock_path(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + ".lock")
+
+
+@contextmanager
+def holding(store_path: Path, holder: str, advice: str) -> Iterator[None]:
+    """Hold the store's lock as ``holder`` (e.g. "inbox run"); :class:`StoreBusy` naming the
+    process that has it, followed by ``advice``, when another one does."""
+    path = lock_path(store_path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise StoreBusy(f"{store_path} is in use by {other}: {advice}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{holder} (pid {os.getpid()})".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
