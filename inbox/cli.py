@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from inbox import __version__, views
-from inbox.config_file import config_path, store_settings
+from inbox.config_file import StoreSettings, config_path, store_settings
 from inbox.model import Status
 from inbox.sections import ConfigError
 from inbox.spans import AGE_UNITS, parse_cutoff, parse_span
-from inbox.store import Store, now_utc
+from inbox.store import IN_MEMORY, Store, missing_store, now_utc
 
 if TYPE_CHECKING:
     from inbox.actions import Actions
@@ -49,10 +49,25 @@ class Context:
 
     @property
     def store(self) -> Store:
-        """The store, after the whole configuration has been read and validated."""
+        """The existing store, after the whole configuration has been read and validated;
+        a missing one is an error (backup, export, purge: never of a new empty store)."""
+        return self.open_store(create=False)
+
+    def open_store(self, *, create: bool) -> Store:
+        """The store; ``create`` for commands that may fill it before the daemon's first
+        run (a roster, an agent's link code). Others never make an empty one."""
         config = self.config  # validated even when read_store opened the file first
         if self._store is None:
-            self._store = Store(config.store.path, config.store.attachments)
+            self._store = Store(config.store.path, config.store.attachments, create=create)
+        return self._store
+
+    @property
+    def report_store(self) -> Store:
+        """For commands that report on the store (status, stats): a missing one reads as
+        empty, with a word on stderr, and no file is made (a mistyped path stays visible)."""
+        config = self.config
+        if self._store is None:
+            self._store = _existing_or_empty(config.store)
         return self._store
 
     @property
@@ -60,8 +75,8 @@ class Context:
         """The store for commands that only read threads: [store] alone is read (see
         store_settings), so they start fast and work while another table has a mistake."""
         if self._store is None:
-            settings = self._config.store if self._config else store_settings(self.path)
-            self._store = Store(settings.path, settings.attachments)
+            self._store = _existing_or_empty(
+                self._config.store if self._config else store_settings(self.path))
         return self._store
 
     @property
@@ -69,6 +84,13 @@ class Context:
         from inbox.actions import Actions
 
         return Actions(self.store, self.config)
+
+
+def _existing_or_empty(settings: StoreSettings) -> Store:
+    if settings.path.exists():
+        return Store(settings.path, settings.attachments)
+    click.echo(f"warning: {missing_store(settings.path)}; showing an empty store", err=True)
+    return Store(IN_MEMORY)
 
 
 def refusals() -> tuple[type[Exception], ...]:

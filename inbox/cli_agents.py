@@ -42,7 +42,7 @@ def link(obj: Context, agent: str, as_json: bool) -> None:
     Example:
       inbox agents link boris
     """
-    config, store = obj.config, obj.store
+    config, store = obj.config, obj.open_store(create=True)
     if agent not in config.agents:
         raise ActionError(f"unknown agent {agent!r} (agents: {', '.join(config.agents)})")
     desk = Desk.of(config)

@@ -61,7 +61,7 @@ def status(obj: Context, failing_for: timedelta, stale_after: timedelta,
       inbox status --outbox-age 30m || mail -s "school-inbox" admin@school.example
     """
     limits = Thresholds(failing_for, stale_after, outbox_age, max_failed, max_breaches)
-    health = check_health(obj.config, obj.store, now_utc(), limits)
+    health = check_health(obj.config, obj.report_store, now_utc(), limits)
     if as_json:
         emit_json(health_json(health))
     else:

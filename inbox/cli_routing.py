@@ -106,6 +106,7 @@ def contacts_import(obj: Context, csv_file: Path) -> None:
     entries, problems = parse_contacts_csv(decode_export(csv_file.read_bytes()),
                                            obj.config.routing.directory)
     created = updated = 0
+    store = obj.open_store(create=True)  # a roster may come before the daemon's first run
     for entry in entries:
         identities = []
         if entry.email:
@@ -113,8 +114,8 @@ def contacts_import(obj: Context, csv_file: Path) -> None:
         if entry.telegram:
             kind = "telegram" if entry.telegram.isdigit() else "telegram-username"
             identities.append(Identity(kind, entry.telegram.lower()))
-        _, new = obj.store.import_contact(identities, name=entry.name, segment=entry.segment,
-                                          tags=entry.tags, language=entry.language)
+        _, new = store.import_contact(identities, name=entry.name, segment=entry.segment,
+                                      tags=entry.tags, language=entry.language)
         created += new
         updated += not new
     for problem in problems:

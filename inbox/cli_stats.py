@@ -39,7 +39,7 @@ def stats(obj: Context, since: datetime, by: str | None, as_json: bool, as_csv: 
         raise click.UsageError("choose one of --json and --csv")
     now = now_utc()
     try:
-        report = build_report(obj.store, obj.config, since, now, by, now)
+        report = build_report(obj.report_store, obj.config, since, now, by, now)
     except StatsError as exc:
         raise click.ClickException(str(exc)) from None
     if html_file is not None:

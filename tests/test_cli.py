@@ -123,6 +123,22 @@ def test_reading_threads_needs_only_the_store_table(one_thread):
     assert json.loads(one_thread.cli("show", "1", "--json").output)["contact_id"] == 1
 
 
+def test_reading_a_store_that_is_not_there_shows_nothing_and_makes_no_file(school, tmp_path):
+    """A mistyped [store] path, or a school whose daemon never ran: no empty store appears,
+    and a backup of nothing is an error, not a good-looking archive."""
+    db = school.root / "state" / "inbox.db"
+    listed = school.cli("threads", "--json")
+    assert json.loads(listed.stdout) == []
+    assert listed.stderr.startswith(f"warning: no store at {db}: the daemon makes it")
+    assert school.cli("stats", "--json").exit_code == 0
+    backup = school.cli("backup", str(tmp_path / "b.tar.gz"), ok=False)
+    assert backup.exit_code == 1
+    assert backup.output.strip() == (
+        f"Error: no store at {db}: the daemon makes it on its first run (inbox run);"
+        " if it has run, check [store] path in inbox.toml")
+    assert not db.exists() and not (tmp_path / "b.tar.gz").exists()
+
+
 def test_a_mistake_in_the_store_table_stops_even_reading(one_thread):
     one_thread.write(one_thread.config.read_text().replace("[store]", "[store]\npth = 'x'"))
     result = one_thread.cli("threads", ok=False)

@@ -36,7 +36,9 @@ def _store(school) -> Store:
 def test_a_school_whose_daemon_never_ran_is_unhealthy(school):
     result = school.cli("status", ok=False)
     assert result.exit_code == 1
-    lines = result.output.splitlines()
+    assert result.stderr.startswith(f"warning: no store at {school.root}/state/inbox.db: ")
+    assert not (school.root / "state" / "inbox.db").exists()  # status makes no store
+    lines = result.stdout.splitlines()
     assert lines[0] == "school-inbox: UNHEALTHY (1 problem)"
     assert lines[1] == "  ! maildir 'support' has never been polled (is the daemon running?)"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -279,6 +280,28 @@ def test_database_from_a_newer_program_is_refused(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match="newer than this program"):
         Store(path)
+
+
+def _open_and_close(path, barrier):
+    barrier.wait()
+    Store(path).close()
+
+
+def test_processes_opening_a_new_store_at_the_same_moment_all_get_it(tmp_path):
+    """The daemon and a status check on a fresh install: WAL switch and migrations race."""
+    for attempt in range(5):
+        path = tmp_path / f"{attempt}.db"
+        barrier = multiprocessing.Barrier(4)
+        opening = [multiprocessing.Process(target=_open_and_close, args=(path, barrier))
+                   for _ in range(4)]
+        for process in opening:
+            process.start()
+        for process in opening:
+            process.join(60)
+        assert [process.exitcode for process in opening] == [0, 0, 0, 0]
+        store = Store(path)
+        assert store.version == SCHEMA_VERSION
+        store.close()
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path):

@@ -6,6 +6,7 @@ each as mixins of that class; :mod:`inbox.store.schema` holds the migrations.
 """
 
 from inbox.store.core import (
+    IN_MEMORY,
     SCHEMA_VERSION,
     AccountState,
     NotFound,
@@ -13,9 +14,10 @@ from inbox.store.core import (
     Stored,
     StoreError,
     iso,
+    missing_store,
     now_utc,
     parse_time,
 )
 
-__all__ = ["SCHEMA_VERSION", "AccountState", "NotFound", "Store", "StoreError", "Stored", "iso",
-           "now_utc", "parse_time"]
+__all__ = ["IN_MEMORY", "SCHEMA_VERSION", "AccountState", "NotFound", "Store", "StoreError",
+           "Stored", "iso", "missing_store", "now_utc", "parse_time"]

@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,6 +94,31 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+IN_MEMORY = ":memory:"
+
+
+def missing_store(path: Path) -> str:
+    return (f"no store at {path}: the daemon makes it on its first run (inbox run);"
+            " if it has run, check [store] path in inbox.toml")
+
+
+def _use_wal(conn: sqlite3.Connection, path: Path) -> None:
+    """Switch a database to WAL (a no-op once it is). Switching needs the file to itself,
+    and SQLite answers "locked" at once, without waiting, to a second process opening a
+    new store at the same moment (the daemon and a status check): so it is tried again."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StoreError(f"{path}: cannot be opened: {exc}") from None
+            time.sleep(0.05)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a school-inbox database: {exc}") from None
+
+
 def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -109,24 +135,30 @@ class Stored:
 class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
     """The SQLite store and the attachment files beside it."""
 
-    def __init__(self, path: str | Path, attachments_dir: str | Path | None = None):
+    def __init__(self, path: str | Path, attachments_dir: str | Path | None = None, *,
+                 create: bool = True):
+        """``create=False`` for what only reads or tidies: a mistyped path, or a store not yet
+        made, is an error then, not a new empty store (a nightly backup of one would look
+        like a good archive while the real ones age out). ``path`` :data:`IN_MEMORY` is an
+        empty store that leaves no file."""
         self.path = Path(path)
-        # Personal data of children: a new store is readable by its owner only, also when
-        # it is not systemd (UMask=0077) that starts us. SQLite gives -wal and -shm the
-        # database file's mode.
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        in_memory = str(path) == IN_MEMORY
+        if not in_memory:
+            if not create and not self.path.exists():
+                raise StoreError(missing_store(self.path))
+            # Personal data of children: a new store is readable by its owner only, also
+            # when it is not systemd (UMask=0077) that starts us. SQLite gives -wal and
+            # -shm the database file's mode.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self.attachments_dir = Path(attachments_dir or self.path.parent / "attachments")
         self.conn = conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30
-        )
+            IN_MEMORY if in_memory else self.path, isolation_level=None,
+            check_same_thread=False, timeout=30)
         self._lock = threading.RLock()
         self._unindexed: list[int] = []  # filed in this transaction, not yet searchable
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a school-inbox database: {exc}") from None
+        _use_wal(conn, self.path)
         conn.create_function("normalised_subject", 1, normalise_subject, deterministic=True)
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -158,7 +190,12 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def migrate(self) -> None:
-        """Bring an older database up to :data:`SCHEMA_VERSION`, one migration per transaction."""
+        """Bring an older database up to :data:`SCHEMA_VERSION`, one migration per transaction.
+
+        Each step takes the write lock first (BEGIN IMMEDIATE) and then reads the version
+        again: a daemon and an ``inbox status`` opening a new store at the same moment must
+        not both run migration 1 (the second failed with "table contacts already exists").
+        """
         current = self.version
         if current > SCHEMA_VERSION:
             raise StoreError(
@@ -166,10 +203,17 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                 f" {SCHEMA_VERSION}: upgrade school-inbox or restore an older backup"
             )
         for number in range(current, SCHEMA_VERSION):
-            with self.transaction():
-                for statement in _statements(MIGRATIONS[number]):
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number + 1}")
+            with self._lock:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if self.version == number:  # else another process has just done it
+                        for statement in _statements(MIGRATIONS[number]):
+                            self.conn.execute(statement)
+                        self.conn.execute(f"PRAGMA user_version = {number + 1}")
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()
