@@ -300,7 +300,12 @@ def _sender_problem(sender: str) -> str:
     """Why a ``sender`` pattern could never match ("" when it can): what SenderIs compares."""
     kind, colon, value = sender.partition(":")
     if not colon:
-        return "" if "@" in sender else 'is not an address, "@domain" or "telegram:ID"'
+        if "@" not in sender:
+            return 'is not an address, "@domain" or "telegram:ID"'
+        if sender.startswith("@") and "." not in sender:  # a domain has a dot; this is a nick
+            return ('looks like a Telegram @username, and usernames change: write the'
+                    ' user\'s number, "telegram:123456"')
+        return ""
     if kind == "telegram":
         return "" if value.isdigit() else (
             'is not a Telegram user\'s number ("telegram:123456"); names and @usernames change')

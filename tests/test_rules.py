@@ -315,7 +315,7 @@ def test_sender_condition_by_address_domain_and_identity_key():
 def test_sender_patterns_that_could_never_match_are_refused_naming_the_fix():
     _, problems = parse('[[rules]]\nname = "VIP"\n[rules.when]\nsender = ["telegrm:123",'
                         ' "telegram:@ivan", "email:boss@x.example", "boss", "telegram:42",'
-                        ' "@school.kz"]\n[rules.then]\nteam = "general"\n',
+                        ' "@school.kz", "@ivan_petrov"]\n[rules.then]\nteam = "general"\n',
                         teams={"general"})
     where = 'routing.toml: rule 1 "VIP": when.sender'
     assert problems == [
@@ -325,7 +325,9 @@ def test_sender_patterns_that_could_never_match_are_refused_naming_the_fix():
         " names and @usernames change",
         f'{where} "email:boss@x.example" needs no "email:": write the address alone'
         ' ("boss@x.example")',
-        f'{where} "boss" is not an address, "@domain" or "telegram:ID"']
+        f'{where} "boss" is not an address, "@domain" or "telegram:ID"',
+        f'{where} "@ivan_petrov" looks like a Telegram @username, and usernames change: write'
+        ' the user\'s number, "telegram:123456"']
 
 
 def test_time_condition_follows_the_school_calendar():
