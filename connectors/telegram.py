@@ -36,14 +36,16 @@ class Settings:
 def settings(section: Section) -> Settings:
     """Read one ``[[telegram]]`` table, recording every problem in the section."""
     defaults = Settings(name="", token=None)
+    name, token = section.text("name") or "", section.secret("token")
+    api_url = _url(section, "api_url", defaults.api_url)
     result = Settings(
-        name=section.text("name") or "",
-        token=section.secret("token"),
-        api_url=_url(section, "api_url", defaults.api_url),
+        name=name,
+        token=token,
+        api_url=api_url,
         file_url=_url(section, "file_url", defaults.file_url),
         poll_timeout=_at_most(section, "poll_timeout", defaults.poll_timeout, 50),
         groups=section.flag("groups", defaults.groups),
-        max_attachment_bytes=int(_download_cap(section) * 2**20),
+        max_attachment_bytes=int(_download_cap(section, api_url != defaults.api_url) * 2**20),
         request_timeout=section.number("request_timeout", defaults.request_timeout, minimum=1),
         chat_interval=section.number("chat_interval", defaults.chat_interval, minimum=0),
         group_interval=section.number("group_interval", defaults.group_interval, minimum=0),
@@ -62,13 +64,18 @@ def _url(section: Section, key: str, default: str) -> str:
     return value.rstrip("/")
 
 
-def _download_cap(section: Section) -> float:
-    """max_attachment_mb: the Bot API hands bots files of at most 20 MB, whatever we allow."""
+def _download_cap(section: Section, self_hosted: bool) -> float:
+    """max_attachment_mb: Telegram's Bot API hands bots files of at most 20 MB, whatever we
+    allow; a self-hosted Bot API server (``api_url``), which schools run for bigger files,
+    up to 2,000 MB."""
     cap = section.number("max_attachment_mb", 20, minimum=0)
-    if cap > 20:
-        section.problem(f"max_attachment_mb must be at most 20 (the Bot API downloads files"
-                        f" up to 20 MB), not {cap:g}")
-        return 20.0
+    limit, why = (2000, "a self-hosted Bot API server hands a bot") if self_hosted else (
+        20, "Telegram's Bot API hands a bot; a self-hosted Bot API server (api_url) allows"
+            " up to 2000")
+    if cap > limit:
+        section.problem(f"max_attachment_mb must be at most {limit}, the largest file {why};"
+                        f" not {cap:g}")
+        return float(limit)
     return cap
 
 

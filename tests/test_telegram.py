@@ -71,6 +71,16 @@ def outbound(text: str, recipient: str = "501", **fields) -> Outbound:
 # -- configuration -------------------------------------------------------------------------
 
 
+def test_a_self_hosted_bot_api_server_may_hand_over_files_up_to_2000_mb():
+    problems: list[str] = []
+    hosted = {"name": "b", "token_env": "T", "api_url": "http://127.0.0.1:8081/bot"}
+    found = telegram.settings(Section({**hosted, "max_attachment_mb": 500}, "t", problems))
+    assert (problems, found.max_attachment_bytes) == ([], 500 << 20)
+    telegram.settings(Section({**hosted, "max_attachment_mb": 3000}, "t", problems))
+    assert problems == ["t: max_attachment_mb must be at most 2000, the largest file a"
+                        " self-hosted Bot API server hands a bot; not 3000"]
+
+
 def test_settings_have_defaults_and_refuse_a_written_token():
     problems: list[str] = []
     section = Section({"name": "school-bot", "token_env": "TG_TOKEN"}, 'inbox.toml: telegram 1',
@@ -90,8 +100,9 @@ def test_settings_have_defaults_and_refuse_a_written_token():
         ' (token_file = "/etc/school-inbox/token")',
         "inbox.toml: telegram 1 \"x\": api_url must start with http:// or https://, not 'ftp://h'",
         'inbox.toml: telegram 1 "x": poll_timeout must be at most 50, not 90',
-        'inbox.toml: telegram 1 "x": max_attachment_mb must be at most 20 (the Bot API'
-        ' downloads files up to 20 MB), not 50',
+        'inbox.toml: telegram 1 "x": max_attachment_mb must be at most 20, the largest file'
+        " Telegram's Bot API hands a bot; a self-hosted Bot API server (api_url) allows up to"
+        " 2000; not 50",
         "inbox.toml: telegram 1 \"x\": unknown key 'grups' (known keys: api_url, chat_interval,"
         " file_url, group_interval, groups, max_attachment_mb, messages_per_second, name,"
         " poll_timeout, request_timeout, token, token_env, token_file)",
