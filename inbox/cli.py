@@ -75,9 +75,21 @@ class Context:
         """The store for commands that only read threads: [store] alone is read (see
         store_settings), so they start fast and work while another table has a mistake."""
         if self._store is None:
-            self._store = _existing_or_empty(
-                self._config.store if self._config else store_settings(self.path))
+            self._store = _existing_or_empty(self._store_settings())
         return self._store
+
+    @property
+    def kept_store(self) -> Store:
+        """For commands that copy or explain what is stored (backup, export-contact, route
+        --explain): [store] alone is read, so a mistake elsewhere, which the running daemon
+        ignores, does not stop a nightly backup. The store must exist."""
+        if self._store is None:
+            settings = self._store_settings()
+            self._store = Store(settings.path, settings.attachments, create=False)
+        return self._store
+
+    def _store_settings(self) -> StoreSettings:
+        return self._config.store if self._config else store_settings(self.path)
 
     @property
     def actions(self) -> Actions:

@@ -82,7 +82,7 @@ def backup_command(obj: Context, path: Path) -> None:
     Example:
       inbox backup /var/backups/school-inbox/$(date +%F).tar.gz
     """
-    manifest = backup(obj.store, path)
+    manifest = backup(obj.kept_store, path)
     counts = manifest.counts
     click.echo(f"{path}: {counts['threads']} threads, {counts['messages']} messages,"
                f" {manifest.files} attachment files (schema {manifest.schema_version})")
@@ -159,7 +159,7 @@ def export_contact_command(obj: Context, contact_id: int, output: Path | None) -
       inbox export-contact 42 -o contact-42.zip
     """
     output = output or Path(f"contact-{contact_id}.zip")
-    counts = export_contact(obj.store, contact_id, output)
+    counts = export_contact(obj.kept_store, contact_id, output)
     click.echo(f"{output}: {_counts(counts)}")
 
 

@@ -29,11 +29,12 @@ def route(obj: Context, thread_id: int, explain: bool, as_json: bool) -> None:
     Example:
       inbox route --explain 12
     """
+    store = obj.kept_store  # the record of what was decided: the rules now do not matter
     if as_json:
-        obj.store.thread(thread_id)  # a clear error for an unknown id
-        emit_json(routing_record(obj.store, thread_id))
+        store.thread(thread_id)  # a clear error for an unknown id
+        emit_json(routing_record(store, thread_id))
         return
-    click.echo("\n".join(explain_lines(obj.store, thread_id)))
+    click.echo("\n".join(explain_lines(store, thread_id)))
 
 
 @click.group()

@@ -108,13 +108,17 @@ def test_missing_config_file_is_named(tmp_path):
     assert result.exit_code == 1
     assert f"{tmp_path / 'none.toml'}: file not found" in result.output
 
-def test_reading_threads_needs_only_the_store_table(one_thread):
-    """An agent can still read the inbox while the admin fixes a mistake in routing.toml."""
+def test_reading_threads_needs_only_the_store_table(one_thread, tmp_path):
+    """An agent can still read the inbox while the admin fixes a mistake in routing.toml,
+    and the nightly backup still runs (the daemon goes on with the rules it has)."""
     (one_thread.root / "routing.toml").write_text("default_team = 'nobody'\n[[rules]]\nif = 1\n")
     assert one_thread.cli("check", ok=False).exit_code == 1
     assert json.loads(one_thread.cli("show", "1", "--json").output)["id"] == 1
     assert one_thread.cli("threads").output.startswith("ID")
     assert one_thread.cli("search", "оплатить").output.startswith("THREAD")
+    assert "threads" in one_thread.cli("backup", str(tmp_path / "b.tar.gz")).output
+    one_thread.cli("export-contact", "1", "-o", str(tmp_path / "c.zip"))
+    assert one_thread.cli("route", "--explain", "1").output.startswith("#1 ")
     # ... but a command that acts still refuses the broken configuration.
     for command in (["close", "1"], ["forget-contact", "1", "--yes"], ["purge", "--older-than",
                                                                          "1d", "--dry-run"]):
