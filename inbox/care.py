@@ -304,7 +304,8 @@ def export_contact(store: Store, contact_id: int, output: Path) -> dict[str, int
     with _sink(output) as write:
         write("contact.json", json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"))
         raws = 0
-        for message_id, kind, data in store.raw_of_threads(thread_ids):
+        for message_id, kind, data in store.raw_of_messages(
+                [message["id"] for message in record["messages"]]):
             write(f"raw/{message_id}.{'eml' if kind == 'rfc822' else 'json'}", data)
             raws += 1
         files = 0

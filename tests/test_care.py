@@ -330,6 +330,35 @@ def test_forget_contact_deletes_the_person_and_everything_about_them(filled):
         f"Error: no contact {boris}")
 
 
+def test_what_a_person_wrote_in_someone_elses_thread_is_exported_and_forgotten(
+        filled, tmp_path):
+    """Anna's mother answers by headers in Anna's thread (filed there, flagged review)."""
+    mother = mail_with_file("m1@mail.example", "Мама Анны <mama@mail.example>", "справка.pdf",
+                            b"%PDF-mama", body="Мой телефон +7 701 555 1234, квокка")
+    filled.deliver(mother.replace(b"Message-ID: <m1@mail.example>", b"Message-ID:"
+                                  b" <m1@mail.example>\r\nIn-Reply-To: <a1@mail.example>"))
+    filled.cli("run", "--once")
+    shown = json.loads(filled.cli("show", "1", "--json").output)
+    assert [m["flags"] for m in shown["messages"]] == [[], ["review"]]  # in Anna's thread
+    store = open_store(filled)
+    mama = store.contact_for(Identity("email", "mama@mail.example")).id
+    store.close()
+    output = tmp_path / "mama.zip"
+    printed = filled.cli("export-contact", str(mama), "-o", str(output)).output.strip()
+    assert printed == f"{output}: 0 threads, 1 messages, 1 raw, 1 attachments, 0 events"
+    with zipfile.ZipFile(output) as archive:
+        assert "attachments/4-справка.pdf" in archive.namelist()
+    done = filled.cli("forget-contact", str(mama), "--yes").output.strip()
+    assert done == (f"forgot contact {mama}: removed 1 contacts, 0 threads, 1 messages, 1 raw,"
+                    " 1 attachments, 1 events, 0 outbox, 1 files")
+    assert filled.cli("search", "квокка").output.strip() == "nothing found"
+    shown = json.loads(filled.cli("show", "1", "--json").output)
+    assert [m["text"].strip() for m in shown["messages"]] == ["Документ во вложении"]
+    store = open_store(filled)
+    assert store.integrity_problems() == []
+    store.close()
+
+
 def test_a_forgotten_persons_words_are_nowhere_in_the_database_files(school):
     school.deliver(mail(subject="Question about xylophonist", sender="zebra@mail.example",
                         body="My secretword quokkaminder", message_id="z1@mail.example"))

@@ -170,25 +170,72 @@ class CareStore:
         return removed
 
     def delete_contact(self, contact_id: int, *, dry_run: bool = False) -> Removed:
-        """Forget a person: their threads (everything in them), identities, rate-limit log
-        and the contact itself."""
+        """Forget a person: their threads (everything in them), what they wrote in other
+        people's threads, identities, rate-limit log and the contact itself."""
         thread_ids = [row["id"] for row in self._rows(
             "SELECT id FROM threads WHERE contact_id = ? ORDER BY id", [contact_id])]
         values = self._identity_values(contact_id)
         marks = ",".join("?" * len(values))
+        elsewhere = self._written_elsewhere(contact_id)
         if dry_run:
             removed = self._count_threads(thread_ids)
+            removed.add(self._delete_messages(elsewhere, dry_run=True))
         else:
             removed = Removed()
             with self.transaction():
                 for start in range(0, len(thread_ids), DELETE_BATCH):
                     removed.add(self._delete_batch(thread_ids[start:start + DELETE_BATCH]))
+                removed.add(self._delete_messages(elsewhere))
                 if values:
                     self.db.execute(
                         f"DELETE FROM automatic_sent WHERE recipient IN ({marks})", values)
                 self.db.execute("DELETE FROM contacts WHERE id = ?", [contact_id])
         removed.contacts = 1
         self._finish_delete(removed, dry_run)
+        return removed
+
+    def _written_elsewhere(self, contact_id: int) -> list[int]:
+        """Ids of this person's messages in other people's threads: a parent in Cc answering
+        by headers, a member of a group chat. Filed in that conversation, written by them;
+        a message's sender is their address or user id, alone or as "Name <id>"."""
+        found: set[int] = set()
+        for row in self._rows("SELECT value FROM identities WHERE contact_id = ?"
+                              " AND kind IN ('email', 'telegram')", [contact_id]):
+            value, named = row["value"], f" <{row['value']}>"
+            found.update(message["id"] for message in self._rows(
+                "SELECT m.id FROM messages m JOIN threads t ON t.id = m.thread_id"
+                " WHERE m.direction = 'in' AND t.contact_id != ?"
+                " AND (m.sender = ? OR substr(m.sender, -length(?)) = ?)",
+                [contact_id, value, named, named]))
+        return sorted(found)
+
+    def _delete_messages(self, message_ids: Sequence[int], *, dry_run: bool = False) -> Removed:
+        """Remove single messages with their raw forms, attachment rows and the events about
+        them (an edit's event keeps the text before it); files are left to _finish_delete."""
+        if not message_ids:
+            return Removed()
+        marks = ",".join("?" * len(message_ids))
+        ids = list(message_ids)
+        events = f"json_extract(detail, '$.message') IN ({marks})"
+        row = self._one(f"""SELECT
+            (SELECT count(*) FROM messages WHERE raw_id IS NOT NULL AND id IN ({marks})) AS raw,
+            (SELECT count(*) FROM attachments WHERE message_id IN ({marks})) AS attachments,
+            (SELECT count(*) FROM events WHERE {events}) AS events""", ids * 3)
+        hashes = {r["sha256"]: r["n"] for r in self._rows(
+            f"SELECT sha256, count(*) AS n FROM attachments WHERE message_id IN ({marks})"
+            " AND sha256 != '' GROUP BY sha256", ids)}
+        removed = Removed(messages=len(ids), raw=row["raw"], attachments=row["attachments"],
+                          events=row["events"], hashes=hashes)
+        if dry_run:
+            return removed
+        raw_ids = [r["raw_id"] for r in self._rows(
+            f"SELECT raw_id FROM messages WHERE id IN ({marks}) AND raw_id IS NOT NULL", ids)]
+        self._index_new_messages()  # the delete trigger takes out words that must be in
+        self.db.execute(f"DELETE FROM events WHERE {events}", ids)
+        self.db.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
+        if raw_ids:
+            self.db.execute(f"DELETE FROM raw WHERE id IN ({','.join('?' * len(raw_ids))})",
+                            raw_ids)
         return removed
 
     def _identity_values(self, contact_id: int) -> list[str]:
@@ -284,6 +331,11 @@ class CareStore:
         ids = [t["id"] for t in threads]
         marks = ",".join("?" * len(ids))
         values = self._identity_values(contact_id)
+        # Their threads, and what they wrote in other people's (see _written_elsewhere).
+        mine = [row["id"] for row in self._rows(
+            f"SELECT id FROM messages WHERE thread_id IN ({marks})", ids)] if ids else []
+        message_ids = sorted({*mine, *self._written_elsewhere(contact_id)})
+        messages = ",".join("?" * len(message_ids))
 
         def rows(sql: str, params: list) -> list[dict]:
             return [_plain(row) for row in self._rows(sql, params)] if params else []
@@ -293,11 +345,10 @@ class CareStore:
             "identities": rows("SELECT kind, value, display_name FROM identities"
                                " WHERE contact_id = ? ORDER BY kind, value", [contact_id]),
             "threads": [_plain(t) for t in threads],
-            "messages": rows(f"SELECT * FROM messages WHERE thread_id IN ({marks})"
-                             " ORDER BY thread_id, created_at, id", ids),
-            "attachments": rows(
-                f"SELECT a.* FROM attachments a JOIN messages m ON m.id = a.message_id"
-                f" WHERE m.thread_id IN ({marks}) ORDER BY a.id", ids),
+            "messages": rows(f"SELECT * FROM messages WHERE id IN ({messages})"
+                             " ORDER BY thread_id, created_at, id", message_ids),
+            "attachments": rows(f"SELECT * FROM attachments WHERE message_id IN ({messages})"
+                                " ORDER BY id", message_ids),
             "events": rows(f"SELECT * FROM events WHERE thread_id IN ({marks}) ORDER BY id",
                            ids),
             "outbox": rows(f"SELECT * FROM outbox WHERE thread_id IN ({marks}) ORDER BY id",
@@ -307,14 +358,14 @@ class CareStore:
                 f" ({','.join('?' * len(values))}) ORDER BY id", values),
         }
 
-    def raw_of_threads(self, thread_ids: Sequence[int]) -> Iterator[tuple[int, str, bytes]]:
-        """(message id, raw kind, raw bytes) of every message in these threads that has one."""
-        for start in range(0, len(thread_ids), DELETE_BATCH):
-            batch = list(thread_ids[start:start + DELETE_BATCH])
+    def raw_of_messages(self, message_ids: Sequence[int]) -> Iterator[tuple[int, str, bytes]]:
+        """(message id, raw kind, raw bytes) of each of these messages that has one."""
+        for start in range(0, len(message_ids), DELETE_BATCH):
+            batch = list(message_ids[start:start + DELETE_BATCH])
             marks = ",".join("?" * len(batch))
             for row in self._rows(
                     f"SELECT m.id, r.kind, r.data FROM messages m JOIN raw r ON r.id = m.raw_id"
-                    f" WHERE m.thread_id IN ({marks}) ORDER BY m.id", batch):
+                    f" WHERE m.id IN ({marks}) ORDER BY m.id", batch):
                 yield row["id"], row["kind"], row["data"]
 
     # -- reparse ---------------------------------------------------------------------
