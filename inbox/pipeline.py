@@ -382,6 +382,7 @@ class Pipeline:
             priority=decision.priority, tags=decision.tags, sla_policy=decision.sla,
             **self._due_times(decision.sla, now),
             routing={
+                "at": now.isoformat(),  # what time rules saw; replays use it again
                 "language": {"language": guess.language, "confidence": guess.confidence,
                              "evidence": list(guess.evidence), "detected": guess.detected},
                 "decision": _jsonable(decision),

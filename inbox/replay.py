@@ -49,10 +49,14 @@ def facts_for(store: Store, thread: Thread) -> Facts | None:
     kind = "telegram" if thread.channel == "telegram" else thread.channel
     sender = next((i for i in contact.identities if i.kind == kind),
                   contact.identities[0] if contact.identities else Identity(kind, ""))
-    detected = store.routing_record(thread.id).get("language", {}).get("detected", True)
+    record = store.routing_record(thread.id)
+    detected = record.get("language", {}).get("detected", True)
+    # The time rules saw: when the thread was routed, not the sender's Date header (a wrong
+    # clock, or mail held in a queue, moved a "time" rule's answer in every replay).
+    routed_at = datetime.fromisoformat(record["at"]) if record.get("at") else thread.created_at
     return Facts(
         channel=thread.channel, account=thread.account, sender=sender, subject=thread.subject,
-        text=first.visible_text or first.text, received_at=thread.created_at,
+        text=first.visible_text or first.text, received_at=routed_at,
         language=thread.language if detected else "",
         language_confidence=thread.language_confidence,
         contact_segment=contact.segment, contact_tags=contact.tags,

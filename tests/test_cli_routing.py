@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from inbox.config import load_config
 from tests.conftest import INBOX_TOML, mail
 
 ROUTING = """\
@@ -108,6 +110,26 @@ def test_rules_test_with_a_broken_file_names_the_problem(routed):
 def test_rules_test_unchanged_rules_change_nothing(routed):
     output = routed.cli("rules", "test").output
     assert output.strip() == "0 of 2 threads would be routed differently"
+
+
+def test_rules_test_reads_time_rules_at_the_routing_time_not_the_senders_date(school):
+    """A sender's clock (or a queue) puts Date in another slot than the mail's arrival."""
+    school.write(school.config.read_text() + TEAMS, ROUTING + """
+[[rules]]
+name = "Weekend"
+[rules.when]
+time = "weekend"
+[rules.then]
+team = "office"
+""")
+    calendar = load_config(school.config).calendar
+    now_weekend = not calendar.is_working_day(calendar.local(datetime.now(UTC)).date())
+    date = "Tue, 17 Nov 2026 12:00:00 +0500" if now_weekend else "Sat, 21 Nov 2026 12:00:00 +0500"
+    school.deliver(mail(subject="Вопрос", body="Когда начинаются занятия?").replace(
+        b"Fri, 20 Nov 2026 09:00:00 +0500", date.encode()))
+    school.cli("run", "--once")
+    output = school.cli("rules", "test").output
+    assert output.strip() == "0 of 1 threads would be routed differently"
 
 
 MOODLE_CSV = """\
