@@ -107,10 +107,17 @@ def templates(obj: Context, as_json: bool) -> None:
 
 
 def _bot_username(config: Config, store: Store, desk: Desk) -> str:
-    """``@name`` of the desk's bot, asked from Telegram; "" when it cannot be reached."""
+    """``@name`` of the desk's bot, asked from Telegram; "" when it cannot be reached, or
+    when the admin's shell cannot read the service's token: the code needs neither."""
+    from inbox.secrets import SecretError
+
     channel_config = desk.telegram
-    channel = channel_config.module.create(channel_config.settings,
-                                           store.sync_state(channel_config.name))
+    try:
+        channel = channel_config.module.create(channel_config.settings,
+                                               store.sync_state(channel_config.name))
+    except SecretError as exc:  # says which variable or file, never the token
+        click.echo(f"(could not ask Telegram for the bot's name: {exc})", err=True)
+        return ""
 
     async def ask() -> str:
         try:
@@ -119,7 +126,8 @@ def _bot_username(config: Config, store: Store, desk: Desk) -> str:
             await channel.close()
     try:
         return asyncio.run(ask())
-    except Exception as exc:  # offline: the code still works, typed by hand
+    except Exception as exc:  # offline: the code still works, typed by hand. Only the
+        # type: a network error's text may hold the bot's URL, which holds its token.
         click.echo(f"(could not ask Telegram for the bot's name: {type(exc).__name__})",
                    err=True)
         return ""

@@ -100,6 +100,16 @@ def test_link_prints_a_one_time_deep_link_with_the_bots_name(bot_desk):
     assert "  open https://t.me/school_inbox_test_bot?start=link-" in text
 
 
+def test_link_gives_the_code_when_the_admins_shell_cannot_read_the_bots_token(
+        bot_desk, monkeypatch):
+    monkeypatch.delenv("TEST_BOT_TOKEN")
+    result = bot_desk.cli("agents", "link", "boris", "--json")
+    linked = json.loads(result.stdout)
+    assert (linked["bot"], linked["link"]) == (None, None)
+    assert linked["command"] == f"/start link-{linked['code']}"
+    assert "TEST_BOT_TOKEN" in result.stderr
+
+
 def test_start_with_the_code_links_the_sender_once(bot_desk):
     linked = json.loads(bot_desk.cli("agents", "link", "boris", "--json").output)
     bot_desk.bot.user_message(BORIS, linked["command"])
