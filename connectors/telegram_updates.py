@@ -250,7 +250,7 @@ def _sender(user: User | None, chat: Chat | None, meta: dict[str, str]) -> Ident
         return Identity(KIND, "unknown")
     if user.username:
         meta["username"] = user.username
-    return Identity(KIND, str(user.id), user.full_name)
+    return Identity(KIND, str(user.id), user.full_name or "")  # "" first name: None
 
 
 def _language(user: User | None) -> dict[str, str]:

@@ -102,8 +102,24 @@ class Pipeline:
                         raise  # ...unless no message can be stored now: all wait at the source
                     log.exception("%s: message %s could not be filed; quarantined",
                                   item.account, item.external_id)
-                    self._quarantine(item, exc, report)
+                    self._quarantine_safely(item, exc, report)
         return report
+
+    def _quarantine_safely(self, item: Inbound, error: Exception, report: IngestReport) -> None:
+        """Quarantine; when even that fails on something the sender sent (their name, say),
+        file it under an unknown sender: a batch that fails whole is never acknowledged,
+        and its channel would stall on that one message for every customer."""
+        try:
+            with self.store.transaction():
+                self._quarantine(item, error, report)
+        except Exception as again:
+            if self.store.write_failure(again):
+                raise
+            log.exception("%s: message %s could not be quarantined as sent; filed under an"
+                          " unknown sender", item.account, item.external_id)
+            with self.store.transaction():
+                self._quarantine(replace(item, sender=Identity(item.sender.kind, "unknown")),
+                                 error, report)
 
     # -- one message ---------------------------------------------------------------
 

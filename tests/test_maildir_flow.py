@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import email
 import json
+from datetime import UTC, datetime
 
+from inbox.channel import Inbound
 from inbox.config import load_config
+from inbox.daemon import Daemon
+from inbox.model import Identity
 from inbox.store import Store
 from tests.conftest import mail
 
@@ -192,6 +196,23 @@ def test_someone_else_answering_by_headers_is_filed_in_the_thread_flagged_for_re
     (papa,) = [m for m in shown["messages"] if "папа" in m["text"]]
     assert papa["flags"] == ["review"]
     assert shown["contact"] == thread["contact"]  # answers still go to the contact
+
+
+def test_a_message_that_cannot_even_be_quarantined_as_sent_is_filed_under_unknown(school):
+    """The safety net under quarantine: a batch that fails whole is never acknowledged, and
+    its channel would stall on this one message for every customer."""
+    daemon = Daemon(load_config(school.config))
+    broken = Inbound(channel="email", account="support", external_id="odd@mail.example",
+                     sender=Identity("email", "odd@mail.example", None),  # type: ignore[arg-type]
+                     text="Вопрос", received_at=datetime.now(UTC), raw=b"raw")
+    fine = Inbound(channel="email", account="support", external_id="ok@mail.example",
+                   sender=Identity("email", "ok@mail.example", "Ok"), text="Тоже вопрос",
+                   received_at=datetime.now(UTC), raw=b"raw2")
+    report = daemon.pipeline.ingest([broken, fine])
+    assert (report.stored, report.quarantined) == (1, 1)
+    daemon.store.close()
+    shown = {t["contact"]: t["flags"] for t in json.loads(school.cli("threads", "--json").output)}
+    assert shown == {"unknown": ["quarantined"], "Ok": []}
 
 
 def test_garbage_file_still_reaches_an_agent_and_does_not_block_the_next(school):

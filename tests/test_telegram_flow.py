@@ -55,6 +55,14 @@ def user(user_id: int, language: str = "ru", username: str = "") -> dict:
     return data
 
 
+def test_a_user_without_a_first_name_is_filed_and_the_chat_goes_on(bot_school):
+    nameless = {"id": 520, "is_bot": False, "first_name": ""}
+    bot_school.bot.user_message(520, "Здравствуйте, вопрос", user=nameless)
+    bot_school.bot.user_message(521, "И у меня вопрос", user=user(521))
+    bot_school.cli("run", "--once")
+    assert sorted(t["contact"] for t in threads(bot_school)) == ["520", "Марат"]
+
+
 def test_message_in_reply_out_over_the_same_chat(bot_school):
     bot_school.bot.user_message(501, "Не могу войти в личный кабинет", user=user(501))
     bot_school.cli("run", "--once")
