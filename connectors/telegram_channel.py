@@ -99,7 +99,6 @@ class TelegramChannel:
                               if chat.lstrip("-").isdigit()}
         self._batch: list[int] = []  # update ids of the last fetch, ascending
         self._settled: set[int] = set()  # acked, or nothing to store
-        self._progress: dict[int, tuple[int, str]] = {}  # outbox id -> (parts sent, first id)
         self._started = False
         self._start_lock = asyncio.Lock()
         self._poll_lock = asyncio.Lock()
@@ -238,7 +237,13 @@ class TelegramChannel:
     # -- sending -------------------------------------------------------------------------
 
     async def send(self, msg: Outbound) -> Delivery:
-        """Text (split at 4096) then attachments; a retry resumes after the parts already sent."""
+        """Text (split at 4096) then attachments; a retry resumes after the parts already sent.
+
+        How far an entry of several parts got is kept in the channel's durable state after
+        each part, so the retry resumes there in a new process too (the next ``run
+        --once``, a restart): the customer never gets part 1 twice. Only a kill between a
+        part leaving and its note being written can repeat that one part.
+        """
         try:
             chat_id = int(msg.recipient)
         except ValueError:
@@ -251,7 +256,9 @@ class TelegramChannel:
         if not parts:
             return Delivery(ok=False, permanent=True, error="nothing to send: no text, no files")
         reply_to = _message_id(msg.reply_to_external)
-        done, first = self._progress.get(msg.id, (0, ""))
+        progress = f"sending:{msg.id}"  # "PARTS_SENT FIRST_ID" while an entry is half out
+        saved, _, first = (self._state.get(progress) or "0 ").partition(" ")
+        done = int(saved)
         try:
             await self._start()
             # Buttons (an agent's notification) go under the first part: the one replied to.
@@ -261,10 +268,15 @@ class TelegramChannel:
                 sent = await self._send_part(chat_id, parts[index], reply_to if index == 0 else 0,
                                              markup if index == 0 else None, topic)
                 first = first or f"{chat_id}:{sent.message_id}"
-                self._progress[msg.id] = (index + 1, first)
+                if index + 1 < len(parts):
+                    self._state.set(progress, f"{index + 1} {first}")
         except TelegramError as exc:
-            return self._failure(chat_id, exc)
-        self._progress.pop(msg.id, None)
+            failure = self._failure(chat_id, exc)
+            if failure.permanent and len(parts) > 1:
+                self._state.delete(progress)
+            return failure
+        if len(parts) > 1:
+            self._state.delete(progress)
         return Delivery(ok=True, external_id=first)
 
     async def _send_part(self, chat_id: int, part: str | Attachment, reply_to: int,

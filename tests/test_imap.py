@@ -14,17 +14,11 @@ import pytest
 from connectors.email import EmailChannel, create, settings
 from connectors.imap import ImapError, ImapUnreachable, parse_ref
 from inbox.sections import Section
+from tests.memory_state import MemoryState
 from tests.servers.dovecot import Dovecot, MailUser
 
 pytestmark = pytest.mark.anyio
 WHERE = 'inbox.toml: email 1 "school"'
-
-
-class MemoryState(dict):
-    """The channel's SyncState, as the store would keep it."""
-
-    def set(self, key: str, value: str) -> None:
-        self[key] = value
 
 
 def message(number: int, subject: str = "Question") -> bytes:

@@ -13,15 +13,11 @@ from connectors.email import EmailChannel, create, settings
 from inbox.channel import Delivery
 from inbox.model import Outbound
 from inbox.sections import Section
+from tests.memory_state import MemoryState
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.anyio
-
-
-class MemoryState(dict):
-    def set(self, key: str, value: str) -> None:
-        self[key] = value
 
 
 @pytest.fixture

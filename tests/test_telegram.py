@@ -19,17 +19,11 @@ from inbox.model import Attachment, Flag, Identity, Outbound
 from inbox.secrets import Secret
 from inbox.sections import Section
 from tests.botapi import BotApiServer
+from tests.memory_state import MemoryState
 
 TOKEN_ENV = "SCHOOL_INBOX_TEST_TELEGRAM_TOKEN"
 USER = {"id": 501, "is_bot": False, "first_name": "Aigerim", "last_name": "Nurlanova",
         "username": "aigerim_n", "language_code": "kk"}
-
-
-class MemoryState(dict):
-    """A SyncState kept in a dict; the daemon's is backed by the store."""
-
-    def set(self, key: str, value: str) -> None:
-        self[key] = value
 
 
 @pytest.fixture
@@ -408,6 +402,20 @@ async def test_a_retry_resumes_after_the_parts_already_sent(server, connect):
     assert retried.ok
     assert [m.text[:6] for m in server.sent] == ["part 0", "part 1", "part 2"]
     assert retried.external_id == f"501:{server.sent[0].message_id}"
+
+
+@pytest.mark.anyio
+async def test_a_retry_in_a_new_process_resumes_too_and_leaves_no_note_behind(server, connect):
+    text = "\n\n".join(f"part {n} " + "x" * 4000 for n in range(3))
+    state = MemoryState()
+    server.fail_next("sendMessage", 429, after=1, retry_after=1)
+    failed = await connect(state, chat_interval=0.05).send(outbound(text, id=8))
+    assert not failed.ok
+    restarted = connect(state, chat_interval=0.05)  # the next `run --once`, or a restart
+    await asyncio.sleep(1)
+    assert (await restarted.send(outbound(text, id=8))).ok
+    assert [m.text[:6] for m in server.sent] == ["part 0", "part 1", "part 2"]
+    assert "sending:8" not in state
 
 
 @pytest.mark.anyio

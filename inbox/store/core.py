@@ -782,6 +782,11 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                  "updated_at": iso(now_utc())}, pk=("account", "key"),
             )
 
+    def delete_sync(self, account: str, key: str) -> None:
+        with self._writes():
+            self.db.execute("DELETE FROM sync_state WHERE account = ? AND key = ?",
+                            [account, key])
+
     def sync_items(self, account: str) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self._rows(
             "SELECT key, value FROM sync_state WHERE account = ?", [account])}
@@ -877,6 +882,9 @@ class AccountState:
 
     def set(self, key: str, value: str) -> None:
         self._store.set_sync(self._account, key, value)
+
+    def delete(self, key: str) -> None:
+        self._store.delete_sync(self._account, key)
 
 
 def _statements(script: str) -> list[str]:
