@@ -76,7 +76,17 @@ class AgentBot:
         user = item.sender.value
         payload = item.meta.get("start_payload", "")
         if payload.startswith(LINK_PREFIX):
-            linked = self._link(payload[len(LINK_PREFIX):], user)
+            code = payload[len(LINK_PREFIX):]
+            already = self.notifier.agent_for_telegram(user)
+            meant = self.store.link_code_agent(code, now_utc())
+            if already and meant and already != meant:  # a colleague's code, from an agent
+                self.store.record_claim(item.account, item.external_id, already, None,
+                                        now_utc())
+                self.notifier.chat(already, f"Not done: this Telegram account is already"
+                                            f" {already}'s. That code links {meant}'s own"
+                                            " account, and stays valid for it.")
+                return True
+            linked = self._link(code, user)
             if linked:
                 self.store.record_claim(item.account, item.external_id, linked, None, now_utc())
                 agent = self.config.agents[linked]

@@ -110,6 +110,22 @@ def test_link_gives_the_code_when_the_admins_shell_cannot_read_the_bots_token(
     assert "TEST_BOT_TOKEN" in result.stderr
 
 
+def test_a_colleagues_code_from_an_agents_own_account_links_nobody(bot_desk):
+    linked = json.loads(bot_desk.cli("agents", "link", "boris", "--json").output)
+    bot_desk.bot.user_message(BORIS, linked["command"])
+    hers = json.loads(bot_desk.cli("agents", "link", "aigerim", "--json").output)
+    bot_desk.bot.user_message(BORIS, hers["command"])  # Boris tries Aigerim's code
+    bot_desk.cli("run", "--once")
+    agents = json.loads(bot_desk.cli("agents", "list", "--json").output)
+    assert [(a["id"], a["telegram"]) for a in agents] == [("boris", "777"), ("aigerim", "888")]
+    refused = sent_to(bot_desk, BORIS)[-1].text
+    assert refused == ("Not done: this Telegram account is already boris's. That code links"
+                       " aigerim's own account, and stays valid for it.")
+    bot_desk.bot.user_message(888, hers["command"])  # still good for her
+    bot_desk.cli("run", "--once")
+    assert sent_to(bot_desk, 888)[-1].text.startswith("Linked: you are Aigerim (aigerim)")
+
+
 def test_start_with_the_code_links_the_sender_once(bot_desk):
     linked = json.loads(bot_desk.cli("agents", "link", "boris", "--json").output)
     bot_desk.bot.user_message(BORIS, linked["command"])

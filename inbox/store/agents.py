@@ -20,6 +20,12 @@ class AgentStore:
             self.db["link_codes"].insert(
                 {"code": code, "agent": agent, "expires_at": core.iso(expires_at)})
 
+    def link_code_agent(self, code: str, now: datetime) -> str | None:
+        """The agent a code that is still valid would link; the code stays."""
+        row = self._one("SELECT agent FROM link_codes WHERE code = ? AND expires_at >= ?",
+                        (code, core.iso(now)))
+        return row["agent"] if row else None
+
     def take_link_code(self, code: str, now: datetime) -> str | None:
         """The agent a one-time code links, once; an expired or used code gives None."""
         with self.transaction():
