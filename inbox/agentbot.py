@@ -142,7 +142,7 @@ class AgentBot:
             with self.store.transaction():  # a failing command leaves nothing half done
                 answer = execute(command, self.actions, agent_id,
                                  via="telegram-group" if in_topic else "telegram",
-                                 attachments=[a for a in item.attachments if a.data is not None])
+                                 attachments=item.attachments)
         except (ActionError, CommandError, NotFound) as exc:
             answer = f"Not done: {exc}"
         self._say(agent_id, answer, thread_id if self._exists(thread_id) else None, in_topic)

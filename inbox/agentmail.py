@@ -106,7 +106,7 @@ class AgentMail:
 
     def _act(self, item: Inbound, agent: Agent, ticket: int) -> None:
         # Inline parts are signature logos and the like; only real attachments go along.
-        files = [a for a in item.attachments if a.data is not None and not a.inline]
+        files = [a for a in item.attachments if not a.inline]
         # Send pressed on the quoted notification: its routing details and help text are
         # for agents, never for the customer. Nothing of the agent's own is no reply.
         text = "" if Flag.QUOTED_ONLY in item.flags else item.visible

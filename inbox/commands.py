@@ -58,6 +58,10 @@ class CommandError(Exception):
     """The command cannot be understood; the text tells the agent how to write it."""
 
 
+def _size(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{max(1, round(size / 1024))} KB"
+
+
 def parse_reply(text: str) -> Command:
     """A mail or Telegram reply: a first-line ``#command``, or plain text to send."""
     body = text.strip()
@@ -114,7 +118,17 @@ def parse_button(data: str) -> Command | None:
 
 def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
             attachments: Sequence[Attachment] = ()) -> str:
-    """Do it; returns a one-line confirmation for the agent. Raises ActionError."""
+    """Do it; returns a one-line confirmation for the agent. Raises ActionError.
+
+    ``attachments`` are what the agent attached, as the connector read them: one it could
+    not keep (over the channel's size cap) refuses the whole command, since the customer
+    would get the text without the file and nobody would know.
+    """
+    too_big = [a for a in attachments if a.data is None]
+    if too_big:
+        names = ", ".join(f"{a.filename} ({_size(a.size)})" for a in too_big)
+        raise ActionError(f"{names}: too big for this channel, so nothing was done; send"
+                          " a smaller file, or a link to it")
     verb, thread_id = command.verb, command.thread_id
     if verb == "help":
         return HELP

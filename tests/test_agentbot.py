@@ -184,6 +184,35 @@ def test_hash_note_in_a_telegram_reply_stays_internal(bot_desk):
     assert show(bot_desk, 1)["messages"][-1]["direction"] == "note"
 
 
+def reply_with_file(desk, notification, caption: str, size: int) -> None:
+    original = {"message_id": notification.message_id, "date": 0,
+                "chat": {"id": BORIS, "type": "private"}, "text": notification.text}
+    file_id = desk.bot.add_file(f"f{size}", b"%PDF" + b"x" * (size - 4))
+    desk.bot.user_message(BORIS, reply_to_message=original, caption=caption,
+                          document=desk.bot.file_meta(file_id, file_name="scan.pdf",
+                                                      mime_type="application/pdf"))
+    desk.cli("run", "--once")
+
+
+def test_a_file_too_big_for_the_bot_refuses_the_reply_and_says_so(bot_desk):
+    bot_desk.write(bot_desk.config.read_text().replace(
+        'file_url = "', 'max_attachment_mb = 0.001\nfile_url = "'), ROUTING)
+    reply_with_file(bot_desk, notified(bot_desk), "Большой файл", 5000)
+    assert to_customer(bot_desk) == []
+    assert [m["direction"] for m in show(bot_desk, 1)["messages"]] == ["in"]
+    assert sent_to(bot_desk, BORIS)[-1].text == (
+        "Not done: scan.pdf (5 KB): too big for this channel, so nothing was done; send a"
+        " smaller file, or a link to it")
+
+
+def test_a_hash_note_from_telegram_keeps_its_file(bot_desk):
+    reply_with_file(bot_desk, notified(bot_desk), "#note скрин для коллег", 900)
+    note = show(bot_desk, 1)["messages"][-1]
+    assert (note["direction"], note["text"]) == ("note", "скрин для коллег")
+    assert [(a["filename"], a["size"]) for a in note["attachments"]] == [("scan.pdf", 900)]
+    assert to_customer(bot_desk) == []
+
+
 def test_slash_commands_act_on_the_numbered_thread(bot_desk):
     notified(bot_desk)
     for command in ("/note 1 ждём квитанцию", "/assign 1 aigerim", "/close 1"):
