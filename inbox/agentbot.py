@@ -175,7 +175,9 @@ class AgentBot:
             raise CommandError(
                 ("to answer a customer, write in their thread's topic." if in_topic else
                  "to answer a customer, reply to their notification.") + "\n\n" + HELP)
-        return replace(parse_reply(item.visible), thread_id=replied)
+        # "[photo]" is our placeholder for a file sent without a caption: the file goes alone.
+        text = "" if item.meta.get("placeholder") else item.visible
+        return replace(parse_reply(text), thread_id=replied)
 
     def _replied_thread(self, item: Inbound) -> int | None:
         reply_to = item.meta.get("reply_to", "")

@@ -188,9 +188,9 @@ def reply_with_file(desk, notification, caption: str, size: int) -> None:
     original = {"message_id": notification.message_id, "date": 0,
                 "chat": {"id": BORIS, "type": "private"}, "text": notification.text}
     file_id = desk.bot.add_file(f"f{size}", b"%PDF" + b"x" * (size - 4))
-    desk.bot.user_message(BORIS, reply_to_message=original, caption=caption,
-                          document=desk.bot.file_meta(file_id, file_name="scan.pdf",
-                                                      mime_type="application/pdf"))
+    document = desk.bot.file_meta(file_id, file_name="scan.pdf", mime_type="application/pdf")
+    desk.bot.user_message(BORIS, reply_to_message=original, document=document,
+                          **({"caption": caption} if caption else {}))
     desk.cli("run", "--once")
 
 
@@ -203,6 +203,14 @@ def test_a_file_too_big_for_the_bot_refuses_the_reply_and_says_so(bot_desk):
     assert sent_to(bot_desk, BORIS)[-1].text == (
         "Not done: scan.pdf (5 KB): too big for this channel, so nothing was done; send a"
         " smaller file, or a link to it")
+
+
+def test_a_file_sent_without_a_caption_reaches_the_customer_without_our_placeholder(bot_desk):
+    reply_with_file(bot_desk, notified(bot_desk), "", 900)
+    bot_desk.cli("run", "--once")
+    (answer,) = to_customer(bot_desk)
+    assert "[document" not in body(answer)
+    assert [p.get_filename() for p in answer.walk() if p.get_filename()] == ["scan.pdf"]
 
 
 def test_a_hash_note_from_telegram_keeps_its_file(bot_desk):
