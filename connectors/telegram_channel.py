@@ -55,8 +55,10 @@ PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
 MAX_PHOTO_BYTES = 10 * 2**20  # bigger images go as documents (Telegram's sendPhoto limit)
 
 log = logging.getLogger("connectors.telegram")  # one name for the whole channel
+# python-telegram-bot's request layer logs a whole traceback at ERROR for every 502 page it
+# cannot read as JSON, then raises; the channel logs that failure in one line of its own.
 for _name, _level in (("httpx", logging.WARNING), ("httpcore", logging.WARNING),
-                      ("telegram", logging.INFO)):
+                      ("telegram", logging.INFO), ("telegram.request", logging.CRITICAL)):
     logging.getLogger(_name).setLevel(_level)
 
 

@@ -426,13 +426,16 @@ async def test_a_retry_in_a_new_process_resumes_too_and_leaves_no_note_behind(se
     ((500, None), {"retry_after": None, "permanent": False, "unreachable": False}),
     ((400, None), {"retry_after": None, "permanent": True, "unreachable": False}),
 ])
-async def test_send_errors_map_to_deliveries(server, connect, fault, expected):
+async def test_send_errors_map_to_deliveries(server, connect, fault, expected, caplog):
     status, retry_after = fault
     server.fail_next("sendMessage", status, retry_after=retry_after)
     delivery = await connect().send(outbound("hello"))
     assert not delivery.ok
     assert {key: getattr(delivery, key) for key in expected} == expected
     assert delivery.error
+    # No library traceback per failure (a 502's HTML page is not JSON): the error is ours.
+    assert [r.getMessage()[:60] for r in caplog.records if r.name.startswith("telegram")
+            and r.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.anyio
