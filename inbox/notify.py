@@ -69,6 +69,7 @@ GROUP_FOOTER = (
     "/take · /close · /reopen · /pending · /note TEXT · /assign NAME · /t NAME · /threads"
 )
 MAX_TOPIC_NAME = 128  # Telegram's limit for a forum topic's name
+_TOPIC_GONE = "message thread not found"  # Telegram's answer when a topic was deleted
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,16 @@ class Notifier:
         if entry.kind == "topic" and entry.thread_id is not None:
             # What waited for the topic goes to the group's General topic instead.
             self.store.topic_created(entry.thread_id, None, now_utc())
+        if (entry.kind == "notification" and entry.thread_id is not None
+                and "message_thread_id" in entry.headers
+                and _TOPIC_GONE in delivery.error.lower()):
+            # Someone deleted the thread's topic: a new one, and this waits for it (else every
+            # later notification about the thread would fail too, and the team hear nothing).
+            self.store.forget_topic(entry.thread_id, int(entry.headers["message_thread_id"]))
+            headers = {k: v for k, v in entry.headers.items() if k != "message_thread_id"}
+            self._queue_in_topic(self.store.thread(entry.thread_id), entry.recipient,
+                                 entry.text, headers)
+            return
         if entry.kind in ("notification", "topic") or entry.thread_id is None:
             # Never notify about a notification: a broken agent channel must not loop.
             log.warning("notification %s to %s failed: %s", entry.id, entry.recipient,
@@ -383,6 +394,11 @@ class Notifier:
             log.warning("#%s: team %r has no Telegram staff group or no Telegram channel is"
                         " configured; not sent: %s", thread.id, thread.team, _first(text))
             return
+        headers = {"reply_markup": _keyboard(buttons)} if any(buttons) else {}
+        self._queue_in_topic(thread, chat_id, text, headers)
+
+    def _queue_in_topic(self, thread: Thread, chat_id: str, text: str,
+                        headers: dict[str, str]) -> None:
         now = now_utc()
         topic = self.store.topic_of(thread.id)
         if topic is None and self.store.request_topic(thread.id, chat_id, now):
@@ -390,7 +406,6 @@ class Notifier:
             self.store.queue_outbound(
                 channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
                 text=name[:MAX_TOPIC_NAME], kind="topic", thread_id=thread.id, at=now)
-        headers = {"reply_markup": _keyboard(buttons)} if any(buttons) else {}
         if topic is not None:
             headers["message_thread_id"] = str(topic)
         self.store.queue_outbound(

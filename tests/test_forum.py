@@ -136,6 +136,20 @@ def test_when_the_topic_cannot_be_created_the_notification_still_reaches_the_gro
     assert in_topic(forum, topic_of(forum, 1))[0].text.startswith("[#1] Марат wrote again")
 
 
+def test_a_deleted_topic_is_made_again_and_the_notification_lands_in_the_new_one(forum):
+    customer_writes(forum, 501, "Марат", "Не могу войти")
+    old = topic_of(forum, 1)
+    del forum.bot.topics[(STAFF, old)]  # a member deleted the topic in Telegram
+    customer_writes(forum, 501, "Марат", "Почему мне никто не отвечает?")
+    forum.cli("run", "--once")
+    new = topic_of(forum, 1)
+    assert new != old
+    assert in_topic(forum, new)[-1].text.startswith("[#1] Марат wrote again")
+    customer_writes(forum, 501, "Марат", "Алло?")
+    assert in_topic(forum, new)[-1].text.startswith("[#1] Марат wrote again")
+    assert len(forum.bot.topics) == 1
+
+
 def test_a_member_writing_in_the_topic_answers_the_customer_in_their_chat(forum):
     customer_writes(forum, 501, "Марат", "Не могу войти в личный кабинет")
     topic = topic_of(forum, 1)

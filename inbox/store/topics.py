@@ -26,6 +26,13 @@ class TopicStore:
                 "INSERT OR IGNORE INTO forum_topics (thread_id, chat_id, requested_at)"
                 " VALUES (?, ?, ?)", [thread_id, chat_id, core.iso(at)]).rowcount == 1
 
+    def forget_topic(self, thread_id: int, topic_id: int) -> None:
+        """The thread's topic ``topic_id`` is gone (deleted in Telegram): the next
+        notification asks for a new one. Once that is asked for, this does nothing."""
+        with self.transaction():
+            self.db.execute("DELETE FROM forum_topics WHERE thread_id = ? AND topic_id = ?",
+                            [thread_id, topic_id])
+
     def topic_of(self, thread_id: int) -> int | None:
         """The thread's topic id in its staff group; None while it is not (yet) created."""
         row = self._one("SELECT topic_id FROM forum_topics WHERE thread_id = ?", (thread_id,))
