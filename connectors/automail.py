@@ -79,7 +79,8 @@ _BOUNCE_BODY = re.compile(
 _BODY_PREFIX = 4096
 _SUBJECT_PREFIX = 500  # enough to classify; decoding a 200 KB subject would cost 0.1 s
 _MAILER_DAEMON = re.compile(r"mailer-daemon", re.IGNORECASE)  # never a person
-_MESSAGE_ID_LINE = re.compile(r"(?im)^[ \t>]*message-id:[ \t]*<([^<>\s]+)>")
+# A quoted "Message-ID:" header, also folded onto the next line (qmail quotes it so).
+_MESSAGE_ID_LINE = re.compile(r"(?im)^[ \t>]*message-id:[ \t]*(?:\r?\n[ \t>]*)?<([^<>\s]+)>")
 
 
 def classify(msg: Message) -> str:

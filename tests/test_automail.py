@@ -117,6 +117,8 @@ def test_classic_bounce_quotes_original_message_id_in_body():
                "Sorry.\n\n--- Below this line is a copy of the message.\n\n"
                "Message-ID: <orig-7@school.example>\nSubject: hi\n")
     assert bounced_message_id(message_from_bytes(raw)) == "orig-7@school.example"
+    folded = raw.replace(b"Message-ID: <orig-7@", b"Message-ID:\n <orig-7@")
+    assert bounced_message_id(message_from_bytes(folded)) == "orig-7@school.example"
 
 
 # --- corpus recall: measured figures are in bench/results/email_corpus.md -----------------
