@@ -67,6 +67,7 @@ class ImapMailbox:
         self._closing = threading.Event()
         self._backlog: dict[str, int] = {}  # folder -> size of a big sync in progress
         self._resync_logged: dict[str, int] = {}
+        self._missing_logged: set[str] = set()  # configured folders found missing, said once
         self._uidnext: dict[str, int] = {}  # as seen by the last look into each folder
 
     # -- the channel's calls -----------------------------------------------------
@@ -237,7 +238,19 @@ class ImapMailbox:
         return items
 
     def _fetch_folder(self, client: IMAPClient, folder: str, room: int) -> list[Inbound]:
-        selected = client.select_folder(folder)
+        try:
+            selected = client.select_folder(folder)
+        except IMAPClientError:
+            if client.folder_exists(folder):
+                raise
+            # Deleted or renamed in webmail: the other folders (INBOX) are still read.
+            if folder not in self._missing_logged:
+                self._missing_logged.add(folder)
+                log.error("%s: folder %r does not exist at %s; reading the others (fix"
+                          " folders in inbox.toml; inbox check --connect lists them)",
+                          self._label, folder, self.server.where)
+            return []
+        self._missing_logged.discard(folder)
         validity = selected[b"UIDVALIDITY"]
         last = self._cursor(folder, validity)
         self._uidnext[folder] = selected.get(b"UIDNEXT", 0)
@@ -303,13 +316,14 @@ class ImapMailbox:
             seconds = min(seconds, self.settings.poll_interval)
         if seconds <= 0:
             return
-        if self.settings.idle and client.has_capability("IDLE"):
-            folder = self.settings.folders[0]
+        folder = self.settings.folders[0]
+        if self.settings.idle and client.has_capability("IDLE") and (
+                folder not in self._missing_logged):
             selected = client.select_folder(folder)
             if selected.get(b"UIDNEXT", 0) != self._uidnext.get(folder):
                 return  # mail arrived since we looked; IDLE would not announce it again
             self._idle(client, min(seconds, IDLE_RENEW))
-        else:
+        else:  # no IDLE, or its folder is missing: poll
             self._closing.wait(min(seconds, self.settings.poll_interval))
 
     def _idle(self, client: IMAPClient, seconds: float) -> None:

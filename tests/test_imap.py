@@ -226,6 +226,19 @@ async def test_batches_span_several_folders_in_order(connect, dovecot, mail_user
     assert subjects(await channel.fetch()) == ["Question 4"]
 
 
+async def test_a_folder_deleted_in_webmail_is_skipped_and_inbox_still_read(
+        connect, dovecot, mail_user, caplog):
+    dovecot.seed(mail_user, "INBOX", [message(1)])
+    channel = connect(mail_user, folders=["Gone", "INBOX"], poll_interval=1)
+    first = await channel.fetch()
+    assert subjects(first) == ["Question 1"]
+    assert "folder 'Gone' does not exist" in caplog.text
+    await channel.ack(first)
+    assert await channel.fetch(wait=1.5) == []  # no IDLE on the missing first folder: polls
+    dovecot.seed(mail_user, "INBOX", [message(2)])
+    assert subjects(await channel.fetch(wait=5)) == ["Question 2"]
+
+
 # -- after = seen / move --------------------------------------------------------------
 
 
