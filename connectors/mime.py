@@ -140,11 +140,12 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     message_id = _first_id(_get(msg, "Message-ID"))
     tickets = subjects.tickets(subject)
     flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
+    own = {a.lower() for a in own_addresses}
     if any(lossy):
         flags.add(Flag.UNDECODABLE)
     if not address:
         flags.add(Flag.NO_SENDER)
-    elif address in {a.lower() for a in own_addresses}:
+    elif address in own:
         flags.add(Flag.OWN_ADDRESS)
     meta = {"auto": auto, "importance": _importance(msg), "content": _content_hash(raw, msg)}
     if msg.get("Authentication-Results") is not None:
@@ -156,6 +157,12 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         reason = automail.bounce_reason(msg)
         if reason:
             meta["bounce-reason"] = reason
+    answer_to = _reply_to(msg, lossy)
+    if address and answer_to and answer_to[1] not in {address, *own} and auto != "list":
+        # A web form's mail comes From noreply@ with the parent in Reply-To: the parent is
+        # the contact, and answers go to them. The From is kept (agents are known by it).
+        meta["from"] = address
+        name, address = answer_to[0] or name, answer_to[1]
     hints = {}
     if msg.get("Content-Language") is not None:
         hints["content-language"] = _unfold(_get(msg, "Content-Language")).strip()
@@ -424,6 +431,16 @@ def _sender(msg: Message, lossy: list[bool]) -> tuple[str, str]:
             address = decode_header_value(address, lossy).lower()
             return decode_header_value(name, lossy).strip("\"' "), address
     return "", ""
+
+
+def _reply_to(msg: Message, lossy: list[bool]) -> tuple[str, str] | None:
+    """(name, address) of a Reply-To naming one address; None otherwise (a list of them
+    is a group's, not the writer's)."""
+    found = _addresses(msg, "Reply-To")
+    if len(found) != 1 or "@" not in found[0][1]:
+        return None
+    name, address = found[0]
+    return decode_header_value(name, lossy).strip("\"' "), decode_header_value(address).lower()
 
 
 def _recipients(msg: Message) -> tuple[str, ...]:

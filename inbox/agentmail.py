@@ -53,8 +53,9 @@ class AgentMail:
             return False
         tokens = [found for address in item.recipients
                   if (found := self.desk.parse_reply_address(address))]
+        sender = item.meta.get("from") or item.sender.value  # an agent is known by From
         agents = [agent for agent in self.config.agents.values()
-                  if agent.email and agent.email == item.sender.value]
+                  if agent.email and agent.email == sender]
         if not tokens and not agents:
             return False  # a customer
         agent, ticket, refusal = self._authenticate(item, tokens, agents)

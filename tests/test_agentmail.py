@@ -182,6 +182,16 @@ def test_agent_attachments_go_to_the_customer(desk):
     assert files == [("invoice.pdf", b"%PDF-1.4\n")]
 
 
+def test_an_agents_client_that_sets_reply_to_is_still_the_agent(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "Ответ из Outlook",
+                            extra="Reply-To: Office <office@staff.example>\r\n"))
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert body(answer).startswith("Ответ из Outlook")
+
+
 def test_a_hash_note_keeps_the_files_the_agent_attached_and_sends_nothing(desk):
     desk.deliver(mail())
     desk.cli("run", "--once")

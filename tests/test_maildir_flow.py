@@ -215,6 +215,19 @@ def test_a_message_that_cannot_even_be_quarantined_as_sent_is_filed_under_unknow
     assert shown == {"unknown": ["quarantined"], "Ok": []}
 
 
+def test_a_web_forms_mail_is_the_parents_and_the_answer_goes_to_reply_to(school):
+    for n, parent in enumerate(("Анна <anna@mail.example>", "Борис <boris@mail.example>")):
+        school.deliver(mail(sender="School site <noreply@school-site.example>",
+                            message_id=f"form-{n}@school-site.example",
+                            extra=f"Reply-To: {parent}\r\n"))
+    school.cli("run", "--once")
+    assert sorted(t["contact"] for t in _threads(school)) == ["Анна", "Борис"]
+    school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    school.cli("run", "--once")
+    (sent_file,) = (school.sent / "new").iterdir()
+    assert email.message_from_bytes(sent_file.read_bytes())["To"] == "anna@mail.example"
+
+
 def test_garbage_file_still_reaches_an_agent_and_does_not_block_the_next(school):
     school.deliver(b"\x00\xff\xfe not an email at all \x81\x82")
     school.deliver(mail(message_id="good@mail.example"))
