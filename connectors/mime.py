@@ -664,4 +664,19 @@ def _html_to_text(html: str) -> str:
     else:
         text = converter.handle(html.replace("\\", _BACKSLASH_PARKING))
         text = text.replace("\\", "").replace(_BACKSLASH_PARKING, "\\")
+    text = _MARKDOWN_LINK.sub(_plain_link, _AUTOLINK.sub(r"\1", text))
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()
+
+
+# html2text's links, as Markdown: "[расписание](https://…)", "<https://…>". A parent reading
+# an agent's answer, or an agent a parent's, should see "расписание (https://…)" instead.
+_URL = r"(?:https?|ftp|mailto|tel):[^\s()<>]+"
+_MARKDOWN_LINK = re.compile(rf"\[([^\[\]\n]*)\]\(({_URL})(?: \"[^\"\n]*\")?\)")
+_AUTOLINK = re.compile(rf"<({_URL})>")
+
+
+def _plain_link(found: re.Match[str]) -> str:
+    text, url = found.group(1).strip(), found.group(2)
+    if not text or text in (url, url.removeprefix("mailto:").removeprefix("tel:")):
+        return url.removeprefix("mailto:") if url.startswith("mailto:") else url
+    return f"{text} ({url})"

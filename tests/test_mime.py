@@ -207,6 +207,17 @@ def test_html_only_becomes_readable_text_with_charset_from_meta():
     assert msg.text == f"{RUSSIAN}\n\nSecond & last"
 
 
+def test_links_in_html_read_as_text_and_address_not_as_markdown():
+    html = ('<p>См. <a href="https://school.example/schedule">расписание</a>,'
+            ' <a href="https://school.example/a_b">https://school.example/a_b</a>,'
+            ' <a href="mailto:office@school.example">office@school.example</a>.'
+            " Literal [x](y) stays.</p>")
+    msg = parse(message("From: a@b.c\nContent-Type: text/html; charset=utf-8", html.encode()))
+    assert msg.text == ("См. расписание (https://school.example/schedule),"
+                        " https://school.example/a_b, office@school.example. Literal [x](y)"
+                        " stays.")
+
+
 def test_text_attachment_beside_body_is_an_attachment_not_text():
     raw = multipart(
         b"Content-Type: text/plain\r\n\r\nSee the log.",
