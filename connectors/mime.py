@@ -526,6 +526,8 @@ class _Body:
         if lossy:
             self.flags.add(Flag.UNDECODABLE)
         text = printable(text.replace("\r\n", "\n").replace("\r", "\n"))
+        if ctype == _PLAIN and str(part.get_param("format", "")).lower() == "flowed":
+            text = unflow(text, delsp=str(part.get_param("delsp", "")).lower() == "yes")
         (self.plain if ctype == _PLAIN else self.html_parts).append(text)
 
     def _filename(self, part: Message) -> str:
@@ -587,6 +589,37 @@ class _Body:
 
     def html(self) -> str | None:
         return "\n".join(self.html_parts) if self.html_parts else None
+
+
+def unflow(text: str, *, delsp: bool = False) -> str:
+    """RFC 3676 format=flowed as its writer meant it: a line ending in a space goes on in the
+    next line of the same quote depth (Thunderbird and Apple Mail wrap so at 72 columns)."""
+    lines: list[str] = []
+    joined: str | None = None
+    depth_of_joined = 0
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        content = content[1:] if content.startswith(" ") else content  # space-stuffing
+        flowed = content.endswith(" ") and content != "-- "  # a signature line never flows
+        if flowed and delsp:
+            content = content[:-1]
+        if joined is not None and depth == depth_of_joined:
+            joined += content
+        else:
+            if joined is not None:
+                lines.append(_quoted(depth_of_joined, joined))
+            joined, depth_of_joined = content, depth
+        if not flowed:
+            lines.append(_quoted(depth, joined))
+            joined = None
+    if joined is not None:
+        lines.append(_quoted(depth_of_joined, joined))
+    return "\n".join(lines)
+
+
+def _quoted(depth: int, text: str) -> str:
+    return f"{'>' * depth} {text}" if depth else text
 
 
 def _is_body(ctype: str, disposition: str) -> bool:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.filenames import safe_filename, sniff_content_type
-from connectors.mime import decode_bytes, decode_header_value, parse_email, printable
+from connectors.mime import decode_bytes, decode_header_value, parse_email, printable, unflow
 from inbox.model import Flag
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "email"
@@ -216,6 +216,17 @@ def test_links_in_html_read_as_text_and_address_not_as_markdown():
     assert msg.text == ("См. расписание (https://school.example/schedule),"
                         " https://school.example/a_b, office@school.example. Literal [x](y)"
                         " stays.")
+
+
+def test_format_flowed_lines_are_joined_as_their_writer_meant():
+    body = ("Продлёнка работает до \r\n18:00, по пятницам до \r\n17:00.\r\n\r\n"
+            "-- \r\nБорис\r\n> старый \r\n> вопрос\r\n")
+    raw = message("From: a@b.c\nContent-Type: text/plain; charset=utf-8; format=flowed",
+                  body.encode())
+    assert parse(raw).text == ("Продлёнка работает до 18:00, по пятницам до 17:00.\n\n-- \nБорис"
+                               "\n> старый вопрос\n")
+    assert unflow("a-\nb", delsp=True) == "a-\nb"
+    assert unflow("split here \nend", delsp=True) == "split hereend"
 
 
 def test_text_attachment_beside_body_is_an_attachment_not_text():
