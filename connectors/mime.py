@@ -569,7 +569,10 @@ class _Body:
     def text(self) -> tuple[str, str]:
         """The full plain text and the visible reply.
 
-        A forward sent as an attachment with no text of its own shows the forwarded text.
+        A forward sent as an attachment (a teacher passing a parent's question on) shows
+        the forwarded text when the mail has none of its own; otherwise that text follows
+        the mail's own, below a forward line, so it is searchable and in the full text
+        while the visible reply stays the sender's own words.
         """
         if self.plain:
             text = "\n".join(self.plain)
@@ -577,11 +580,17 @@ class _Body:
             text = _html_to_text("\n".join(self.html_parts))
         else:
             text = ""
-        if not text.strip() and self.enclosed:
+        if self.enclosed:
+            forwarded = self.enclosed[0]
             inner = _Body(self.max_attachment_bytes)
-            inner.collect(self.enclosed[0])
+            inner.collect(forwarded)
             self.flags |= inner.flags & {Flag.UNDECODABLE}
-            return inner.text()
+            if not text.strip():
+                return inner.text()
+            header = "\n".join(f"{name}: {decode_header_value(_get(forwarded, name))}"
+                               for name in ("From", "Date", "Subject") if forwarded.get(name))
+            text = (f"{text.rstrip()}\n\n---------- Forwarded message ----------\n{header}"
+                    f"\n\n{inner.text()[0]}")
         reply = quotes.split_reply(text)
         if reply.quoted_only:
             self.flags.add(Flag.QUOTED_ONLY)

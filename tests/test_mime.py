@@ -229,6 +229,20 @@ def test_format_flowed_lines_are_joined_as_their_writer_meant():
     assert unflow("split here \nend", delsp=True) == "split hereend"
 
 
+def test_a_message_forwarded_as_an_attachment_is_in_the_text_below_the_senders_own():
+    inner = ("From: =?utf-8?b?0JzQsNC80LA=?= <mama@mail.example>\r\nSubject: Экскурсия\r\n"
+             "Content-Type: text/plain; charset=utf-8\r\n\r\nКогда будет экскурсия в музей?\r\n")
+    raw = multipart(
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nПересылаю вопрос родителя.".encode(),
+        f"Content-Type: message/rfc822\r\n\r\n{inner}".encode())
+    msg = parse(raw)
+    assert msg.visible == "Пересылаю вопрос родителя."
+    assert msg.text.endswith("---------- Forwarded message ----------\nFrom: Мама"
+                             " <mama@mail.example>\nSubject: Экскурсия\n\n"
+                             "Когда будет экскурсия в музей?\n")
+    assert [a.content_type for a in msg.attachments] == ["message/rfc822"]
+
+
 def test_text_attachment_beside_body_is_an_attachment_not_text():
     raw = multipart(
         b"Content-Type: text/plain\r\n\r\nSee the log.",
