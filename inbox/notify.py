@@ -31,7 +31,7 @@ from pathlib import Path
 from inbox.channel import Delivery
 from inbox.config import ChannelConfig, Config
 from inbox.hooks import Filed
-from inbox.model import Attachment, Outbound, Thread
+from inbox.model import MACHINE_WRITTEN, Attachment, Flag, Outbound, Status, Thread
 from inbox.secrets import Secret
 from inbox.sections import Section
 from inbox.staff import Agent
@@ -195,8 +195,15 @@ class Notifier:
 
     def customer_wrote(self, filed: Filed) -> None:
         thread = filed.thread
+        machine = set(filed.item.flags) & set(MACHINE_WRITTEN)
+        # A bounce of our reply is told as that reply's failure (delivery_failed); mail no
+        # person wrote to a closed thread changes nothing and needs nobody.
+        if Flag.BOUNCE in machine or (machine and thread.status is Status.CLOSED):
+            return
         headline = f"{filed.contact.name} wrote again"
-        if filed.contact.id != thread.contact_id:  # someone in copy, the other parent
+        if machine:
+            headline = f"an automatic reply from {filed.contact.name or filed.item.sender.value}"
+        elif filed.contact.id != thread.contact_id:  # someone in copy, the other parent
             who = filed.contact.name or filed.item.sender.value
             headline = (f"{who}, not {thread.contact}, wrote in this thread;"
                         f" answers go to {thread.contact} only")

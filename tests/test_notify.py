@@ -15,6 +15,7 @@ from inbox.store import Store, now_utc
 from inbox.templates import load_templates
 from tests.conftest import mail
 from tests.test_agentmail import DESK_TOML, header, sent
+from tests.test_maildir_flow import dsn_for
 
 NOW = now_utc()
 
@@ -158,6 +159,36 @@ def test_notifications_for_one_thread_share_a_mail_thread(world):
     first, second = sent(world)
     assert first["References"] == second["References"] == second["In-Reply-To"]
     assert header(second, "Subject") == "[#1] Оплата за декабрь — Ольга wrote again"
+
+
+def test_mail_no_person_wrote_is_told_as_such_and_not_at_all_on_a_closed_thread(world):
+    world.make(DESK_TOML)
+    world.deliver(mail())
+    world.cli("run", "--once")
+    ooo = "In-Reply-To: <m1@mail.example>\r\nAuto-Submitted: auto-replied\r\n"
+    world.deliver(mail(subject="Автоответ: Оплата", message_id="ooo1@x", extra=ooo))
+    world.cli("run", "--once")
+    assert header(sent(world)[-1], "Subject") == (
+        "[#1] Оплата за декабрь — an automatic reply from Ольга")
+    world.cli("close", "1")
+    told = len(sent(world))
+    world.deliver(mail(subject="Автоответ: Оплата", message_id="ooo2@x", extra=ooo))
+    world.cli("run", "--once")
+    assert len(sent(world)) == told
+
+
+def test_a_bounce_of_our_reply_is_told_once_as_the_replys_failure(world):
+    world.make(DESK_TOML)
+    world.deliver(mail())
+    world.cli("run", "--once")
+    world.cli("reply", "1", "--as", "boris", "-m", "Ответ")
+    world.cli("run", "--once")
+    (reply,) = [m for m in sent(world) if m["To"] == "olga@mail.example"]
+    told = len(sent(world))
+    world.deliver(dsn_for(reply["Message-ID"]))
+    world.cli("run", "--once")
+    (news,) = sent(world)[told:]
+    assert "could not be delivered" in header(news, "Subject") + str(news.get_payload())
 
 
 def test_someone_other_than_the_contact_writing_in_a_thread_is_named_as_such(world):
