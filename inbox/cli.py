@@ -509,8 +509,8 @@ def search(obj: Context, query: Sequence[str], limit: int, as_json: bool) -> Non
         return
     click.echo(views.table(
         ["THREAD", "MSG", "DIR", "WHEN", "SUBJECT", "TEXT"],
-        [[f"#{t.id}", m.id, m.direction.value, views.short_time(m.created_at), t.subject,
-          views.snippet(m.text)] for m, t in found],
+        [[f"#{t.id}", m.id, m.direction.value, views.short_time(m.created_at),
+          views.snippet(t.subject, 40), views.snippet(m.text)] for m, t in found],
     ) if found else "nothing found")
 
 
