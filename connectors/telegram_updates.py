@@ -120,11 +120,25 @@ def unreadable(raw: bytes, account: str) -> Inbound:
     )
 
 
+# Service messages: what Telegram itself says in a chat (the bot added to a group, a member
+# left, a pinned message, a forum topic made), not a customer's words.
+_SERVICE = ("new_chat_members", "left_chat_member", "new_chat_title", "new_chat_photo",
+            "delete_chat_photo", "group_chat_created", "supergroup_chat_created",
+            "channel_chat_created", "migrate_to_chat_id", "migrate_from_chat_id",
+            "pinned_message", "message_auto_delete_timer_changed", "forum_topic_created",
+            "forum_topic_edited", "forum_topic_closed", "forum_topic_reopened",
+            "general_forum_topic_hidden", "general_forum_topic_unhidden",
+            "video_chat_scheduled", "video_chat_started", "video_chat_ended",
+            "video_chat_participants_invited", "write_access_allowed")
+
+
 def _message(message: Message, raw: bytes, source_ref: str, account: str, groups: bool,
              bot_username: str) -> Normalised | None:
     chat = message.chat
     if chat.type == Chat.CHANNEL or (chat.type != Chat.PRIVATE and not groups):
         return None
+    if any(getattr(message, name, None) for name in _SERVICE):
+        return None  # Telegram's note that someone joined, a title changed...: nobody wrote
     text = message.text or message.caption or ""
     kind, files, placeholder = _content(message)
     meta = {"chat_id": str(chat.id), "kind": kind}

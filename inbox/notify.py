@@ -203,6 +203,8 @@ class Notifier:
         headline = f"{filed.contact.name} wrote again"
         if machine:
             headline = f"an automatic reply from {filed.contact.name or filed.item.sender.value}"
+        elif thread.conversation and filed.item.meta.get("chat_type"):  # a customers' group
+            headline = f"{filed.contact.name} wrote in the group"
         elif filed.contact.id != thread.contact_id:  # someone in copy, the other parent
             who = filed.contact.name or filed.item.sender.value
             headline = (f"{who}, not {thread.contact}, wrote in this thread;"

@@ -221,6 +221,18 @@ def test_a_hash_note_from_telegram_keeps_its_file(bot_desk):
     assert to_customer(bot_desk) == []
 
 
+def test_a_second_member_of_a_customers_group_is_told_as_writing_in_the_group(bot_desk):
+    bot_desk.write(bot_desk.config.read_text().replace(
+        'file_url = "', 'groups = true\nfile_url = "'), ROUTING)
+    link_boris(bot_desk)
+    for user_id, text in ((601, "Вопрос про экскурсию"), (602, "И я хочу знать")):
+        bot_desk.bot.user_message(-100555, text, chat_type="supergroup", user={
+            "id": user_id, "is_bot": False, "first_name": f"Родитель {user_id}"})
+        bot_desk.cli("run", "--once")
+    told = [m.text.partition("\n")[0] for m in bot_desk.bot.sent if m.chat_id in (777, 888)]
+    assert told[-1] == "[#1] Родитель 602 wrote in the group"
+
+
 def test_slash_commands_act_on_the_numbered_thread(bot_desk):
     notified(bot_desk)
     for command in ("/note 1 ждём квитанцию", "/assign 1 aigerim", "/close 1"):

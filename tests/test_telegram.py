@@ -266,6 +266,16 @@ async def test_group_messages_are_read_when_groups_are_on(server, connect):
 
 
 @pytest.mark.anyio
+async def test_telegrams_own_service_messages_in_a_group_are_not_a_customers(server, connect):
+    bot = {"id": 42, "is_bot": True, "first_name": "School bot", "username": "school_bot"}
+    server.user_message(-100777, user=USER, new_chat_members=[bot])
+    server.user_message(-100777, user=USER, new_chat_title="9Б родители")
+    server.user_message(-100777, "а вот вопрос", user=USER)
+    channel = connect(groups=True)
+    assert [item.text for item in await channel.fetch()] == ["а вот вопрос"]
+
+
+@pytest.mark.anyio
 async def test_an_edit_points_at_the_original_message(server, connect):
     original = server.user_message(501, "exam at 9", user=USER)
     message_id = original["message"]["message_id"]
