@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from inbox.actions import ActionError, Actions
 from inbox.model import Attachment, Status
+from inbox.notify import size_text
 
 _REPLY_COMMAND = re.compile(
     r"^#(?P<verb>note|pending|close|reopen|take|assign|t)(?:\s+(?P<rest>.*))?$", re.I)
@@ -56,10 +57,6 @@ class Command:
 
 class CommandError(Exception):
     """The command cannot be understood; the text tells the agent how to write it."""
-
-
-def _size(size: int) -> str:
-    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{max(1, round(size / 1024))} KB"
 
 
 def parse_reply(text: str) -> Command:
@@ -126,7 +123,7 @@ def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
     """
     too_big = [a for a in attachments if a.data is None]
     if too_big:
-        names = ", ".join(f"{a.filename} ({_size(a.size)})" for a in too_big)
+        names = ", ".join(f"{a.filename} ({size_text(a.size)})" for a in too_big)
         raise ActionError(f"{names}: too big for this channel, so nothing was done; send"
                           " a smaller file, or a link to it")
     verb, thread_id = command.verb, command.thread_id

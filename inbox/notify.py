@@ -440,9 +440,10 @@ class Notifier:
                 shown = shown[:limit].rstrip() + f"\n[… {len(text) - limit} more characters:"\
                                                   f" inbox show {thread.id}]"
             lines += ["", shown]
-        if attachments:
+        if attachments:  # as received: no bytes means over the size cap, not kept
             lines += ["", "Attachments: " + ", ".join(
-                f"{a.filename} ({_size(a.size)})" for a in attachments)]
+                f"{a.filename} ({size_text(a.size)}"
+                f"{', too big: not kept' if a.data is None else ''})" for a in attachments)]
         return "\n".join([*lines, "", "—", footer])
 
 
@@ -464,6 +465,6 @@ def _first(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _size(size: int) -> str:
+def size_text(size: int) -> str:
     return f"{size} B" if size < 1024 else f"{size // 1024} KB" if size < 2**20 else \
         f"{size / 2**20:.1f} MB"

@@ -201,7 +201,7 @@ def test_a_file_too_big_for_the_bot_refuses_the_reply_and_says_so(bot_desk):
     assert to_customer(bot_desk) == []
     assert [m["direction"] for m in show(bot_desk, 1)["messages"]] == ["in"]
     assert sent_to(bot_desk, BORIS)[-1].text == (
-        "Not done: scan.pdf (5 KB): too big for this channel, so nothing was done; send a"
+        "Not done: scan.pdf (4 KB): too big for this channel, so nothing was done; send a"
         " smaller file, or a link to it")
 
 

@@ -14,7 +14,8 @@ from inbox.staff import Agent
 from inbox.store import Store, now_utc
 from inbox.templates import load_templates
 from tests.conftest import mail
-from tests.test_agentmail import DESK_TOML, header, sent
+from tests.test_agentmail import DESK_TOML, body, header, sent
+from tests.test_care import mail_with_file
 from tests.test_maildir_flow import dsn_for
 
 NOW = now_utc()
@@ -189,6 +190,17 @@ def test_a_bounce_of_our_reply_is_told_once_as_the_replys_failure(world):
     world.cli("run", "--once")
     (news,) = sent(world)[told:]
     assert "could not be delivered" in header(news, "Subject") + str(news.get_payload())
+
+
+def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):
+    world.make(DESK_TOML)
+    world.write(world.config.read_text().replace(
+        'from_name = "Test School"', 'from_name = "Test School"\nmax_attachment_mb = 0.001'))
+    world.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "scan.pdf",
+                                 b"%PDF" + b"x" * 5000))
+    world.cli("run", "--once")
+    (note,) = sent(world)
+    assert "Attachments: scan.pdf (4 KB, too big: not kept)" in body(note)
 
 
 def test_someone_other_than_the_contact_writing_in_a_thread_is_named_as_such(world):
