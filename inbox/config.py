@@ -418,6 +418,12 @@ def _sla(section: Section) -> SlaPolicy:
     )
     if policy.warn_at >= 1:
         section.problem(f"warn_at must be below 1 (a share of the target), not {policy.warn_at}")
+    for key in ("first_response", "resolution"):
+        if section.has(key) and not getattr(policy, key):
+            section.problem(f"{key} must be longer than 0: every thread would be late at once")
+    if policy.resolution and policy.first_response > policy.resolution:
+        section.problem("first_response must not be longer than resolution (a thread is"
+                        " resolved after its first answer)")
     section.done()
     return policy
 

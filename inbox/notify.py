@@ -100,7 +100,12 @@ def desk_settings(section: Section, agents: Iterable[Agent] = ()) -> DeskSetting
         section.problem(f'reply_address {reply_address!r} must be an address like '
                         f'"agents@school.example"')
     folder = section.path("templates_dir")
-    templates = load_templates(folder, section.problems) if folder else Templates()
+    templates = Templates()
+    if folder and not folder.is_dir():
+        section.problem(f"templates_dir {str(folder)!r} is not a folder: create it, or give"
+                        " the folder that holds the canned answers")
+    elif folder:
+        templates = load_templates(folder, section.problems)
     agents = list(agents)
     admins = section.texts("admins", ())
     known = [agent.id for agent in agents]

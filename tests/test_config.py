@@ -197,6 +197,31 @@ def test_a_country_code_for_a_language_is_refused_with_the_language_meant(school
         f'inbox.toml: agents 1 "aigerim": languages: {kz}']
 
 
+def test_sla_targets_that_make_every_thread_late_are_refused(school):
+    problems = _problems(school, INBOX_TOML + """
+[[sla]]
+name = "zero"
+first_response = "0m"
+resolution = "1d"
+
+[[sla]]
+name = "upside-down"
+first_response = "2d"
+resolution = "4h"
+""")
+    assert problems == [
+        'inbox.toml: sla 1 "zero": first_response must be longer than 0: every thread would'
+        " be late at once",
+        'inbox.toml: sla 2 "upside-down": first_response must not be longer than resolution'
+        " (a thread is resolved after its first answer)"]
+
+
+def test_a_templates_folder_that_is_not_there_is_named_with_its_key(school):
+    problems = _problems(school, INBOX_TOML + '\n[desk]\ntemplates_dir = "nope"\n')
+    assert problems == [f"inbox.toml: desk: templates_dir '{school.root}/nope' is not a folder:"
+                        " create it, or give the folder that holds the canned answers"]
+
+
 def test_agent_hours_read_like_the_school_calendar(school):
     school.write(INBOX_TOML.replace('id = "boris"\nname = "Boris"\n',
                                     'id = "boris"\nname = "Boris"\nhours = "14:00-24:00"\n'
