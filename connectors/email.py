@@ -95,9 +95,7 @@ class Settings:
 def settings(section: Section) -> Settings:
     """Read one ``[[email]]`` table; every problem is recorded on ``section``."""
     name = section.text("name") or ""
-    address = (section.text("address") or "").strip().lower()
-    if address and "@" not in address:
-        section.problem(f"address {address!r} is not an email address")
+    address = section.address("address")
     timeout = section.number("timeout", 30.0, minimum=1)
     ca_file = str(section.path("ca_file") or "")
 

@@ -50,7 +50,7 @@ def settings(section: Section) -> Settings:
         name=name,
         path=path,
         outbox=section.path("outbox", str(path.parent / f"{path.name}-outbox")),
-        address=section.text("address", "support@localhost").lower(),
+        address=section.address("address", "support@localhost"),
         from_name=section.text("from_name", ""),
         batch_size=section.integer("batch_size", 200, minimum=1),
         poll_interval=section.number("poll_interval", 2.0, minimum=0.1),

@@ -95,10 +95,7 @@ class DeskSettings:
 def desk_settings(section: Section, agents: Iterable[Agent] = ()) -> DeskSettings:
     """Read ``[desk]``; ``agents`` lets a missing secret be reported."""
     secret = section.secret("secret", required=False)
-    reply_address = section.text("reply_address", "").strip().lower()
-    if reply_address and "@" not in reply_address:
-        section.problem(f'reply_address {reply_address!r} must be an address like '
-                        f'"agents@school.example"')
+    reply_address = section.address("reply_address")
     folder = section.path("templates_dir")
     templates = Templates()
     if folder and not folder.is_dir():

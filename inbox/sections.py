@@ -135,6 +135,14 @@ class Section:
             return default if default is not _REQUIRED else options[0]
         return value
 
+    def address(self, key: str, default: str = "") -> str:
+        """An email address, in lower case; a value without "@" is a problem."""
+        value = (self.text(key, default) or "").strip().lower()
+        if value and "@" not in value:
+            self.problem(f'{key} {value!r} is not an email address (write e.g.'
+                         ' "support@school.example")')
+        return value
+
     def duration(self, key: str, default: Any = _REQUIRED) -> timedelta:
         """A span written as "15m", "4h", "2d" or "1h30m" (s, m, h, d units)."""
         text = self.text(key, default if default is _REQUIRED else "")

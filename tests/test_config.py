@@ -216,6 +216,13 @@ resolution = "4h"
         " (a thread is resolved after its first answer)"]
 
 
+def test_a_maildir_address_that_is_no_address_is_refused(school):
+    problems = _problems(school, INBOX_TOML.replace('address = "support@school.example"',
+                                                    'address = "support"', 1))
+    assert problems == ['inbox.toml: maildir 1 "support": address \'support\' is not an email'
+                        ' address (write e.g. "support@school.example")']
+
+
 def test_a_templates_folder_that_is_not_there_is_named_with_its_key(school):
     problems = _problems(school, INBOX_TOML + '\n[desk]\ntemplates_dir = "nope"\n')
     assert problems == [f"inbox.toml: desk: templates_dir '{school.root}/nope' is not a folder:"

@@ -99,7 +99,8 @@ def test_settings_name_each_problem():
                                  "username": "support", "after": "move", "since": "2024-13-01",
                                  "smtp_port": 70000, "colour": "blue"})
     assert problems == [
-        f"{WHERE}: address 'support' is not an email address",
+        f"{WHERE}: address 'support' is not an email address (write e.g."
+        ' "support@school.example")',
         f"{WHERE}: password_env, password_file or oauth2_token_command is required",
         f"{WHERE}: smtp_port must be at most 65535, not 70000",
         f'{WHERE}: after = "move" needs move_to = "the folder to move fetched mail to"',
