@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -143,22 +142,12 @@ def autoack_settings(section: Section) -> AutoackSettings:
         base = texts.get(language, DEFAULT_TEXTS["en"])
         values = {}
         for key, names in PLACEHOLDERS.items():
-            value = given.text(key, getattr(base, key))
-            unknown = _unknown_placeholders(value, names)
-            if unknown:
-                given.problem(f"{key} uses unknown placeholders {unknown}"
-                              f" (known: {', '.join('{' + n + '}' for n in names)})")
-            values[key] = value
+            values[key] = given.placeholder_text(key, getattr(base, key), names)
         given.done()
         texts[language] = AckTexts(**values)
     table.done()
     section.done()
     return AutoackSettings(enabled, channels, max_per_hour, texts)
-
-
-def _unknown_placeholders(text: str, known: tuple[str, ...]) -> list[str]:
-    found = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    return [f"{{{name}}}" for name in found if name not in known]
 
 
 def span_words(span: timedelta, language: str) -> str:

@@ -43,7 +43,7 @@ def greeting_settings(section: Section) -> GreetingSettings:
     texts = dict(DEFAULT_TEXTS)
     given = section.table("text")
     for language in given.data:
-        value = given.text(language)
+        value = given.placeholder_text(language, "", ("school",))
         if value:
             texts[language] = value
     given.done()

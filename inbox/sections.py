@@ -10,6 +10,7 @@ fall back to a default.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -133,6 +134,21 @@ class Section:
         if value is not None and value not in options:
             self.problem(f"{key} {value!r} is not one of: {', '.join(options)}")
             return default if default is not _REQUIRED else options[0]
+        return value
+
+    def placeholder_text(self, key: str, default: str, known: tuple[str, ...]) -> str:
+        """A text with ``{placeholders}``; one not in ``known`` (a typo: "{schol}") is a
+        problem here, not a customer reading the braces."""
+        value = self.text(key, default) or default
+        try:
+            found = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError:
+            self.problem(f"{key} has an unmatched brace (write a literal brace as {{{{ or }}}})")
+            return default
+        unknown = [f"{{{name}}}" for name in found if name not in known]
+        if unknown:
+            self.problem(f"{key} uses unknown placeholders {unknown}"
+                         f" (known: {', '.join('{' + name + '}' for name in known)})")
         return value
 
     def address(self, key: str, default: str = "") -> str:

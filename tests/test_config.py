@@ -216,6 +216,12 @@ resolution = "4h"
         " (a thread is resolved after its first answer)"]
 
 
+def test_a_greeting_with_a_mistyped_placeholder_is_refused(school):
+    problems = _problems(school, INBOX_TOML + '\n[greeting]\ntext = { ru = "Привет от {schol}" }\n')
+    assert problems == ["inbox.toml: greeting text: ru uses unknown placeholders ['{schol}']"
+                        " (known: {school})"]
+
+
 def test_a_maildir_address_that_is_no_address_is_refused(school):
     problems = _problems(school, INBOX_TOML.replace('address = "support@school.example"',
                                                     'address = "support"', 1))
