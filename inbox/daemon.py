@@ -423,6 +423,10 @@ async def run_daemon(config_path: Path, once: bool) -> int:
     with running.holding(config.store.path, "inbox run",
                          "only one daemon may run on a store (is the service running?)"):
         daemon = Daemon(config)
+        added = daemon.store.index_missing()
+        if added:
+            log.warning("%d messages were missing from the search index (filed by an older"
+                        " version after a newer one upgraded the store); added", added)
         if once:
             try:
                 ok = await daemon.run_once()

@@ -228,6 +228,19 @@ def test_a_web_forms_mail_is_the_parents_and_the_answer_goes_to_reply_to(school)
     assert email.message_from_bytes(sent_file.read_bytes())["To"] == "anna@mail.example"
 
 
+def test_the_daemon_indexes_at_start_what_an_older_version_filed_unindexed(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    store = Store(load_config(school.config).store.path)
+    store.conn.execute("INSERT INTO messages (thread_id, direction, channel, account, text,"
+                       " created_at) VALUES (1, 'in', 'email', 'support', 'квитанция отца',"
+                       " '2026-11-20T10:00:00+00:00')")
+    store.close()
+    assert school.cli("search", "квитанция").output.strip() == "nothing found"
+    school.cli("run", "--once")
+    assert "квитанция отца" in school.cli("search", "квитанция").output
+
+
 def test_garbage_file_still_reaches_an_agent_and_does_not_block_the_next(school):
     school.deliver(b"\x00\xff\xfe not an email at all \x81\x82")
     school.deliver(mail(message_id="good@mail.example"))

@@ -229,6 +229,25 @@ def test_a_savepoint_rolled_back_after_indexing_leaves_earlier_messages_to_be_in
     assert store.integrity_problems() == []
 
 
+def test_messages_an_older_daemon_filed_are_indexed_at_start_and_can_be_deleted(store):
+    """Upgrade window: a new command migrated the store (no insert trigger) while the old
+    daemon went on filing; those messages reach the index when the new daemon starts, and
+    deleting one before that leaves the index whole."""
+    thread_id = _thread(store)
+    insert = ("INSERT INTO messages (thread_id, direction, channel, account, text, created_at)"
+              " VALUES (?, 'in', 'email', 'school', ?, ?)")
+    store.conn.execute(insert, (thread_id, "старый демон записал", iso(now_utc())))
+    store.conn.execute(insert, (thread_id, "и ещё одно", iso(now_utc())))
+    assert store.integrity_problems() != []  # the content check sees what the index lacks
+    (first,) = [m.id for m in store.messages(thread_id) if m.text.startswith("старый")]
+    store.update_message_text(first, "исправленный текст", "исправленный текст")
+    assert _found(store, "исправленный") == ["исправленный текст"]
+    assert store.index_missing() == 1
+    assert store.index_missing() == 0
+    assert _found(store, "ещё") == ["и ещё одно"]
+    assert store.integrity_problems() == []
+
+
 def test_a_batch_is_written_to_the_search_index_as_one_segment(store):
     """A statement that writes to FTS5 through a trigger, or inside a savepoint, makes it
     write a segment of its own; 200 segments per batch meant a merge nearly every message."""

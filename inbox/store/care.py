@@ -230,7 +230,7 @@ class CareStore:
             return removed
         raw_ids = [r["raw_id"] for r in self._rows(
             f"SELECT raw_id FROM messages WHERE id IN ({marks}) AND raw_id IS NOT NULL", ids)]
-        self._index_new_messages()  # the delete trigger takes out words that must be in
+        self._index_missing(f"id IN ({marks})", ids)  # the delete trigger takes them out
         self.db.execute(f"DELETE FROM events WHERE {events}", ids)
         self.db.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
         if raw_ids:
@@ -288,7 +288,7 @@ class CareStore:
             f"UPDATE agent_claims SET thread_id = NULL WHERE thread_id IN ({marks})", ids)
         # Messages first (the FTS trigger removes their words, so all must be in the index),
         # cascading to attachments rows and outbox entries; then the threads, to events.
-        self._index_new_messages()
+        self._index_missing(f"thread_id IN ({marks})", ids)
         self.db.execute(f"DELETE FROM outbox WHERE thread_id IN ({marks})", ids)
         self.db.execute(f"DELETE FROM messages WHERE thread_id IN ({marks})", ids)
         for start in range(0, len(raw_ids), 500):
@@ -410,7 +410,7 @@ class CareStore:
         changed = any(row[key] != value for key, value in fields.items())
         with self.transaction():
             if changed:
-                self._index_new_messages()  # the update trigger removes the old words first
+                self._index_missing("id = ?", [message_id])  # the update trigger takes them out
                 self.db["messages"].update(message_id, fields)
             if attachments is not None:
                 changed = self._replace_attachments(message_id, attachments) or changed
@@ -442,7 +442,9 @@ class CareStore:
         found = [row[0] for row in self.db.execute("PRAGMA integrity_check").fetchall()]
         problems = [] if found == ["ok"] else found
         try:
-            self.db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+            # rank 1: the index is also checked against the messages, so one missing is found
+            self.db.execute("INSERT INTO messages_fts(messages_fts, rank)"
+                            " VALUES ('integrity-check', 1)")
         except sqlite3.DatabaseError as exc:
             problems.append(f"full-text index: {exc}")
         return problems

@@ -238,20 +238,20 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         """All writes inside commit together; nested use becomes a savepoint.
 
         The outermost transaction adds the messages filed in it to the search index just
-        before it commits (see :meth:`_index_new_messages`); a savepoint that rolls back
-        restores the list of messages still to index as it was when the savepoint began.
+        before it commits (see :meth:`_index_missing`).
         """
         with self._lock:
             outermost = not self.conn.in_transaction
-            unindexed = self._unindexed.copy()
             try:
                 with self.db.atomic():
                     yield
                     if outermost:
-                        self._index_new_messages()
-            except BaseException:
-                self._unindexed = unindexed
-                raise
+                        for start in range(0, len(self._unindexed), 500):
+                            chunk = self._unindexed[start:start + 500]
+                            self._index_missing(f"id IN ({','.join('?' * len(chunk))})", chunk)
+            finally:
+                if outermost:
+                    self._unindexed = []
 
     @contextmanager
     def _writes(self) -> Iterator[None]:
@@ -539,7 +539,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     def update_message_text(self, message_id: int, text: str, visible_text: str) -> None:
         with self._writes():
-            self._index_new_messages()  # the update trigger removes the old words first
+            self._index_missing("id = ?", [message_id])  # the update trigger takes them out
             self.db["messages"].update(message_id, {"text": text, "visible_text": visible_text})
 
     def message(self, message_id: int) -> Message:
@@ -793,27 +793,30 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _index_new_messages(self) -> None:
-        """Add the messages filed since the last call to the search index, in one statement.
+    def _index_missing(self, where: str, params: Sequence[Any]) -> int:
+        """Add the messages ``where`` selects that the search index lacks, in one statement.
 
         Not a trigger on INSERT: a statement that fires a trigger writing to FTS5, like every
         savepoint, makes FTS5 write its pending words out as a segment of their own, so a
         trigger meant one segment per message and a merge of segments nearly every message
-        (a third of the SQL that filing a mail ran). Indexed here, a batch is one segment.
-        Called before the outermost commit, and before anything that changes or removes a
-        message's words: the update and delete triggers take out words that must be in.
-        An id rolled back and then reused by a later message is indexed once, with the
-        later message's words.
+        (a third of the SQL that filing a mail ran). Indexed at commit, a batch is one
+        segment. Also called before anything that changes or removes a message's words
+        (the update and delete triggers take out words that must be in) and when the daemon
+        starts (:meth:`index_missing`). Whether a message is in the index is FTS5's own
+        ``messages_fts_docsize`` row for it, so this is safe to repeat, whatever a savepoint
+        rolled back, and an id reused after a rollback is indexed once, with its new words.
         """
-        if not self._unindexed:
-            return
-        ids = sorted(set(self._unindexed))
-        self._unindexed = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            self.db.execute(
-                "INSERT INTO messages_fts(rowid, subject, text) SELECT id, subject, text"
-                f" FROM messages WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id", chunk)
+        return self.db.execute(
+            "INSERT INTO messages_fts(rowid, subject, text) SELECT id, subject, text"
+            f" FROM messages m WHERE ({where}) AND NOT EXISTS (SELECT 1 FROM messages_fts_docsize d"
+            " WHERE d.id = m.id) ORDER BY id", list(params)).rowcount
+
+    def index_missing(self) -> int:
+        """Index every message the search index lacks; how many. The daemon calls this as it
+        starts: messages an older version filed after a newer one had upgraded the store
+        (a new ``inbox status`` run before the daemon's restart) were never indexed."""
+        with self.transaction():
+            return self._index_missing("1", [])
 
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         """INSERT one row, returning its id.

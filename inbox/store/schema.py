@@ -253,7 +253,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_retrying ON outbox(account, recipient, id) WHERE state = 'retrying';
     """,
     # 10: the store adds new messages to the search index once per transaction
-    # (Store._index_new_messages): a trigger per insert made FTS5 write a segment per message.
+    # (Store._index_missing): a trigger per insert made FTS5 write a segment per message.
     """
     DROP TRIGGER messages_fts_insert;
     """,
