@@ -158,11 +158,11 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         if reason:
             meta["bounce-reason"] = reason
     answer_to = _reply_to(msg, lossy)
-    if address and answer_to and answer_to[1] not in {address, *own} and auto != "list":
+    if address and answer_to and answer_to[1] not in {address, *own} and not auto:
         # A web form's mail comes From noreply@ with the parent in Reply-To: the parent is
         # the contact, and answers go to them. The From is kept (agents are known by it).
         meta["from"] = address
-        name, address = answer_to[0] or name, answer_to[1]
+        name, address = answer_to  # not the form's own name ("Website Form") for the parent
     hints = {}
     if msg.get("Content-Language") is not None:
         hints["content-language"] = _unfold(_get(msg, "Content-Language")).strip()

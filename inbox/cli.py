@@ -340,7 +340,9 @@ async def _check_connect(config: Config) -> bool:
     """One line per channel; a secret that cannot be read fails that channel only."""
     from inbox.daemon import close_channels, open_channel
 
-    store = Store(config.store.path, config.store.attachments)
+    # Before the daemon's first run there is no store yet, and a check makes none.
+    store = (Store(config.store.path, config.store.attachments) if config.store.path.exists()
+             else Store(IN_MEMORY))
     opened = {}
     ok = True
     try:

@@ -200,7 +200,10 @@ class Notifier:
         machine = set(filed.item.flags) & set(MACHINE_WRITTEN)
         # A bounce of our reply is told as that reply's failure (delivery_failed); mail no
         # person wrote to a closed thread changes nothing and needs nobody.
-        if Flag.BOUNCE in machine or (machine and thread.status is Status.CLOSED):
+        bounced = filed.item.meta.get("bounced-message-id", "")
+        told_as_failure = Flag.BOUNCE in machine and bool(bounced) and (
+            self.store.outbound_for_header_id(bounced) is not None)
+        if told_as_failure or (machine and thread.status is Status.CLOSED):
             return
         headline = f"{filed.contact.name} wrote again"
         if machine:

@@ -310,7 +310,7 @@ class Pipeline:
         if window and thread.closed_at and self.clock() - thread.closed_at <= window:
             return Placement(thread, f"{reason}; closed thread reopened", reopen=True)
         # Mail clients answer the old mail again and again: one continuation, not one each.
-        later = self.store.continuation(thread.id)
+        later = self.store.continuation(thread.id, contact.id)
         if later is not None:
             return self._continue(later, f"{reason}; #{thread.id} continues in #{later.id}",
                                   item, contact)

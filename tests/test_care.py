@@ -345,7 +345,7 @@ def test_what_a_person_wrote_in_someone_elses_thread_is_exported_and_forgotten(
     store.close()
     output = tmp_path / "mama.zip"
     printed = filled.cli("export-contact", str(mama), "-o", str(output)).output.strip()
-    assert printed == f"{output}: 0 threads, 1 messages, 1 raw, 1 attachments, 0 events"
+    assert printed == f"{output}: 0 threads, 1 messages, 1 raw, 1 attachments, 1 events"
     with zipfile.ZipFile(output) as archive:
         assert "attachments/4-справка.pdf" in archive.namelist()
     done = filled.cli("forget-contact", str(mama), "--yes").output.strip()

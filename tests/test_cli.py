@@ -143,6 +143,11 @@ def test_reading_a_store_that_is_not_there_shows_nothing_and_makes_no_file(schoo
     assert not db.exists() and not (tmp_path / "b.tar.gz").exists()
 
 
+def test_check_connect_before_the_first_run_makes_no_store(school):
+    school.cli("check", "--connect")
+    assert not (school.root / "state" / "inbox.db").exists()
+
+
 def test_a_mistake_in_the_store_table_stops_even_reading(one_thread):
     one_thread.write(one_thread.config.read_text().replace("[store]", "[store]\npth = 'x'"))
     result = one_thread.cli("threads", ok=False)

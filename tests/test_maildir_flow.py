@@ -169,6 +169,19 @@ def test_late_replies_to_a_long_closed_thread_all_join_the_one_thread_continuing
             for t in _threads(school)] == [(2, "open", 1, 2), (1, "closed", None, 1)]
 
 
+def test_a_late_reply_never_joins_a_continuation_someone_else_started(school):
+    school.write(school.config.read_text() + "\n[threads]\nreopen_days = 0\n")
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("close", "1")
+    for n, sender in ((5, "Папа <papa@mail.example>"), (6, "Ольга <olga@mail.example>")):
+        school.deliver(mail(message_id=f"m{n}@mail.example", sender=sender,
+                            extra="In-Reply-To: <m1@mail.example>\r\n"))
+        school.cli("run", "--once")
+    assert sorted((t["id"], t["contact"], t["reopened_from"]) for t in _threads(school)) == [
+        (1, "Ольга", None), (2, "Папа", 1), (3, "Ольга", 1)]
+
+
 def test_an_out_of_office_reply_is_filed_in_the_closed_thread_without_reopening_it(school):
     our_id = answered(school)["Message-ID"]
     school.cli("close", "1")
@@ -216,12 +229,14 @@ def test_a_message_that_cannot_even_be_quarantined_as_sent_is_filed_under_unknow
 
 
 def test_a_web_forms_mail_is_the_parents_and_the_answer_goes_to_reply_to(school):
-    for n, parent in enumerate(("Анна <anna@mail.example>", "Борис <boris@mail.example>")):
+    for n, parent in enumerate(("Анна <anna@mail.example>", "Борис <boris@mail.example>",
+                                "carl@mail.example")):
         school.deliver(mail(sender="School site <noreply@school-site.example>",
                             message_id=f"form-{n}@school-site.example",
                             extra=f"Reply-To: {parent}\r\n"))
     school.cli("run", "--once")
-    assert sorted(t["contact"] for t in _threads(school)) == ["Анна", "Борис"]
+    assert sorted(t["contact"] for t in _threads(school)) == [
+        "carl@mail.example", "Анна", "Борис"]  # not the form's name for Carl
     school.cli("reply", "1", "--as", "boris", "-m", "Ответ")
     school.cli("run", "--once")
     (sent_file,) = (school.sent / "new").iterdir()

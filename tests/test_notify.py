@@ -203,6 +203,17 @@ def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):
     assert "Attachments: scan.pdf (4 KB, too big: not kept)" in body(note)
 
 
+def test_a_bounce_of_nothing_we_sent_still_reaches_an_agent(world):
+    world.make(DESK_TOML)
+    world.deliver(mail())
+    world.cli("run", "--once")
+    told = len(sent(world))
+    world.deliver(dsn_for("<never-ours@elsewhere.example>").replace(
+        b"Subject: Undelivered", b"In-Reply-To: <m1@mail.example>\r\nSubject: Undelivered"))
+    world.cli("run", "--once")
+    assert len(sent(world)) == told + 1
+
+
 def test_someone_other_than_the_contact_writing_in_a_thread_is_named_as_such(world):
     world.make(DESK_TOML)
     world.deliver(mail())

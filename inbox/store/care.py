@@ -349,8 +349,10 @@ class CareStore:
                              " ORDER BY thread_id, created_at, id", message_ids),
             "attachments": rows(f"SELECT * FROM attachments WHERE message_id IN ({messages})"
                                 " ORDER BY id", message_ids),
-            "events": rows(f"SELECT * FROM events WHERE thread_id IN ({marks}) ORDER BY id",
-                           ids),
+            # Their threads' events, and those about their messages elsewhere (an edit's).
+            "events": rows(f"SELECT * FROM events WHERE thread_id IN ({marks}) OR"
+                           f" json_extract(detail, '$.message') IN ({messages}) ORDER BY id",
+                           [*ids, *message_ids]),
             "outbox": rows(f"SELECT * FROM outbox WHERE thread_id IN ({marks}) ORDER BY id",
                            ids),
             "automatic_sent": rows(

@@ -451,10 +451,11 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         )
         return self.thread(row["thread_id"]) if row else None
 
-    def continuation(self, thread_id: int) -> Thread | None:
-        """The newest thread started by a reply to this one after it was closed too long."""
-        row = self._one("SELECT id FROM threads WHERE reopened_from = ? ORDER BY id DESC LIMIT 1",
-                        (thread_id,))
+    def continuation(self, thread_id: int, contact_id: int) -> Thread | None:
+        """This contact's newest thread started by a reply to this one after it was closed
+        too long (someone else's, a parent in Cc, is theirs to answer, not this contact's)."""
+        row = self._one("SELECT id FROM threads WHERE reopened_from = ? AND contact_id = ?"
+                        " ORDER BY id DESC LIMIT 1", (thread_id, contact_id))
         return self.thread(row["id"]) if row else None
 
     def latest_thread_for_conversation(self, account: str, conversation: str) -> Thread | None:
