@@ -11,12 +11,15 @@ even on kill -9, so a crashed daemon never leaves a stale lock behind.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from inbox.store import StoreError
+
+log = logging.getLogger("inbox.running")
 
 
 class StoreBusy(StoreError):
@@ -32,16 +35,26 @@ def holding(store_path: Path, holder: str, advice: str) -> Iterator[None]:
     """Hold the store's lock as ``holder`` (e.g. "inbox run"); :class:`StoreBusy` naming the
     process that has it, followed by ``advice``, when another one does."""
     path = lock_path(store_path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:  # a read-only folder: the store cannot be written either, and
+        # the daemon must still start to say so (and to file mail once it can)
+        log.warning("cannot open %s (%s): running without the one-daemon lock", path,
+                    exc.strerror)
+        yield
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             other = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             raise StoreBusy(f"{store_path} is in use by {other}: {advice}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{holder} (pid {os.getpid()})".encode(), 0)
+        try:  # who holds it, for the message above; a full disk must not stop the start
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{holder} (pid {os.getpid()})".encode(), 0)
+        except OSError:
+            pass
         yield
     finally:
         os.close(fd)
