@@ -42,6 +42,8 @@ def holding(store_path: Path, holder: str, advice: str) -> Iterator[None]:
         # the daemon must still start to say so (and to file mail once it can)
         log.warning("cannot open %s (%s): running without the one-daemon lock", path,
                     exc.strerror)
+        fd = None
+    if fd is None:
         yield
         return
     try:
