@@ -34,6 +34,7 @@ log = logging.getLogger("inbox.sla")
 
 TARGETS = ("first_response", "resolution")
 # Events that end a wait for the customer: the status left ``pending``.
+PAUSING = frozenset({"pending", "closed"})
 RESUMING = frozenset({"opened", "reopened", "customer-replied", "closed"})
 
 
@@ -217,14 +218,17 @@ class SlaClock:
 
 
 def pauses(events: list[Event]) -> Iterator[tuple[datetime, datetime]]:
-    """Finished waits for the customer, (from, to), read from a thread's event log."""
+    """Finished stops of the clocks, (from, to), read from a thread's event log: waits for
+    the customer (pending), and the time a thread stayed closed before it was reopened.
+    Closing stops the clocks, so a thread answered and closed in time and reopened later
+    goes on from where it stopped instead of breaching at once."""
     paused_from: datetime | None = None
     for event in events:
-        if event.action == "pending":
-            paused_from = paused_from or event.created_at
-        elif event.action in RESUMING and paused_from is not None:
+        if paused_from is not None and event.action in RESUMING:
             yield paused_from, event.created_at
             paused_from = None
+        if event.action in PAUSING:
+            paused_from = paused_from or event.created_at
 
 
 def _describe(target: str, stage: str, due: datetime, policy: SlaPolicy) -> str:

@@ -204,6 +204,22 @@ def test_resume_shifts_a_wall_clock_policy_by_the_wall_clock_span(world):
     assert clock.resume(moved, utc("2026-03-27 16:20"), utc("2026-03-27 19:20")) == moved
 
 
+def test_a_thread_closed_in_time_and_reopened_later_goes_on_from_where_it_stopped(world):
+    _, config, store = world
+    # Monday 09:00 CEST: resolution due 17:00 CEST (15:00 UTC); answered and closed at 10:00.
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    store.update_thread(thread_id, first_response_at=utc("2026-03-30 07:30"),
+                        status=Status.CLOSED, closed_at=utc("2026-03-30 08:00"))
+    store.log_event(thread_id, "boris", "closed", {"previous": "open"}, at=utc("2026-03-30 08:00"))
+    # The customer writes again on Tuesday 10:00 CEST, long after the first due time.
+    store.update_thread(thread_id, status=Status.OPEN, closed_at=None)
+    store.log_event(thread_id, "system", "reopened", {}, at=utc("2026-03-31 08:00"))
+    clock = clock_for(store, config)
+    assert clock.check(utc("2026-03-31 08:01")) == []  # not breached at once
+    # 7 business hours were left at closing: due Tuesday 17:00 CEST.
+    assert store.thread(thread_id).resolution_due == utc("2026-03-31 15:00")
+
+
 def test_a_target_missed_before_the_pause_stays_missed(world):
     _, config, store = world
     thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))

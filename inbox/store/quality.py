@@ -78,10 +78,12 @@ class QualityStore:
             return cursor.rowcount == 1
 
     def unapplied_pauses(self) -> list[int]:
-        """Open SLA threads with a ``pending`` event whose pause has not shifted the due times."""
+        """Open SLA threads with a ``pending`` or ``closed`` event whose pause (see
+        :func:`inbox.sla.pauses`) has not shifted the due times."""
         return [row["thread_id"] for row in self._rows(
             "SELECT DISTINCT e.thread_id FROM events e JOIN threads t ON t.id = e.thread_id"
-            " WHERE e.action = 'pending' AND t.status = 'open' AND t.sla_policy != ''"
+            " WHERE e.action IN ('pending', 'closed') AND t.status = 'open'"
+            " AND t.sla_policy != ''"
             " AND NOT EXISTS (SELECT 1 FROM sla_pauses p WHERE p.thread_id = e.thread_id"
             "                 AND p.paused_at = e.created_at) ORDER BY e.thread_id")]
 
