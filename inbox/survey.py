@@ -32,6 +32,7 @@ from inbox.store.quality import Survey
 log = logging.getLogger("inbox.survey")
 
 _SCORE = re.compile(r"\s*([1-5])(?:\s*[.,:;!)\-–—]?\s+(.*?))?\s*", re.DOTALL)
+_BARE_SCORE = re.compile(r"\s*([1-5])\s*[.!]?\s*")
 
 
 @dataclass(frozen=True)
@@ -107,15 +108,18 @@ def survey_settings(section: Section) -> SurveySettings:
 
 
 def score_of(item: Inbound) -> tuple[int, str] | None:
-    """(score, comment) when the message is a survey answer: ``csat:N`` or a leading digit."""
+    """(score, comment) when the message can be a survey answer: ``csat:N`` (a button), a
+    mail starting with a digit (the question asks for one, a comment may follow: whether it
+    answers the survey is :meth:`SurveySender._survey_for`'s to say), or a chat message that
+    is a digit alone ("2 урока в январе выпадают…" is a question, not a score)."""
     data = item.meta.get("callback_data", "")
     if data.startswith("csat:"):
         digit = data.removeprefix("csat:")
         return (int(digit), "") if digit in ("1", "2", "3", "4", "5") else None
-    found = _SCORE.fullmatch(item.visible)
+    found = (_SCORE if item.channel == "email" else _BARE_SCORE).fullmatch(item.visible)
     if found is None:
         return None
-    return int(found[1]), (found[2] or "").strip()
+    return int(found[1]), (found[2] if found.re is _SCORE and found[2] else "").strip()
 
 
 class SurveySender:
@@ -190,15 +194,18 @@ class SurveySender:
         return True
 
     def _survey_for(self, item: Inbound, contact: Contact) -> Survey | None:
-        """Email: the survey this mail replies to. Messenger: the contact's open survey."""
+        """Email: the survey the mail answers (a reply to the survey mail itself; a reply to
+        anything else in the thread is a message, even when it starts with a digit).
+        Messenger: the contact's open survey."""
         since = self.clock() - timedelta(days=self.settings.answer_days)
         if item.channel != "email":
             return self.store.unanswered_survey(contact.id, since)
         keys = item.keys
-        thread = self.store.thread_by_header_ids([keys.in_reply_to, *reversed(keys.references)])
-        if thread is None:
+        replied = keys.in_reply_to or (keys.references[-1] if keys.references else "")
+        thread_id = self.store.survey_asked_in(replied) if replied else None
+        if thread_id is None:
             return None
-        survey = self.store.survey(thread.id)
+        survey = self.store.survey(thread_id)
         if survey is None or survey.score is not None or survey.asked_at < since:
             return None
         return survey

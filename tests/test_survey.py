@@ -125,6 +125,20 @@ def test_a_digit_that_answers_no_survey_is_an_ordinary_message(world):
     assert store.thread(2).messages == 1
 
 
+def test_a_follow_up_starting_with_a_digit_in_the_thread_is_a_question_not_a_score(world):
+    school, config, store = world
+    school.deliver(mail())
+    answered_and_closed(school, config, store)
+    asked(store, config, later())
+    (ours,) = [m for m in sent_mail(school) if "Готово" in m.get_body(("plain",)).get_content()]
+    school.deliver(mail(subject="Re: Оплата за декабрь [#1]", message_id="m2@mail.example",
+                        body="2 урока в январе выпадают на праздники. Их перенесут?",
+                        extra=f"In-Reply-To: {ours['Message-ID']}\r\n"))
+    asked(store, config, later(12))
+    assert store.survey(1).score is None
+    assert store.thread(1).status is Status.OPEN  # a question reopens the thread
+
+
 def test_telegram_survey_has_buttons_and_a_press_is_the_score(school, botapi, monkeypatch):
     quality_school(school)
     config = add_bot(school, botapi, monkeypatch)
@@ -148,17 +162,20 @@ def test_telegram_survey_has_buttons_and_a_press_is_the_score(school, botapi, mo
         store.close()
 
 
-def test_score_of_reads_buttons_and_leading_digits_only():
-    def item(text: str, **meta: str) -> Inbound:
-        return Inbound("telegram", "bot", "1", Identity("telegram", "5"), text, now_utc(), b"",
+def test_score_of_reads_buttons_a_bare_digit_in_chat_and_a_leading_digit_in_mail():
+    def item(text: str, channel: str = "telegram", **meta: str) -> Inbound:
+        return Inbound(channel, "bot", "1", Identity(channel, "5"), text, now_utc(), b"",
                        meta=meta)
 
     assert score_of(item("[button csat:3]", callback_data="csat:3")) == (3, "")
     assert score_of(item("5")) == (5, "")
-    assert score_of(item(" 2. долго\nи невежливо ")) == (2, "долго\nи невежливо")
-    assert score_of(item("5 детей хотят записаться")) == (5, "детей хотят записаться")
-    assert score_of(item("25 тысяч")) is None
-    assert score_of(item("Спасибо, 5")) is None
+    assert score_of(item(" 4! ")) == (4, "")
+    # In a chat a digit-led sentence is a question ("5 детей хотят записаться").
+    assert score_of(item("5 детей хотят записаться")) is None
+    # A mail answering the survey may add a comment after the digit.
+    assert score_of(item(" 2. долго\nи невежливо ", "email")) == (2, "долго\nи невежливо")
+    assert score_of(item("25 тысяч", "email")) is None
+    assert score_of(item("Спасибо, 5", "email")) is None
     assert score_of(item("[button csat:9]", callback_data="csat:9")) is None
 
 

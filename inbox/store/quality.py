@@ -154,6 +154,12 @@ class QualityStore:
         row = self._one("SELECT * FROM surveys WHERE thread_id = ?", (thread_id,))
         return survey_from(row) if row else None
 
+    def survey_asked_in(self, header_id: str) -> int | None:
+        """The thread whose survey mail had this Message-ID; None for any other message."""
+        row = self._one("SELECT thread_id FROM messages WHERE header_message_id = ?"
+                        " AND direction = 'auto' AND sender = 'auto:survey'", (header_id,))
+        return row["thread_id"] if row else None
+
     def unanswered_survey(self, contact_id: int, asked_after: datetime) -> Survey | None:
         """The contact's latest survey still waiting for a score, asked after ``asked_after``."""
         row = self._one(
