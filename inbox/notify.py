@@ -351,12 +351,12 @@ class Notifier:
                 continue
             at = _next_duty(agent, now, urgent)
             if agent.client == "email":
-                self._email(agent, thread, headline, text, attachments, at)
+                self._email(agent, thread, headline, text, attachments, at, urgent)
             elif agent.client == "telegram":
                 self._telegram(agent, thread, headline, text, attachments, at)
 
     def _email(self, agent: Agent, thread: Thread, headline: str, text: str,
-               attachments: Sequence[Attachment], at: datetime) -> None:
+               attachments: Sequence[Attachment], at: datetime, urgent: bool = False) -> None:
         if self.desk.email is None or not agent.email:
             log.warning("agent %s reads mail but no email channel is configured", agent.id)
             return
@@ -367,7 +367,9 @@ class Notifier:
             subject=f"[#{thread.id}] {thread.subject or '(no subject)'} — {_first(headline)}",
             text=self._body(thread, headline, text, attachments, MAX_EMAIL_TEXT, MAIL_FOOTER),
             headers={"Reply-To": self.desk.reply_address(thread.id, agent.id),
-                     "In-Reply-To": root, "References": root},
+                     "In-Reply-To": root, "References": root,
+                     # urgent (a breach, a failed delivery): mail clients flag it
+                     **({"Importance": "high", "X-Priority": "1"} if urgent else {})},
             kind="notification", thread_id=thread.id, at=at)
 
     def _telegram(self, agent: Agent, thread: Thread, headline: str, text: str,

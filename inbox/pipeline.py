@@ -370,6 +370,7 @@ class Pipeline:
             contact_tags=contact.tags, start_payload=contact.start_payload, received_at=now,
         )
         decision = route(facts, self.config.routing, self.config.calendar)
+        machine = bool(item.flags & set(MACHINE_WRITTEN))
         agent, assignment = decision.agent, None
         named = self.config.agents.get(agent)
         on_leave = named is not None and not named.available
@@ -395,8 +396,10 @@ class Pipeline:
         self.store.update_thread(
             thread_id, language=guess.language, language_confidence=guess.confidence,
             segment=decision.segment, team=decision.team, agent=agent,
-            priority=decision.priority, tags=decision.tags, sla_policy=decision.sla,
-            **self._due_times(decision.sla, now),
+            priority=decision.priority, tags=decision.tags,
+            # Mail no person wrote (out-of-office, bulk) is nobody's to answer in time.
+            sla_policy="" if machine else decision.sla,
+            **({} if machine else self._due_times(decision.sla, now)),
             routing={
                 "at": now.isoformat(),  # what time rules saw; replays use it again
                 "language": {"language": guess.language, "confidence": guess.confidence,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from inbox.model import Status
+from inbox.model import Flag, Status
 from inbox.notify import Notifier
 from inbox.sections import Section
 from inbox.sla import EscalationSettings, Fired, SlaClock, escalation_settings
@@ -114,6 +114,28 @@ def test_a_breach_can_reassign_to_the_next_available_member(world):
     assert (fired.stage, fired.told, fired.reassigned_to) == ("breach", (first, "lena"), other)
     assert store.thread(thread_id).agent == other
     assert (f"{other}@school.example", "sla assigned this thread to you") in told(store)
+
+
+def test_a_thread_that_an_out_of_office_reply_started_runs_no_clock(world):
+    _, config, store = world
+    item = customer_mail(1, "Я в отпуске до 1 декабря.", utc("2026-03-30 07:00"),
+                         subject="Автоответ: Вопрос", flags={Flag.AUTOMATIC})
+    thread = store.thread(file_at(store, config, item))
+    assert (thread.sla_policy, thread.first_response_due, thread.resolution_due) == (
+        "", None, None)
+    assert clock_for(store, config).check(utc("2026-03-31 12:00")) == []
+
+
+def test_breach_mail_is_marked_urgent_for_mail_clients(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    clock = clock_for(store, config)
+    clock.check(utc("2026-03-30 08:40"))  # the warning: not urgent
+    clock.check(utc("2026-03-30 09:10"))  # the breach
+    mails = [e for e in queued(store, "notification")
+             if e.channel == "email" and e.thread_id == thread_id]
+    assert [(e.headers.get("Importance"), e.headers.get("X-Priority")) for e in mails
+            if "SLA" in e.text] == [(None, None), ("high", "1"), ("high", "1")]
 
 
 def test_a_closed_thread_fires_nothing(world):
