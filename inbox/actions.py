@@ -23,6 +23,8 @@ from inbox.store import Store, now_utc
 from inbox.templates import TemplateError
 
 COLLISION_WINDOW = timedelta(minutes=5)
+# Who did it, for the actors that are not an agent's id.
+_NOT_A_PERSON = {"sla": "An SLA breach", "cli": "The admin (inbox command line)"}
 
 
 class ActionError(Exception):
@@ -142,7 +144,8 @@ class Actions:
             self.store.log_event(thread.id, by, "assigned",
                                  {"agent": agent_id, "previous": thread.agent})
             if by != agent_id:
-                self.notifier.tell(agent_id, thread.id, f"{by} assigned this thread to you")
+                who = _NOT_A_PERSON.get(by, by)
+                self.notifier.tell(agent_id, thread.id, f"{who} assigned this thread to you")
         return self.store.thread(thread.id)
 
     def set_status(self, thread_id: int, status: Status, by: str = "cli") -> Thread:

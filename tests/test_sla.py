@@ -113,7 +113,7 @@ def test_a_breach_can_reassign_to_the_next_available_member(world):
     (fired,) = clock.check(utc("2026-03-30 09:00"))
     assert (fired.stage, fired.told, fired.reassigned_to) == ("breach", (first, "lena"), other)
     assert store.thread(thread_id).agent == other
-    assert (f"{other}@school.example", "sla assigned this thread to you") in told(store)
+    assert (f"{other}@school.example", "An SLA breach assigned this thread to you") in told(store)
 
 
 def test_a_thread_that_an_out_of_office_reply_started_runs_no_clock(world):
