@@ -172,6 +172,7 @@ def _restore(archive: Path, target: StoreSettings, force: bool) -> Manifest:
         manifest = _unpack(archive, db_stage / "inbox.db", files_stage / "attachments")
         staged = Store(db_stage / "inbox.db", files_stage / "attachments")  # migrates an old one
         try:
+            staged.index_missing()  # a backup made while an old daemon filed unindexed mail
             problems = staged.integrity_problems()
         finally:
             staged.close()

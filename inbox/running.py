@@ -35,14 +35,17 @@ def holding(store_path: Path, holder: str, advice: str) -> Iterator[None]:
     """Hold the store's lock as ``holder`` (e.g. "inbox run"); :class:`StoreBusy` naming the
     process that has it, followed by ``advice``, when another one does."""
     path = lock_path(store_path)
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:  # a read-only folder: the store cannot be written either, and
-        # the daemon must still start to say so (and to file mail once it can)
-        log.warning("cannot open %s (%s): running without the one-daemon lock", path,
-                    exc.strerror)
-        fd = None
+    fd, error = None, ""
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):  # flock works on either
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, flags, 0o600)
+            break
+        except OSError as exc:
+            error = exc.strerror
+    if fd is None:  # a read-only folder without the file: the store cannot be written
+        # either, and the daemon must still start to say so (and file mail once it can)
+        log.warning("cannot open %s (%s): running without the one-daemon lock", path, error)
     if fd is None:
         yield
         return

@@ -34,8 +34,12 @@ log = logging.getLogger("inbox.sla")
 
 TARGETS = ("first_response", "resolution")
 # Events that end a wait for the customer: the status left ``pending``.
-PAUSING = frozenset({"pending", "closed"})
-RESUMING = frozenset({"opened", "reopened", "customer-replied", "closed"})
+# What stops the clocks, and what starts them again. Mail no person wrote to a closed thread
+# (an out-of-office reply to the survey) is logged "customer-replied" but leaves it closed.
+RESUMING = {
+    "pending": frozenset({"opened", "reopened", "customer-replied", "closed"}),
+    "closed": frozenset({"opened", "reopened"}),
+}
 
 
 class Teller(Protocol):
@@ -223,12 +227,13 @@ def pauses(events: list[Event]) -> Iterator[tuple[datetime, datetime]]:
     Closing stops the clocks, so a thread answered and closed in time and reopened later
     goes on from where it stopped instead of breaching at once."""
     paused_from: datetime | None = None
+    paused_by = ""
     for event in events:
-        if paused_from is not None and event.action in RESUMING:
+        if paused_from is not None and event.action in RESUMING[paused_by]:
             yield paused_from, event.created_at
             paused_from = None
-        if event.action in PAUSING:
-            paused_from = paused_from or event.created_at
+        if event.action in RESUMING and paused_from is None:
+            paused_from, paused_by = event.created_at, event.action
 
 
 def _describe(target: str, stage: str, due: datetime, policy: SlaPolicy) -> str:

@@ -233,6 +233,8 @@ def test_a_thread_closed_in_time_and_reopened_later_goes_on_from_where_it_stoppe
     store.update_thread(thread_id, first_response_at=utc("2026-03-30 07:30"),
                         status=Status.CLOSED, closed_at=utc("2026-03-30 08:00"))
     store.log_event(thread_id, "boris", "closed", {"previous": "open"}, at=utc("2026-03-30 08:00"))
+    # An out-of-office reply to the survey is filed in the closed thread: it stays closed.
+    store.log_event(thread_id, "system", "customer-replied", {}, at=utc("2026-03-30 09:00"))
     # The customer writes again on Tuesday 10:00 CEST, long after the first due time.
     store.update_thread(thread_id, status=Status.OPEN, closed_at=None)
     store.log_event(thread_id, "system", "reopened", {}, at=utc("2026-03-31 08:00"))

@@ -157,6 +157,7 @@ class QualityStore:
     def survey_asked_in(self, header_id: str) -> int | None:
         """The thread whose survey mail had this Message-ID; None for any other message."""
         row = self._one("SELECT thread_id FROM messages WHERE header_message_id = ?"
+                        " AND header_message_id != ''"  # the partial index, not a scan
                         " AND direction = 'auto' AND sender = 'auto:survey'", (header_id,))
         return row["thread_id"] if row else None
 
