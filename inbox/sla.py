@@ -125,9 +125,18 @@ class SlaClock:
         """Shift due times for every finished pause that has not shifted them yet."""
         for thread_id in self.store.unapplied_pauses():
             applied = self.store.applied_pauses(thread_id)
-            for paused_from, resumed_at in pauses(self.store.events(thread_id)):
+            events = self.store.events(thread_id)
+            finished = list(pauses(events))
+            for paused_from, resumed_at in finished:
                 if paused_from not in applied:
                     self.resume(self.store.thread(thread_id), paused_from, resumed_at)
+            # A stop inside a stop (pending twice, closed again) starts none: noted as done,
+            # so the thread is not looked at again on every check.
+            known = applied | {paused_from for paused_from, _ in finished}
+            for event in events:
+                if event.action in RESUMING and event.created_at not in known and (
+                        finished and event.created_at < finished[-1][1]):
+                    self.store.record_pause(thread_id, event.created_at, event.created_at)
 
     def resume(self, thread: Thread, paused_from: datetime, now: datetime) -> Thread:
         """The thread waited for the customer from ``paused_from`` to ``now``: move its due times.

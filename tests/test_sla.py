@@ -244,6 +244,16 @@ def test_a_thread_closed_in_time_and_reopened_later_goes_on_from_where_it_stoppe
     assert store.thread(thread_id).resolution_due == utc("2026-03-31 15:00")
 
 
+def test_a_second_pending_inside_a_wait_is_applied_once_and_not_looked_at_again(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-27 14:00")))
+    store.log_event(thread_id, "boris", "pending", {}, at=utc("2026-03-27 14:30"))
+    wait_for_customer(store, thread_id, utc("2026-03-27 14:40"), utc("2026-03-28 10:00"))
+    clock_for(store, config).apply_pauses()
+    assert store.thread(thread_id).first_response_due == utc("2026-03-30 08:30")  # from 14:30
+    assert store.unapplied_pauses() == []
+
+
 def test_a_target_missed_before_the_pause_stays_missed(world):
     _, config, store = world
     thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
