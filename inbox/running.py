@@ -36,9 +36,12 @@ def holding(store_path: Path, holder: str, advice: str) -> Iterator[None]:
     process that has it, followed by ``advice``, when another one does."""
     path = lock_path(store_path)
     fd, error = None, ""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        error = exc.strerror
     for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):  # flock works on either
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, flags, 0o600)
             break
         except OSError as exc:
@@ -46,7 +49,6 @@ def holding(store_path: Path, holder: str, advice: str) -> Iterator[None]:
     if fd is None:  # a read-only folder without the file: the store cannot be written
         # either, and the daemon must still start to say so (and file mail once it can)
         log.warning("cannot open %s (%s): running without the one-daemon lock", path, error)
-    if fd is None:
         yield
         return
     try:
