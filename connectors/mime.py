@@ -719,6 +719,7 @@ _AUTOLINK = re.compile(rf"<({_URL})>")
 
 def _plain_link(found: re.Match[str]) -> str:
     text, url = found.group(1).strip(), found.group(2)
-    if not text or text in (url, url.removeprefix("mailto:").removeprefix("tel:")):
-        return url.removeprefix("mailto:") if url.startswith("mailto:") else url
+    bare = url.removeprefix("mailto:")  # an address reads as itself
+    if not text or text in (url, bare, url.removeprefix("tel:")):
+        return bare
     return f"{text} ({url})"

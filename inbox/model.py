@@ -10,6 +10,7 @@ learning about SQL or the network.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -57,6 +58,11 @@ class Flag(StrEnum):
 # Mail no person wrote (out-of-office, bounces, lists, our own loops): never answered
 # automatically, and it never reopens a thread or ends its "pending".
 MACHINE_WRITTEN = (Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS)
+
+
+def machine_written(flags: Collection[str]) -> bool:
+    """Whether a message with these flags is mail no person wrote."""
+    return any(flag in flags for flag in MACHINE_WRITTEN)
 
 
 @dataclass(frozen=True)

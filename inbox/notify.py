@@ -31,7 +31,7 @@ from pathlib import Path
 from inbox.channel import Delivery
 from inbox.config import ChannelConfig, Config
 from inbox.hooks import Filed
-from inbox.model import MACHINE_WRITTEN, Attachment, Flag, Outbound, Status, Thread
+from inbox.model import Attachment, Flag, Outbound, Status, Thread, machine_written
 from inbox.secrets import Secret
 from inbox.sections import Section
 from inbox.staff import Agent
@@ -197,11 +197,11 @@ class Notifier:
 
     def customer_wrote(self, filed: Filed) -> None:
         thread = filed.thread
-        machine = set(filed.item.flags) & set(MACHINE_WRITTEN)
+        machine = machine_written(filed.item.flags)
         # A bounce of our reply is told as that reply's failure (delivery_failed); mail no
         # person wrote to a closed thread changes nothing and needs nobody.
         bounced = filed.item.meta.get("bounced-message-id", "")
-        told_as_failure = Flag.BOUNCE in machine and bool(bounced) and (
+        told_as_failure = Flag.BOUNCE in filed.item.flags and bool(bounced) and (
             self.store.outbound_for_header_id(bounced) is not None)
         if told_as_failure or (machine and thread.status is Status.CLOSED):
             return

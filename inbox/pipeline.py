@@ -27,6 +27,7 @@ from inbox.model import (
     Identity,
     Status,
     Thread,
+    machine_written,
 )
 from inbox.quoted import MIN_LINE, best_quoted
 from inbox.store import NotFound, Store, now_utc
@@ -370,7 +371,7 @@ class Pipeline:
             contact_tags=contact.tags, start_payload=contact.start_payload, received_at=now,
         )
         decision = route(facts, self.config.routing, self.config.calendar)
-        machine = bool(item.flags & set(MACHINE_WRITTEN))
+        machine = machine_written(item.flags)
         agent, assignment = decision.agent, None
         named = self.config.agents.get(agent)
         on_leave = named is not None and not named.available
@@ -498,5 +499,4 @@ def _moves_threads(item: Inbound) -> bool:
     Only a person writing to the thread may. Automatic mail and an agent's reply the desk
     refused are filed where they belong and change nothing else.
     """
-    return not (any(flag in item.flags for flag in MACHINE_WRITTEN)
-                or "agent-reply-refused" in item.meta)
+    return not (machine_written(item.flags) or "agent-reply-refused" in item.meta)

@@ -116,10 +116,12 @@ def score_of(item: Inbound) -> tuple[int, str] | None:
     if data.startswith("csat:"):
         digit = data.removeprefix("csat:")
         return (int(digit), "") if digit in ("1", "2", "3", "4", "5") else None
-    found = (_SCORE if item.channel == "email" else _BARE_SCORE).fullmatch(item.visible)
+    pattern = _SCORE if item.channel == "email" else _BARE_SCORE
+    found = pattern.fullmatch(item.visible)
     if found is None:
         return None
-    return int(found[1]), (found[2] if found.re is _SCORE and found[2] else "").strip()
+    comment = found[2] if pattern is _SCORE else ""
+    return int(found[1]), (comment or "").strip()
 
 
 class SurveySender:
