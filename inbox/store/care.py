@@ -221,21 +221,15 @@ class CareStore:
             (SELECT count(*) FROM messages WHERE raw_id IS NOT NULL AND id IN ({marks})) AS raw,
             (SELECT count(*) FROM attachments WHERE message_id IN ({marks})) AS attachments,
             (SELECT count(*) FROM events WHERE {events}) AS events""", ids * 3)
-        hashes = {r["sha256"]: r["n"] for r in self._rows(
-            f"SELECT sha256, count(*) AS n FROM attachments WHERE message_id IN ({marks})"
-            " AND sha256 != '' GROUP BY sha256", ids)}
         removed = Removed(messages=len(ids), raw=row["raw"], attachments=row["attachments"],
-                          events=row["events"], hashes=hashes)
+                          events=row["events"], hashes=self._hashes(f"m.id IN ({marks})", ids))
         if dry_run:
             return removed
-        raw_ids = [r["raw_id"] for r in self._rows(
-            f"SELECT raw_id FROM messages WHERE id IN ({marks}) AND raw_id IS NOT NULL", ids)]
         self._index_missing(f"id IN ({marks})", ids)  # the delete trigger takes them out
         self.db.execute(f"DELETE FROM events WHERE {events}", ids)
+        raw_ids = self._raw_ids(f"m.id IN ({marks})", ids)
         self.db.execute(f"DELETE FROM messages WHERE id IN ({marks})", ids)
-        if raw_ids:
-            self.db.execute(f"DELETE FROM raw WHERE id IN ({','.join('?' * len(raw_ids))})",
-                            raw_ids)
+        self._delete_raw(raw_ids)
         return removed
 
     def _identity_values(self, contact_id: int) -> list[str]:
@@ -255,18 +249,31 @@ class CareStore:
             (SELECT count(*) FROM events WHERE thread_id IN ({marks})) AS events,
             (SELECT count(*) FROM outbox WHERE thread_id IN ({marks})) AS outbox
         """, list(thread_ids) * 5)
-        hashes = self._hashes(thread_ids)
+        hashes = self._hashes(f"m.thread_id IN ({marks})", thread_ids)
         return Removed(threads=len(thread_ids), messages=row["messages"], raw=row["raw"],
                        attachments=row["attachments"], events=row["events"],
                        outbox=row["outbox"], hashes=hashes)
 
-    def _hashes(self, thread_ids: Sequence[int]) -> dict[str, int]:
-        marks = ",".join("?" * len(thread_ids))
+    def _hashes(self, messages: str, params: Sequence[Any]) -> dict[str, int]:
+        """Attachment file -> rows referring to it, among the messages ``m`` the condition
+        ``messages`` selects."""
         return {row["sha256"]: row["n"] for row in self._rows(
             f"SELECT a.sha256, count(*) AS n FROM attachments a"
             f" JOIN messages m ON m.id = a.message_id"
-            f" WHERE m.thread_id IN ({marks}) AND a.sha256 != '' GROUP BY a.sha256",
-            list(thread_ids))}
+            f" WHERE {messages} AND a.sha256 != '' GROUP BY a.sha256", list(params))}
+
+    def _raw_ids(self, messages: str, params: Sequence[Any]) -> list[int]:
+        """The raw forms of the messages ``m`` the condition selects (read before the
+        messages go, deleted after them by :meth:`_delete_raw`)."""
+        return [row["raw_id"] for row in self._rows(
+            f"SELECT raw_id FROM messages m WHERE {messages} AND raw_id IS NOT NULL",
+            list(params))]
+
+    def _delete_raw(self, raw_ids: Sequence[int]) -> None:
+        for start in range(0, len(raw_ids), 500):
+            chunk = raw_ids[start:start + 500]
+            self.db.execute(f"DELETE FROM raw WHERE id IN ({','.join('?' * len(chunk))})",
+                            chunk)
 
     def _references(self, sha: str) -> int:
         return self._one("SELECT count(*) AS n FROM attachments WHERE sha256 = ?", (sha,))["n"]
@@ -277,9 +284,6 @@ class CareStore:
         removed = self._count_threads(thread_ids)
         marks = ",".join("?" * len(thread_ids))
         ids = list(thread_ids)
-        raw_ids = [row["raw_id"] for row in self._rows(
-            f"SELECT raw_id FROM messages WHERE thread_id IN ({marks}) AND raw_id IS NOT NULL",
-            ids)]
         # A newer thread that continued one of these keeps existing, without the link.
         self.db.execute(
             f"UPDATE threads SET reopened_from = NULL WHERE reopened_from IN ({marks})", ids)
@@ -290,11 +294,9 @@ class CareStore:
         # cascading to attachments rows and outbox entries; then the threads, to events.
         self._index_missing(f"thread_id IN ({marks})", ids)
         self.db.execute(f"DELETE FROM outbox WHERE thread_id IN ({marks})", ids)
+        raw_ids = self._raw_ids(f"m.thread_id IN ({marks})", ids)
         self.db.execute(f"DELETE FROM messages WHERE thread_id IN ({marks})", ids)
-        for start in range(0, len(raw_ids), 500):
-            chunk = raw_ids[start:start + 500]
-            self.db.execute(f"DELETE FROM raw WHERE id IN ({','.join('?' * len(chunk))})",
-                            chunk)
+        self._delete_raw(raw_ids)
         self.db.execute(f"DELETE FROM threads WHERE id IN ({marks})", ids)
         return removed
 
