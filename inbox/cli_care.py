@@ -100,7 +100,8 @@ def backup_command(obj: Context, path: Path) -> None:
 def restore_command(obj: Context, archive: Path, force: bool) -> None:
     """Restore a backup into the configured store location, verifying every file first.
 
-    Stop the daemon first. A store that holds anything is only replaced with --force.
+    Stop the daemon first (a running one holds the store, and restore is refused). A
+    store that holds anything is only replaced with --force.
 
     \b
     Example:
