@@ -150,6 +150,7 @@ class Run:
 
     wall: float
     cpu: float
+    sys: float
     rss_mb: float
     code: int
     stderr: str = field(repr=False, default="")
@@ -162,8 +163,8 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> Run:
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
-               stderr)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_stime, usage.ru_maxrss / 1024,
+               proc.returncode, stderr)
 
 
 def compile_bytecode() -> None:
@@ -457,7 +458,7 @@ def report(n: int, summary: dict, cold: Run, again: Run, startup: Run,
         f"attachments {summary['attachments']}.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), Python "
         f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}. Cold run: "
-        f"{cold.wall:.2f} s wall, {cold.cpu:.2f} s CPU.",
+        f"{cold.wall:.2f} s wall, {cold.cpu:.2f} s CPU ({cold.sys:.2f} s of it in the kernel).",
         "",
         "| measure | result | target | |",
         "|---|---|---|---|",

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from inbox.model import Attachment, Thread
 from inbox.store import core  # circular on purpose: core's Store inherits this mixin
@@ -54,8 +54,7 @@ class Removed:
                 "outbox": self.outbox, "files": self.files}
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """A consistent copy of the database made with SQLite's online backup API."""
 
     path: Path
@@ -64,8 +63,7 @@ class Snapshot:
     hashes: frozenset[str]  # attachment files the copy refers to
 
 
-@dataclass(frozen=True)
-class RawMessage:
+class RawMessage(NamedTuple):
     """A stored customer message's raw form, what :mod:`inbox.care` re-normalises."""
 
     id: int
@@ -76,8 +74,7 @@ class RawMessage:
     edited: bool  # a messenger edit replaced its text: the raw form is older than the text
 
 
-@dataclass(frozen=True)
-class SlaBreach:
+class SlaBreach(NamedTuple):
     thread: Thread
     target: str  # "first_response" | "resolution"
     due: datetime

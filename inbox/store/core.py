@@ -18,12 +18,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from inbox.model import (
     Attachment,
@@ -123,8 +122,7 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(NamedTuple):
     """What :meth:`Store.add_message` did: a new message id, or the existing one (re-delivery)."""
 
     message_id: int

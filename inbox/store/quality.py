@@ -8,15 +8,14 @@ restart or a second daemon instance never repeats a warning, a survey or an offe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from inbox.model import SlaClocks, Status, Thread
 from inbox.store import core
 
 
-@dataclass(frozen=True)
-class FaqOffer:
+class FaqOffer(NamedTuple):
     """An FAQ answer sent on a thread; ``outcome`` is "" (no answer yet), "solved" or "person"."""
 
     thread_id: int
@@ -27,8 +26,7 @@ class FaqOffer:
     answered_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Survey:
+class Survey(NamedTuple):
     """A satisfaction question sent after a thread was closed; ``score`` None until answered."""
 
     thread_id: int
