@@ -254,13 +254,18 @@ class ImapMailbox:
         validity = selected[b"UIDVALIDITY"]
         last = self._cursor(folder, validity)
         self._uidnext[folder] = selected.get(b"UIDNEXT", 0)
-        if selected.get(b"UIDNEXT", last + 2) <= last + 1:
+        uids: list[int] = []
+        if selected.get(b"UIDNEXT", last + 2) > last + 1:
+            criteria: list = ["UID", f"{last + 1}:*"]
+            if self.settings.since:
+                criteria += ["SINCE", self.settings.since]
+            # "n:*" always matches the newest message, even when its UID is below n.
+            uids = sorted(uid for uid in client.search(criteria) if uid > last)
+        if not uids:
+            # Nothing to read: a re-created folder's new UIDVALIDITY is kept now, or every
+            # run would warn and resync until its first message arrives.
+            self._advance(folder, validity, last)
             return []
-        criteria: list = ["UID", f"{last + 1}:*"]
-        if self.settings.since:
-            criteria += ["SINCE", self.settings.since]
-        # "n:*" always matches the newest message, even when its UID is below n.
-        uids = sorted(uid for uid in client.search(criteria) if uid > last)
         batch = uids[:room]
         self._log_progress(folder, len(uids), len(batch))
         if not batch:

@@ -64,6 +64,7 @@ class Actions:
             raise ActionError("the reply is empty")
         thread = self.store.thread(thread_id)
         now = at or now_utc()
+        self._configured_channel(thread)
         recipient = self._recipient(thread)
         subject, headers = self._email_headers(thread) if thread.channel == "email" else ("", {})
         with self.store.transaction():
@@ -136,9 +137,14 @@ class Actions:
         return stored.message_id
 
     def assign(self, thread_id: int, agent_id: str, by: str = "cli") -> Thread:
-        """Give the thread to an agent; they are notified unless they took it themselves."""
+        """Give the thread to an agent; they are notified unless they took it themselves.
+
+        Giving it to the agent who has it changes nothing and tells no one again.
+        """
         self._agent(agent_id)
         thread = self.store.thread(thread_id)
+        if thread.agent == agent_id:
+            return thread
         with self.store.transaction():
             self.store.update_thread(thread.id, agent=agent_id)
             self.store.log_event(thread.id, by, "assigned",
@@ -165,6 +171,17 @@ class Actions:
             self.store.update_thread(thread.id, status=status, closed_at=closed_at)
             self.store.log_event(thread.id, by, action, {"previous": thread.status.value})
         return self.store.thread(thread.id)
+
+    def _configured_channel(self, thread: Thread) -> None:
+        """Refuse a reply no channel could carry, rather than queue it for hours of retries."""
+        try:
+            self.config.channel(thread.account)
+        except KeyError:
+            names = ", ".join(channel.name for channel in self.config.channels) or "none"
+            raise ActionError(
+                f"#{thread.id} came in on the channel {thread.account!r}, which inbox.toml no"
+                f" longer has (channels: {names}), so no reply can reach the customer; name"
+                f" the channel {thread.account!r} again to answer there") from None
 
     def _recipient(self, thread: Thread) -> str:
         if thread.conversation:

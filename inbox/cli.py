@@ -468,8 +468,9 @@ def assign(obj: Context, thread_id: int, agent: str) -> None:
     Example:
       inbox assign 12 aigerim
     """
+    already = obj.store.thread(thread_id).agent == agent
     obj.actions.assign(thread_id, agent)
-    click.echo(f"#{thread_id} assigned to {agent}")
+    click.echo(f"#{thread_id} {'is already ' if already else ''}assigned to {agent}")
 
 
 def _status_command(name: str, status: Status, help_text: str) -> None:

@@ -30,7 +30,7 @@ from inbox.model import (
     machine_written,
 )
 from inbox.quoted import MIN_LINE, best_quoted
-from inbox.store import NotFound, Store, now_utc
+from inbox.store import NotFound, Store, Stored, now_utc
 from routing.assign import Assignment, assign, named_by_rule
 from routing.conditions import Facts
 from routing.decide import route
@@ -194,13 +194,21 @@ class Pipeline:
         (``meta["content"]``) that differs from the stored message's: then it is another
         message reusing the id (a web form sending one fixed Message-ID), filed under
         ``id~fingerprint``. A message stored without a fingerprint matches by id alone.
+        A customer's mail already filed from another of our mailboxes is the same message
+        (sent to two of our addresses, or read anew after its channel was renamed).
         """
         found = self.store.find_message(item.account, item.external_id)
         content = item.meta.get("content", "")
         if found is None:
+            elsewhere = (self.store.find_mail(item.external_id)
+                         if item.channel == "email" and item.external_id == item.keys.message_id
+                         else None)
+            if elsewhere and self._same_content(elsewhere[1], content):
+                log.info("%s: %s was filed from %s already", item.account, item.external_id,
+                         elsewhere[0])
+                return None
             return item.external_id
-        if not content or self.store.message_meta(found.message_id).get("content",
-                                                                         content) == content:
+        if self._same_content(found, content):
             return None
         own_id = f"{item.external_id}~{content}"
         if self.store.find_message(item.account, own_id) is not None:
@@ -208,6 +216,11 @@ class Pipeline:
         log.warning("%s: %s is a different message reusing that id; filed as %s",
                     item.account, item.external_id, own_id)
         return own_id
+
+    def _same_content(self, found: Stored, content: str) -> bool:
+        """Whether a stored message with the same id is this one (no fingerprint: trust the id)."""
+        return not content or self.store.message_meta(found.message_id).get(
+            "content", content) == content
 
     def _edit(self, message_id: int, thread_id: int, item: Inbound,
               report: IngestReport) -> None:

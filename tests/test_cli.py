@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 
 from inbox.cli import command_names
+from inbox.store import Store
 from tests.conftest import REPO, mail
 
 THREAD_KEYS = {"id", "status", "channel", "subject", "contact", "language", "segment", "team",
@@ -64,6 +65,16 @@ def test_note_assign_close_reopen_are_logged_and_visible(one_thread):
     shown = json.loads(s.cli("show", "1", "--json").output)
     assert shown["agent"] == "aigerim"
     assert [m["direction"] for m in shown["messages"]] == ["in", "note"]
+
+
+def test_assigning_a_thread_to_the_agent_who_has_it_again_changes_nothing(one_thread):
+    s = one_thread
+    other = {"boris": "aigerim", "aigerim": "boris"}[
+        json.loads(s.cli("show", "1", "--json").output)["agent"]]
+    assert s.cli("assign", "1", other).output.strip() == f"#1 assigned to {other}"
+    assert s.cli("assign", "1", other).output.strip() == f"#1 is already assigned to {other}"
+    store = Store(s.root / "state" / "inbox.db")
+    assert [e.action for e in store.events(1)].count("assigned") == 2  # routing, then once
 
 
 def test_reply_reads_text_from_stdin(one_thread):

@@ -187,6 +187,26 @@ async def test_recreated_folder_is_fetched_again_from_the_start(connect, dovecot
     assert state == {"Support:uidvalidity": str(new), "Support:last_uid": "2"}
 
 
+async def test_a_recreated_empty_folder_is_resynced_once_not_at_every_start(
+        connect, dovecot, mail_user, caplog):
+    dovecot.seed(mail_user, "Support", [message(1)])
+    state = MemoryState()
+    channel = connect(mail_user, state, folders=["Support"])
+    await channel.ack(await channel.fetch())
+    dovecot.recreate_folder(mail_user, "Support")
+    dovecot.doveadm("expunge", "-u", mail_user.name, "mailbox", "Support", "all")
+    with caplog.at_level(logging.WARNING, logger="connectors.imap"):
+        assert await channel.fetch() == []
+        await channel.close()
+        assert await connect(mail_user, state, folders=["Support"]).fetch() == []  # a restart
+    assert len(caplog.messages) == 1
+    new = dovecot.uidvalidity(mail_user, "Support")
+    assert state == {"Support:uidvalidity": str(new), "Support:last_uid": "0"}
+    dovecot.append(mail_user, "Support", message(2))
+    assert subjects(await connect(mail_user, state, folders=["Support"]).fetch()) == [
+        "Question 2"]
+
+
 async def test_ack_of_mail_fetched_before_the_folder_was_recreated_marks_nothing(
         connect, dovecot, mail_user):
     dovecot.seed(mail_user, "Support", [message(1)])

@@ -11,7 +11,7 @@ from inbox.config import load_config
 from inbox.daemon import Daemon
 from inbox.model import Identity
 from inbox.store import Store
-from tests.conftest import mail
+from tests.conftest import INBOX_TOML, mail
 
 
 def answered(school, text: str = "Ответ") -> email.message.Message:
@@ -66,6 +66,31 @@ def test_a_different_mail_reusing_a_message_id_is_kept_and_a_relayed_copy_is_not
     school.cli("run", "--once")
     assert sorted(t["subject"] for t in _threads(school)) == ["Заявка с сайта", "Оплата за декабрь"]
     assert sum(t["messages"] for t in _threads(school)) == 2
+
+
+def test_a_mail_filed_from_one_of_our_mailboxes_is_not_filed_again_from_another(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    # The admin renames the channel: its mailbox is read anew, as a second mailbox of ours
+    # would read a mail sent to both addresses.
+    school.write(INBOX_TOML.replace('name = "support"\npath', 'name = "office"\npath'))
+    school.deliver(mail())
+    school.deliver(mail(subject="Экскурсия", body="Когда экскурсия?", message_id="m2@mail.example"))
+    school.cli("run", "--once")
+    threads = _threads(school)
+    assert sorted(t["subject"] for t in threads) == ["Оплата за декабрь", "Экскурсия"]
+    assert sum(t["messages"] for t in threads) == 2
+
+
+def test_a_reply_on_a_channel_no_longer_configured_is_refused_not_queued(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.write(INBOX_TOML.replace('name = "support"\npath', 'name = "office"\npath'))
+    result = school.cli("reply", "1", "--as", "boris", "-m", "Ответ", ok=False)
+    assert result.exit_code == 1
+    assert ("#1 came in on the channel 'support', which inbox.toml no longer has"
+            " (channels: office)") in result.output
+    assert json.loads(school.cli("show", "1", "--json").output)["messages"][-1]["direction"] == "in"
 
 
 def test_reply_by_in_reply_to_joins_the_thread(school):

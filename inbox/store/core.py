@@ -499,6 +499,19 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         )
         return Stored(row["id"], row["thread_id"], False) if row else None
 
+    def find_mail(self, message_id: str) -> tuple[str, Stored] | None:
+        """A customer's mail filed under this Message-ID from any of our mailboxes, and which.
+
+        The same mail in two of them (To one address, Cc the other; a channel renamed, so its
+        mailbox is read anew) is one message, whatever the account.
+        """
+        row = self._one(
+            "SELECT id, thread_id, account FROM messages WHERE header_message_id = ?"
+            " AND header_message_id != ''"  # the partial index, not a scan
+            " AND external_id = header_message_id AND channel = 'email' AND direction = 'in'"
+            " ORDER BY id LIMIT 1", (message_id,))
+        return (row["account"], Stored(row["id"], row["thread_id"], False)) if row else None
+
     def add_message(self, *, thread_id: int, direction: Direction, channel: str, account: str,
                     text: str, created_at: datetime, sender: str = "", subject: str = "",
                     visible_text: str | None = None, html: str | None = None,
