@@ -44,6 +44,15 @@ LINK_PREFIX = "link-"
 LINK_VALID = timedelta(days=1)
 
 
+def where_told(client: str) -> str:
+    """Where a linked agent's notifications go: only ``client = "telegram"`` brings them here."""
+    if client == "telegram":
+        return "Notifications come here."
+    elsewhere = "by email" if client == "email" else "nowhere: you read inbox threads"
+    return (f'Notifications still go {elsewhere} (client = "{client}" in inbox.toml); ask the'
+            ' admin for client = "telegram" to get them here.')
+
+
 def new_link_code(store: Store, agent_id: str, now: datetime | None = None) -> tuple[str, datetime]:
     """A one-time code that links whoever sends ``/start link-CODE`` to ``agent_id``."""
     code = secrets.token_hex(8)
@@ -91,8 +100,8 @@ class AgentBot:
                 self.store.record_claim(item.account, item.external_id, linked, None, now_utc())
                 agent = self.config.agents[linked]
                 self.notifier.chat(linked, f"Linked: you are {agent.name} ({agent.id}) at"
-                                           f" {self.config.school.name}. Notifications come"
-                                           f" here.\n\n{HELP}")
+                                           f" {self.config.school.name}."
+                                           f" {where_told(agent.client)}\n\n{HELP}")
                 return True
         agent_id = self.notifier.agent_for_telegram(user)
         if not agent_id:

@@ -230,13 +230,13 @@ def _unpack(archive: Path, db_path: Path, attachments: Path) -> Manifest:
         raise CareError(f"{archive}: inbox.db is damaged (checksum differs from the manifest)")
     if files != manifest.files:
         raise CareError(f"{archive}: {manifest.files} attachment files expected, {files} found")
-    attachments.mkdir(mode=0o700, parents=True, exist_ok=True)
     return manifest
 
 
 def _extract(tar: tarfile.TarFile, archive: Path, db_path: Path,
              attachments: Path) -> tuple[Manifest | None, str | None, int]:
     manifest, db_sha, files = None, None, 0
+    attachments.mkdir(mode=0o700, parents=True, exist_ok=True)  # mkdir's parents get the umask
     for member in tar:
         if not member.isfile():
             continue
@@ -247,7 +247,7 @@ def _extract(tar: tarfile.TarFile, archive: Path, db_path: Path,
         elif match := _ATTACHMENT_NAME.fullmatch(member.name):
             sha = match.group(2)
             path = attachments / sha[:2] / sha
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, exist_ok=True)
             if _copy(_member(tar, member), path) != sha or match.group(1) != sha[:2]:
                 raise CareError(f"{archive}: attachment {sha} is damaged (checksum differs)")
             files += 1

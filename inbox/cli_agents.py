@@ -48,6 +48,10 @@ def link(obj: Context, agent: str, as_json: bool) -> None:
     desk = Desk.of(config)
     if desk.telegram is None:
         raise ActionError("no [[telegram]] bot is configured for agents to link with")
+    if config.agents[agent].client != "telegram":
+        click.echo(f"note: {agent} has client = \"{config.agents[agent].client}\": linking lets"
+                   " them answer from Telegram, but notifications go to Telegram only with"
+                   ' client = "telegram"', err=True)
     code, expires = new_link_code(store, agent)
     bot = _bot_username(config, store, desk)
     command = f"/start {LINK_PREFIX}{code}"

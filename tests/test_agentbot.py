@@ -126,12 +126,27 @@ def test_a_colleagues_code_from_an_agents_own_account_links_nobody(bot_desk):
     assert sent_to(bot_desk, 888)[-1].text.startswith("Linked: you are Aigerim (aigerim)")
 
 
+def test_linking_an_agent_whose_client_is_not_telegram_says_where_notifications_go(bot_desk):
+    bot_desk.write(bot_desk.config.read_text().replace(
+        'id = "boris"\nname = "Boris"\nclient = "telegram"', 'id = "boris"\nname = "Boris"'))
+    result = bot_desk.cli("agents", "link", "boris", "--json")
+    assert 'boris has client = "cli"' in result.stderr
+    bot_desk.bot.user_message(BORIS, json.loads(result.stdout)["command"])
+    bot_desk.cli("run", "--once")
+    (welcome,) = sent_to(bot_desk, BORIS)
+    assert "Notifications come here" not in welcome.text
+    assert ('Notifications still go nowhere: you read inbox threads (client = "cli" in'
+            ' inbox.toml); ask the admin for client = "telegram" to get them here.'
+            ) in welcome.text
+
+
 def test_start_with_the_code_links_the_sender_once(bot_desk):
     linked = json.loads(bot_desk.cli("agents", "link", "boris", "--json").output)
     bot_desk.bot.user_message(BORIS, linked["command"])
     bot_desk.cli("run", "--once")
     (welcome,) = sent_to(bot_desk, BORIS)
-    assert welcome.text.startswith("Linked: you are Boris (boris) at Test School.")
+    assert welcome.text.startswith("Linked: you are Boris (boris) at Test School."
+                                   " Notifications come here.")
     agents = json.loads(bot_desk.cli("agents", "list", "--json").output)
     assert [(a["id"], a["telegram"]) for a in agents] == [("boris", "777"), ("aigerim", "888")]
     # The same code from someone else links nobody: it is just a customer's message.

@@ -195,7 +195,7 @@ def test_a_restored_store_is_readable_by_its_owner_only_whatever_the_umask(fille
         os.umask(old)
     files = [target / "inbox.db", *(p for p in (target / "attachments").rglob("*"))]
     assert len(files) > 3
-    modes = {oct(p.stat().st_mode & 0o777) for p in [target, *files]}
+    modes = {oct(p.stat().st_mode & 0o777) for p in [target, target / "attachments", *files]}
     assert modes <= {"0o600", "0o700"}, modes
 
 
