@@ -25,7 +25,7 @@ from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from connectors.mime import parse_email
-from inbox.channel import Inbound, SyncState
+from inbox.channel import HEALTH_WARNING, Inbound, SyncState
 from inbox.secrets import SecretError
 
 if TYPE_CHECKING:
@@ -233,9 +233,22 @@ class ImapMailbox:
         for folder in self.settings.folders:
             room = self.settings.batch_size - len(items)
             if room <= 0:
-                break
+                return items
             items += self._fetch_folder(client, folder, room)
+        self._report_missing()  # every folder was looked at
         return items
+
+    def _report_missing(self) -> None:
+        """Keep ``inbox status``'s warning in step with the folders that do not exist."""
+        missing = [folder for folder in self.settings.folders if folder in self._missing_logged]
+        warning = (f"folder{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+                   f" not found at {self.server.where}: not read (fix folders in inbox.toml)"
+                   if missing else None)
+        if self.state.get(HEALTH_WARNING) != warning:
+            if warning is None:
+                self.state.delete(HEALTH_WARNING)
+            else:
+                self.state.set(HEALTH_WARNING, warning)
 
     def _fetch_folder(self, client: IMAPClient, folder: str, room: int) -> list[Inbound]:
         try:

@@ -108,11 +108,16 @@ class Channel(Protocol):
     async def send(self, msg: Outbound) -> Delivery: ...
 
 
+# The key under which a channel keeps, in its SyncState, a standing problem that does not
+# stop it (a configured IMAP folder that does not exist): ``inbox status`` shows it.
+HEALTH_WARNING = "health:warning"
+
+
 class SyncState(Protocol):
     """A channel's own durable cursor (IMAP UIDVALIDITY/last UID, Telegram offset).
 
     Backed by the store, handed to a connector so it never imports the store.
-    Write the cursor in ``ack`` (after the commit), never in ``fetch``.
+    Move the cursor past a message only in ``ack`` (after the commit), never in ``fetch``.
     """
 
     def get(self, key: str) -> str | None: ...

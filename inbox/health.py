@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from inbox.channel import HEALTH_WARNING
 from inbox.config import ChannelConfig, Config
 from inbox.store import Store, iso, parse_time
 from inbox.store.care import SlaBreach
@@ -43,6 +44,7 @@ class ChannelHealth:
     error_since: datetime | None
     last_error: str
     lag: int | None  # messages waiting at the source, where cheaply known (Maildir new/)
+    warning: str = ""  # a standing problem the channel reads around (a missing folder)
 
 
 @dataclass
@@ -92,7 +94,7 @@ def _channel(channel: ChannelConfig, store: Store, now: datetime,
         state = "ok"
     return ChannelHealth(channel.name, channel.kind, state, last_ok, error_since,
                          items.get("health:last_error", "") if error_since else "",
-                         _lag(channel))
+                         _lag(channel), items.get(HEALTH_WARNING, ""))
 
 
 def _lag(channel: ChannelConfig) -> int | None:
@@ -117,6 +119,8 @@ def _problems(health: Health, limits: Thresholds, now: datetime):
         elif channel.state == "stale" and channel.last_ok is not None:
             yield (f"{label}: no successful poll for {_age(now - channel.last_ok)}"
                    " (is the daemon running?)")
+        if channel.warning:
+            yield f"{label}: {channel.warning}"
     if health.oldest_pending and now - health.oldest_pending > limits.outbox_age:
         waiting = health.outbox["queued"] + health.outbox["retrying"]
         yield (f"outbox: {waiting} waiting, the oldest for"
@@ -137,7 +141,7 @@ def health_json(health: Health) -> dict[str, Any]:
             "name": c.name, "kind": c.kind,
             "state": c.state,
             "last_ok": iso(c.last_ok), "error_since": iso(c.error_since),
-            "last_error": c.last_error, "lag": c.lag,
+            "last_error": c.last_error, "lag": c.lag, "warning": c.warning,
         } for c in health.channels],
         "outbox": {
             **health.outbox,

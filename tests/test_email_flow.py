@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import hashlib
+import json
 import re
 from email.policy import default as default_policy
 from email.utils import parseaddr
@@ -325,3 +326,18 @@ async def test_html_only_mail_keeps_backslashes_and_line_leading_numbers_as_writ
     text = desk.store.messages(desk.only_thread().id)[0].text
     assert " ".join(text.split()) == ("Папка \\\\fileserver\\new_projects\\12 не открывается, "
                                       "ошибка 500. Лог: C:\\Users\\olga\\report_1.txt")
+
+
+async def test_a_configured_folder_that_does_not_exist_makes_status_unhealthy_until_it_does(desk):
+    desk.school.write(desk.school.config.read_text().replace(
+        "idle = false", 'idle = false\nfolders = ["Parents", "INBOX"]'))
+    desk.deliver(mail())
+    assert stored(await desk.run_once()) == 1  # INBOX is still read
+    status = desk.school.cli("status", "--json", ok=False)
+    assert status.exit_code == 1
+    problem = (f"email 'school': folder 'Parents' not found at 127.0.0.1:{desk.dovecot.port}:"
+               " not read (fix folders in inbox.toml)")
+    assert json.loads(status.output)["problems"] == [problem]
+    desk.dovecot.create_folder(desk.user, "Parents")
+    await desk.run_once()
+    assert json.loads(desk.school.cli("status", "--json").output)["channels"][0]["warning"] == ""

@@ -13,6 +13,7 @@ import pytest
 
 from connectors.email import EmailChannel, create, settings
 from connectors.imap import ImapError, ImapUnreachable, parse_ref
+from inbox.channel import HEALTH_WARNING
 from inbox.sections import Section
 from tests.memory_state import MemoryState
 from tests.servers.dovecot import Dovecot, MailUser
@@ -250,14 +251,22 @@ async def test_batches_span_several_folders_in_order(connect, dovecot, mail_user
 async def test_a_folder_deleted_in_webmail_is_skipped_and_inbox_still_read(
         connect, dovecot, mail_user, caplog):
     dovecot.seed(mail_user, "INBOX", [message(1)])
-    channel = connect(mail_user, folders=["Gone", "INBOX"], poll_interval=1)
+    state = MemoryState()
+    channel = connect(mail_user, state, folders=["Gone", "INBOX"], poll_interval=1)
     first = await channel.fetch()
     assert subjects(first) == ["Question 1"]
     assert "folder 'Gone' does not exist" in caplog.text
+    assert state[HEALTH_WARNING] == ("folder 'Gone' not found at 127.0.0.1:"
+                                     f"{dovecot.port}: not read (fix folders in inbox.toml)")
     await channel.ack(first)
     assert await channel.fetch(wait=1.5) == []  # no IDLE on the missing first folder: polls
     dovecot.seed(mail_user, "INBOX", [message(2)])
     assert subjects(await channel.fetch(wait=5)) == ["Question 2"]
+    dovecot.create_folder(mail_user, "Gone")  # the admin puts it back
+    await channel.close()
+    again = await connect(mail_user, state, folders=["Gone", "INBOX"]).fetch()
+    assert subjects(again) == ["Question 2"]  # fetched before, never acknowledged
+    assert HEALTH_WARNING not in state
 
 
 # -- after = seen / move --------------------------------------------------------------
