@@ -112,10 +112,13 @@ class TelegramChannel:
             try:
                 await self.bot.initialize()  # calls getMe: learns our @username
             except InvalidToken:  # PTB's message quotes the token itself
-                source = self.settings.token.describe() if self.settings.token else "?"
-                raise InvalidToken(
-                    f"Telegram rejected the token of bot {self.name!r} (from {source})") from None
+                raise self._rejected() from None
             self._started = True
+
+    def _rejected(self) -> InvalidToken:
+        """The error for a token Telegram refuses, at start or revoked while running."""
+        source = self.settings.token.describe() if self.settings.token else "?"
+        return InvalidToken(f"Telegram rejected the token of bot {self.name!r} (from {source})")
 
     async def check_connect(self) -> str:
         await self._start()
@@ -152,6 +155,8 @@ class TelegramChannel:
             updates: list[Update | None] = list(await self.bot.get_updates(
                 offset=self._offset or None, timeout=timeout,
                 allowed_updates=list(ALLOWED_UPDATES)))
+        except InvalidToken:  # revoked in @BotFather while we run (PTB says just "Error")
+            raise self._rejected() from None
         except TelegramError:
             raise
         except Exception:

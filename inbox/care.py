@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tarfile
 import tempfile
 import zipfile
@@ -105,7 +106,9 @@ def backup(store: Store, archive: Path) -> Manifest:
     change, so copying those the snapshot refers to after it was taken is exact.
     The archive appears under its name only when complete, replacing any file there
     (a nightly job may reuse one name). Raises CareError naming ``archive`` as given
-    when it cannot be written, never the scratch files made beside it.
+    when it cannot be written, never the scratch files made beside it. A folder that is
+    not there is not made: a mistyped path, or a backup disk that is not mounted, must fail
+    the nightly job rather than fill a new folder on another disk.
     """
     target = archive.resolve()
     try:
@@ -114,6 +117,8 @@ def backup(store: Store, archive: Path) -> Manifest:
         if not _about_archive(exc, target):
             raise  # an attachment that cannot be read names itself
         raise CareError(f"{archive}: cannot write the backup: {exc.strerror or exc}") from None
+    except sqlite3.OperationalError as exc:  # the database's copy, made beside the archive
+        raise CareError(f"{archive}: cannot write the backup: {exc}") from None
 
 
 _SCRATCH = ".inbox-backup-"  # the folder a backup is built in, beside the archive
@@ -132,7 +137,6 @@ def _about_archive(exc: OSError, archive: Path) -> bool:
 
 
 def _write_backup(store: Store, archive: Path) -> Manifest:
-    archive.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=_SCRATCH, dir=archive.parent) as scratch:
         snapshot = store.snapshot(Path(scratch) / "inbox.db")
         present = {sha for sha in snapshot.hashes if store.attachment_path(sha).is_file()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -132,6 +133,10 @@ def domain_errors(function: Callable) -> Callable:
         except OSError as exc:  # a file or folder given on the command line, or the store's
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+        except sqlite3.OperationalError as exc:  # the store's disk is full or read-only
+            store = next((arg._store for arg in args if isinstance(arg, Context)), None)
+            failure = store.write_failure(exc, "nothing was changed", "you") if store else ""
+            raise click.ClickException(failure or f"the store: {exc}") from None
     return wrapper
 
 

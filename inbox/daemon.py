@@ -237,9 +237,21 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration:\n%s", exc)
             return
-        if [(c.kind, c.name, c.settings) for c in config.channels] != [
-                (c.kind, c.name, c.settings) for c in self.config.channels]:
-            log.warning("channel settings changed: they take effect after a restart")
+        old = self.config
+        unapplied = [what for what, changed in (
+            ("channels", [(c.kind, c.name, c.settings) for c in config.channels]
+             != [(c.kind, c.name, c.settings) for c in old.channels]),
+            ("[store]", config.store != old.store),
+            ("[escalation] interval_seconds",
+             config.escalation.interval_seconds != old.escalation.interval_seconds),
+            ("[outbox] interval_seconds",
+             config.outbox.interval_seconds != old.outbox.interval_seconds),
+        ) if changed]
+        if unapplied:
+            log.warning("changed in %s: %s; that takes effect after a restart (systemctl restart"
+                        " school-inbox), and until then the daemon goes on with what it started"
+                        " with", config.path, ", ".join(unapplied))
+        config = replace(config, store=old.store)  # the store it has open, not a new path
         self._log_routing_diff(self.config.routing, config.routing)
         self.config = config
         self.pipeline.reconfigure(config)

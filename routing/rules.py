@@ -117,7 +117,11 @@ def parse_routing(
     names = [segment.name for segment in segments]
     known = Known(teams, agents, sla_policies, languages, names, channels, accounts, templates)
     default_team = top.text("default_team", "general")
-    check_known(top, "default_team", [default_team], teams, "a team", "teams")
+    if "default_team" in data or teams is None or default_team in teams:
+        check_known(top, "default_team", [default_team], teams, "a team", "teams")
+    else:  # an empty file (or one without the key): say so, not "general is not a team"
+        top.problem(f'default_team is not set and no team is named "{default_team}" (the'
+                    f' default): set default_team = "NAME" (teams: {", ".join(sorted(teams))})')
     default_priority = top.text("default_priority", "normal")
     check_known(top, "default_priority", [default_priority], PRIORITIES, "a priority",
                 "priorities")

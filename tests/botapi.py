@@ -567,7 +567,8 @@ def _fault(status: int, retry_after: int | None) -> ApiError:
         seconds = retry_after or 1
         return ApiError(429, f"Too Many Requests: retry after {seconds}",
                         {"retry_after": seconds})
-    texts = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error",
+    texts = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+             500: "Internal Server Error",
              502: "Bad Gateway"}
     return ApiError(status, texts.get(status, "Error"))
 

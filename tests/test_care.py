@@ -111,7 +111,7 @@ def filled(school):
 
 
 def test_backup_while_the_store_is_written_restores_to_a_consistent_copy(filled, tmp_path):
-    archive = tmp_path / "backups" / "today.tar.gz"
+    archive = tmp_path / "today.tar.gz"
     stop = threading.Event()
     written = []
 
@@ -164,6 +164,11 @@ def test_a_backup_that_cannot_be_written_names_the_path_given_and_one_that_can_r
     assert result.output.startswith("Error: /proc/nope.tar.gz: cannot write the backup: ")
     assert ".inbox-backup-" not in result.output
     nightly = tmp_path / "backups" / "nightly.tar.gz"
+    result = filled.cli("backup", str(nightly), ok=False)  # a folder not there (not mounted?)
+    assert result.output == (f"Error: {nightly}: cannot write the backup:"
+                             " No such file or directory\n")
+    assert not nightly.parent.exists()
+    nightly.parent.mkdir()
     for _ in range(2):  # a cron job reusing one name
         assert filled.cli("backup", str(nightly)).output.startswith(f"{nightly}: 3 threads")
     assert [p.name for p in nightly.parent.iterdir()] == ["nightly.tar.gz"]

@@ -372,6 +372,11 @@ def test_a_store_that_turns_read_only_is_reported_and_the_daemon_recovers(school
             daemon.wait_log(f"cannot write the store {db} (disk I/O error)", timeout=30)
             assert daemon.proc.poll() is None, "the daemon died on a read-only store"
             assert len(list((school.maildir / "new").iterdir())) == 5, "acknowledged unstored mail"
+            refused = school.cli("reply", "1", "--as", "boris", "-m", "Ответ", ok=False)
+            assert refused.exit_code == 1
+            assert refused.output.startswith(f"Error: cannot write the store {db} (")
+            assert refused.output.endswith(" may write the file and its folder; nothing was"
+                                           " changed\n")
         finally:
             _immutable(locked, False)
         daemon.wait(lambda: stored_count(db) == 6, 30, "the mail stored once writable again")

@@ -192,3 +192,15 @@ def test_a_reload_that_drops_every_rule_is_applied_with_a_warning(school, caplog
     assert f"{school.root / 'routing.toml'} has no rules now (it had 1): every new thread" \
            " goes to the default team 'support'" in caplog.text
     daemon.store.close()
+
+
+def test_a_reload_names_what_needs_a_restart_and_keeps_the_store_it_has_open(school, caplog):
+    daemon = Daemon(load_config(school.config))
+    school.write(school.config.read_text().replace("/state/inbox.db", "/state2/inbox.db")
+                 + "\n[outbox]\ninterval_seconds = 30\n")
+    with caplog.at_level(logging.WARNING, logger="inbox.daemon"):
+        daemon.reload()
+    assert (f"changed in {school.config}: [store], [outbox] interval_seconds; that takes"
+            " effect after a restart") in caplog.text
+    assert daemon.config.store.path == school.root / "state" / "inbox.db"
+    daemon.store.close()

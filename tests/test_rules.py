@@ -96,6 +96,12 @@ def test_unknown_team_names_the_rule_and_lists_the_teams():
                         " (teams: billing, general)"]
 
 
+def test_an_empty_routing_file_says_default_team_is_not_set():
+    _, problems = parse("", teams={"support", "office"})
+    assert problems == ['routing.toml: default_team is not set and no team is named "general"'
+                        ' (the default): set default_team = "NAME" (teams: office, support)']
+
+
 def test_unknown_keys_are_problems_at_every_level():
     _, problems = parse(
         'default_teem = "general"\n'

@@ -491,6 +491,17 @@ async def test_a_rejected_token_is_reported_without_the_token(connect, monkeypat
         False, False, f"InvalidToken: {raised.value}")
 
 
+@pytest.mark.anyio
+async def test_a_token_revoked_while_running_is_named_as_at_start(server, connect):
+    channel = connect()
+    await channel.check_connect()
+    server.fail_next("getUpdates", 401)  # the token was revoked in @BotFather
+    with pytest.raises(InvalidToken) as raised:
+        await channel.fetch()
+    assert str(raised.value) == ("Telegram rejected the token of bot 'school-bot'"
+                                 f" (from environment variable {TOKEN_ENV})")
+
+
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_burst_to_many_chats_is_paced_below_telegrams_limits(server, connect):

@@ -216,9 +216,11 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
     def close(self) -> None:
         self.conn.close()
 
-    def write_failure(self, error: BaseException) -> str:
+    def write_failure(self, error: BaseException, outcome: str = "nothing was acknowledged at"
+                      " the source, so nothing is lost", who: str = "the service user") -> str:
         """What ``error`` means to the admin when it is the store that cannot be written (a
-        full disk, a read-only file or folder, an I/O error); "" for any other error."""
+        full disk, a read-only file or folder, an I/O error); "" for any other error.
+        ``outcome`` says what became of the work that failed (the daemon's by default)."""
         if isinstance(error, sqlite3.OperationalError) and any(
                 words in str(error) for words in _WRITE_FAILURES):
             what, reason, it = f"the store {self.path}", str(error), "the file and its folder"
@@ -228,8 +230,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         else:
             return ""
         return (f"cannot write {what} ({reason}): check that its disk is not full or read-only"
-                f" and that the service user may write {it}; nothing was acknowledged at the"
-                " source, so nothing is lost")
+                f" and that {who} may write {it}; {outcome}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
