@@ -45,7 +45,7 @@ def holding(store_path: Path, holder: str, advice: str) -> Iterator[None]:
             fd = os.open(path, flags, 0o600)
             break
         except OSError as exc:
-            error = exc.strerror
+            error = error or exc.strerror  # the first reason ("Read-only file system")
     if fd is None:  # a read-only folder without the file: the store cannot be written
         # either, and the daemon must still start to say so (and file mail once it can)
         log.warning("cannot open %s (%s): running without the one-daemon lock", path, error)

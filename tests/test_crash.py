@@ -6,6 +6,7 @@ every log and `inbox check`."""
 from __future__ import annotations
 
 import base64
+import logging
 import random
 import signal
 import sqlite3
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from inbox import running
 from inbox.store import Store
 from tests.botapi import TOKEN, BotApiServer
 from tests.conftest import INBOX_TOML, School, mail
@@ -384,3 +386,13 @@ def test_a_store_that_turns_read_only_is_reported_and_the_daemon_recovers(school
         daemon.signal(signal.SIGTERM)
         daemon.finish()
     assert_intact_and_stored_once(db, ids | {"before@mail.example"})
+
+
+def test_a_lock_on_a_read_only_disk_says_read_only(small_disk, caplog):
+    if subprocess.run(["mount", "-o", "remount,ro", str(small_disk)]).returncode != 0:
+        pytest.skip("cannot remount the tmpfs read-only here")
+    with caplog.at_level(logging.WARNING, logger="inbox.running"), \
+            running.holding(small_disk / "inbox.db", "inbox run", "stop it"):
+        pass
+    assert caplog.messages == [f"cannot open {small_disk / 'inbox.db.lock'} (Read-only file"
+                               " system): running without the one-daemon lock"]
