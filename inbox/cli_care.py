@@ -41,26 +41,30 @@ def care_errors(function: Callable) -> Callable:
               help="Unhealthy when more deliveries failed for good in the last 24 h.")
 @click.option("--max-breaches", type=click.IntRange(min=0), default=None,
               help="Unhealthy when more open threads are past an SLA deadline.")
+@click.option("--min-free-mb", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Unhealthy when the store's disk has less free space than this.")
 @json_option
 @click.pass_obj
 @domain_errors
 def status(obj: Context, failing_for: timedelta, stale_after: timedelta,
            outbox_age: timedelta, max_failed: int | None, max_breaches: int | None,
-           as_json: bool) -> None:
+           min_free_mb: int, as_json: bool) -> None:
     """Health of every channel, the outbox and SLAs; exit 1 when unhealthy.
 
     Unhealthy means any of: a channel failing for longer than --failing-for; a
     channel never polled, or without a successful poll for --stale-after (the
     daemon is down or stuck); an outbox entry undelivered for longer than
     --outbox-age; more than --max-failed deliveries failed in the last 24 h or
-    more than --max-breaches threads past an SLA deadline (only when given).
+    more than --max-breaches threads past an SLA deadline (only when given); less than
+    --min-free-mb free on the disk of the store or its attachments.
 
     \b
     Example:
       inbox status --json
       inbox status --outbox-age 30m || mail -s "school-inbox" admin@school.example
     """
-    limits = Thresholds(failing_for, stale_after, outbox_age, max_failed, max_breaches)
+    limits = Thresholds(failing_for, stale_after, outbox_age, max_failed, max_breaches,
+                        min_free_mb)
     health = check_health(obj.config, obj.report_store, now_utc(), limits)
     if as_json:
         emit_json(health_json(health))

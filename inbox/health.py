@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from inbox.channel import HEALTH_WARNING
@@ -33,6 +34,7 @@ class Thresholds:
     outbox_age: timedelta = timedelta(hours=1)  # oldest undelivered outbox entry
     max_failed: int | None = None  # failed deliveries in the last 24 h; None: not judged
     max_breaches: int | None = None  # threads past an SLA deadline; None: not judged
+    min_free_mb: int = 100  # free space on the store's disk(s); below it mail soon stops
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Health:
     failed_last_day: int
     breaches: int
     breached: list[SlaBreach]
+    store_path: str = ""
+    store_free: int | None = None  # bytes free on the fuller disk of the database's and files'
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -74,7 +78,8 @@ def check_health(config: Config, store: Store, now: datetime,
                 for state in ("queued", "retrying", "sent", "failed")},
         oldest_pending=summary["oldest_pending"],
         failed_last_day=store.failed_deliveries_since(now - DAY),
-        breaches=breaches, breached=breached)
+        breaches=breaches, breached=breached, store_path=str(config.store.path),
+        store_free=_free_bytes([config.store.path.parent, config.store.attachments]))
     health.problems = list(_problems(health, thresholds, now))
     return health
 
@@ -95,6 +100,22 @@ def _channel(channel: ChannelConfig, store: Store, now: datetime,
     return ChannelHealth(channel.name, channel.kind, state, last_ok, error_since,
                          items.get("health:last_error", "") if error_since else "",
                          _lag(channel), items.get(HEALTH_WARNING, ""))
+
+
+def _free_bytes(folders: list[Path]) -> int | None:
+    """Space left on the fuller of the disks these folders are on (those that exist).
+
+    A full disk stops the daemon writing, its channels' health included, so the channels
+    would look fine here until --stale-after: the space itself says it at once.
+    """
+    free = []
+    for folder in folders:
+        try:
+            stat = os.statvfs(folder)
+        except OSError:
+            continue
+        free.append(stat.f_bavail * stat.f_frsize)
+    return min(free, default=None)
 
 
 def _lag(channel: ChannelConfig) -> int | None:
@@ -129,6 +150,10 @@ def _problems(health: Health, limits: Thresholds, now: datetime):
         yield f"outbox: {health.failed_last_day} deliveries failed in the last 24 h"
     if limits.max_breaches is not None and health.breaches > limits.max_breaches:
         yield f"SLA: {health.breaches} threads past their deadline"
+    if health.store_free is not None and health.store_free < limits.min_free_mb * 2**20:
+        yield (f"store: {_megabytes(health.store_free)} free on the disk of"
+               f" {health.store_path} (less than {limits.min_free_mb} MB): mail stops being"
+               " filed when it is full")
 
 
 def health_json(health: Health) -> dict[str, Any]:
@@ -149,6 +174,7 @@ def health_json(health: Health) -> dict[str, Any]:
             "oldest_pending_seconds": _seconds(now, health.oldest_pending),
             "failed_last_day": health.failed_last_day,
         },
+        "store": {"path": health.store_path, "free_bytes": health.store_free},
         "sla": {
             "breaches": health.breaches,
             "threads": [{"id": b.thread.id, "target": b.target, "due": iso(b.due),
@@ -178,11 +204,17 @@ def health_text(health: Health) -> str:
     lines += ["", f"outbox: {box['queued']} queued, {box['retrying']} retrying,"
                   f" {box['sent']} sent, {box['failed']} failed"
                   f" ({health.failed_last_day} in the last 24 h){oldest}"]
+    if health.store_free is not None:
+        lines.append(f"store: {health.store_path}, {_megabytes(health.store_free)} free")
     lines.append(f"SLA: {health.breaches} open threads past a deadline" + (
         ": " + ", ".join(f"#{b.thread.id} {b.target.replace('_', ' ')} due"
                          f" {views.short_time(b.due)}" for b in health.breached[:5])
         if health.breaches else ""))
     return "\n".join(lines)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:,.0f} MB"
 
 
 def _seconds(now: datetime, then: datetime | None) -> int | None:

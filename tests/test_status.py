@@ -180,8 +180,25 @@ def test_sla_breaches_list_unanswered_and_unresolved_open_threads(school):
     assert "  ! SLA: 1 threads past their deadline" in result.output.splitlines()
 
 
+def test_too_little_space_on_the_stores_disk_is_unhealthy_at_once(school):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    assert school.cli("status").exit_code == 0
+    huge = 2**40  # more megabytes than any disk here has free
+    result = school.cli("status", "--json", "--min-free-mb", str(huge), ok=False)
+    assert result.exit_code == 1
+    shown = json.loads(result.output)
+    db = school.root / "state" / "inbox.db"
+    assert shown["store"]["path"] == str(db)
+    free = shown["store"]["free_bytes"]
+    assert free > 0
+    assert shown["problems"] == [
+        f"store: {free / 2**20:,.0f} MB free on the disk of {db} (less than {huge} MB):"
+        " mail stops being filed when it is full"]
+
+
 def test_status_help_defines_unhealthy(school):
     text = school.cli("status", "--help").output
     for phrase in ("--failing-for", "--stale-after", "--outbox-age", "--max-failed",
-                   "--max-breaches", "exit 1 when unhealthy"):
+                   "--max-breaches", "--min-free-mb", "exit 1 when unhealthy"):
         assert phrase in text
