@@ -174,14 +174,12 @@ class Actions:
 
     def _configured_channel(self, thread: Thread) -> None:
         """Refuse a reply no channel could carry, rather than queue it for hours of retries."""
-        try:
-            self.config.channel(thread.account)
-        except KeyError:
+        if not self.config.has_channel(thread.account):
             names = ", ".join(channel.name for channel in self.config.channels) or "none"
             raise ActionError(
                 f"#{thread.id} came in on the channel {thread.account!r}, which inbox.toml no"
                 f" longer has (channels: {names}), so no reply can reach the customer; name"
-                f" the channel {thread.account!r} again to answer there") from None
+                f" the channel {thread.account!r} again to answer there")
 
     def _recipient(self, thread: Thread) -> str:
         if thread.conversation:

@@ -69,8 +69,8 @@ class AgentMail:
             log.warning("%s: mail %s from %s not taken as an agent's reply: %s", item.account,
                         item.external_id, item.sender.value, refusal)
             return False
-        if self.store.was_claimed(item.account, item.external_id):
-            return True  # delivered twice: acted on the first time
+        if self.store.was_claimed(None, item.external_id):
+            return True  # delivered twice, or read again by a renamed channel: acted on once
         self.store.record_claim(item.account, item.external_id, agent.id, ticket, now_utc())
         self._act(item, agent, ticket)
         return True

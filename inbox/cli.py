@@ -136,6 +136,9 @@ def domain_errors(function: Callable) -> Callable:
         except sqlite3.OperationalError as exc:  # the store's disk is full or read-only
             store = next((arg._store for arg in args if isinstance(arg, Context)), None)
             failure = store.write_failure(exc, "nothing was changed", "you") if store else ""
+            if not failure and store and "locked" in str(exc):
+                failure = (f"the store {store.path} stayed locked by another program (a"
+                           " backup? an sqlite3 shell?): nothing was changed; try again")
             raise click.ClickException(failure or f"the store: {exc}") from None
     return wrapper
 

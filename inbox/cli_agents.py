@@ -35,8 +35,8 @@ def link(obj: Context, agent: str, as_json: bool) -> None:
     """Print a one-time code and deep link that links AGENT's Telegram account.
 
     The agent opens the link (or sends the bot /start link-CODE) from their own
-    Telegram account within a day; from then on the bot notifies them there and
-    takes their replies.
+    Telegram account within a day; from then on the bot takes their replies, and
+    notifies them there when their client is "telegram" (others keep theirs).
 
     \b
     Example:

@@ -122,6 +122,11 @@ class Config:
                 return channel
         raise KeyError(name)
 
+    def has_channel(self, name: str) -> bool:
+        """Whether a channel of that name is configured: a thread from one that is gone (removed
+        or renamed) cannot be answered."""
+        return any(channel.name == name for channel in self.channels)
+
 
 def load_config(path: str | Path) -> Config:
     """Read and validate everything; raise :class:`ConfigError` listing every problem."""
@@ -226,13 +231,14 @@ def load_config(path: str | Path) -> Config:
         if unknown:  # a typo would silently switch the feature off
             problems.append(f"{path.name}: {table}: channels {unknown} are not configured"
                             f" channels (channels: {', '.join(names) or 'none'})")
+    kinds = {c.name: getattr(c.module, "KIND", c.kind) for c in channels}
     for key, kind in (("email_channel", "email"), ("telegram_channel", "telegram")):
         name = getattr(desk, key)
-        kinds = {c.name: getattr(c.module, "KIND", c.kind) for c in channels}
         if name and kinds.get(name) != kind:
             known = ", ".join(n for n, k in kinds.items() if k == kind) or "none configured"
             problems.append(f"{path.name}: desk: {key} {name!r} is not a configured {kind}"
                             f" channel ({kind} channels: {known})")
+    problems += _unreachable_staff(path.name, agents, teams, set(kinds.values()))
 
     routing = None
     routing_data = read_toml(routing_path, problems) if routing_path.exists() else None
@@ -245,6 +251,26 @@ def load_config(path: str | Path) -> Config:
     return Config(path, school, calendar, store, threads, outbox, agents, teams, sla, desk,
                   greeting, **quality, channels=tuple(channels), routing=routing,
                   routing_path=routing_path)
+
+
+def _unreachable_staff(file: str, agents: dict[str, Agent], teams: dict[str, Team],
+                       kinds: set[str]) -> list[str]:
+    """Agents and teams whose client no configured channel serves: every notice to them
+    would be dropped at run time, with advice (``agents link``) that cannot work."""
+    problems = []
+    for client, needs in (("telegram", "a [[telegram]] bot"),
+                          ("email", "an [[email]] or [[maildir]] channel")):
+        names = [agent.id for agent in agents.values() if agent.client == client]
+        if names and client not in kinds:
+            problems.append(f'{file}: agents {", ".join(names)}: client = "{client}" needs'
+                            f" {needs} to reach them: configure one, or give them another"
+                            f' client ("email", "telegram" or "cli")')
+    groups = [team.name for team in teams.values() if team.client == "telegram-group"]
+    if groups and "telegram" not in kinds:
+        problems.append(f'{file}: teams {", ".join(groups)}: client = "telegram-group" needs a'
+                        " [[telegram]] bot to post in the staff group: configure one, or remove"
+                        " client")
+    return problems
 
 
 def _school_defaults(settings: Any, section: Section, school: School,

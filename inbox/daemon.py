@@ -251,7 +251,14 @@ class Daemon:
             log.warning("changed in %s: %s; that takes effect after a restart (systemctl restart"
                         " school-inbox), and until then the daemon goes on with what it started"
                         " with", config.path, ", ".join(unapplied))
-        config = replace(config, store=old.store)  # the store it has open, not a new path
+        # What it has open stays until the restart: the store, and the channels, so that
+        # replies on threads of a channel renamed in the file still go out through it.
+        kept: dict = {"store": old.store}
+        if "channels" in unapplied:
+            kept["channels"] = old.channels
+            kept["desk"] = replace(config.desk, email_channel=old.desk.email_channel,
+                                   telegram_channel=old.desk.telegram_channel)
+        config = replace(config, **kept)
         self._log_routing_diff(self.config.routing, config.routing)
         self.config = config
         self.pipeline.reconfigure(config)

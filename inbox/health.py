@@ -3,7 +3,8 @@ and for a monitoring check.
 
 The daemon mirrors each channel's health into the store (``health:last_ok``,
 ``health:error_since``, ``health:last_error`` in its sync state, refreshed at
-least once a minute while it polls), so this works from any process without
+least once a minute while it polls; a connector keeps its own standing warning,
+``health:warning``, there too), so this works from any process without
 talking to the daemon. "Unhealthy" is defined by :class:`Thresholds` and
 nothing else; SLA breaches are shown but are the agents' business, not the
 admin's, unless a limit is given.

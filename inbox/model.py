@@ -55,6 +55,10 @@ class Flag(StrEnum):
     QUOTED_ONLY = "quoted-only"  # nothing but quoted history: no new words (shown whole)
 
 
+# What filing decided about a message, against its thread, rather than read from the message
+# itself: re-normalising the raw form (inbox reparse) cannot work it out again, so keeps it.
+FILING_FLAGS = frozenset({Flag.REVIEW})
+
 # Mail no person wrote (out-of-office, bounces, lists, our own loops): never answered
 # automatically, and it never reopens a thread or ends its "pending".
 MACHINE_WRITTEN = (Flag.AUTOMATIC, Flag.BOUNCE, Flag.MAILING_LIST, Flag.OWN_ADDRESS)

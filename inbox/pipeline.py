@@ -142,6 +142,9 @@ class Pipeline:
             if claim is not None and claim(item, contact):
                 report.claimed += 1
                 return
+        if self._filed_from_another_mailbox(item):
+            report.duplicates += 1
+            return
         placement = self._place(item, contact)
         created_at = _arrival_time(item.received_at, now)
         thread = placement.thread
@@ -194,19 +197,10 @@ class Pipeline:
         (``meta["content"]``) that differs from the stored message's: then it is another
         message reusing the id (a web form sending one fixed Message-ID), filed under
         ``id~fingerprint``. A message stored without a fingerprint matches by id alone.
-        A customer's mail already filed from another of our mailboxes is the same message
-        (sent to two of our addresses, or read anew after its channel was renamed).
         """
         found = self.store.find_message(item.account, item.external_id)
         content = item.meta.get("content", "")
         if found is None:
-            elsewhere = (self.store.find_mail(item.external_id)
-                         if item.channel == "email" and item.external_id == item.keys.message_id
-                         else None)
-            if elsewhere and self._same_content(elsewhere[1], content):
-                log.info("%s: %s was filed from %s already", item.account, item.external_id,
-                         elsewhere[0])
-                return None
             return item.external_id
         if self._same_content(found, content):
             return None
@@ -216,6 +210,22 @@ class Pipeline:
         log.warning("%s: %s is a different message reusing that id; filed as %s",
                     item.account, item.external_id, own_id)
         return own_id
+
+    def _filed_from_another_mailbox(self, item: Inbound) -> bool:
+        """A customer's mail already filed from another of our mailboxes is the same message
+        (sent to two of our addresses, or read anew after its channel was renamed).
+
+        Asked after the claims: an agent's reply that Cc's a second mailbox of ours must
+        still be acted on by the desk, whichever mailbox is read first.
+        """
+        if item.channel != "email" or item.external_id != item.keys.message_id:
+            return False  # a messenger's ids are its own; a digest id is no Message-ID
+        found = self.store.find_mail(item.external_id)
+        if found is None or not self._same_content(found.stored, item.meta.get("content", "")):
+            return False
+        log.info("%s: %s was filed from %s already", item.account, item.external_id,
+                 found.account)
+        return True
 
     def _same_content(self, found: Stored, content: str) -> bool:
         """Whether a stored message with the same id is this one (no fingerprint: trust the id)."""

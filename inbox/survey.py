@@ -145,6 +145,8 @@ class SurveySender:
                                                    now - timedelta(minutes=settings.delay_minutes)):
             if settings.channels and thread.account not in settings.channels:
                 continue
+            if not self.config.has_channel(thread.account):
+                continue  # closed after its channel was removed or renamed: nothing carries it
             contact = self.store.contact(thread.contact_id)
             if contact.unreachable:
                 continue

@@ -121,7 +121,8 @@ def parse_routing(
         check_known(top, "default_team", [default_team], teams, "a team", "teams")
     else:  # an empty file (or one without the key): say so, not "general is not a team"
         top.problem(f'default_team is not set and no team is named "{default_team}" (the'
-                    f' default): set default_team = "NAME" (teams: {", ".join(sorted(teams))})')
+                    f' default): set default_team = "NAME" (teams:'
+                    f' {", ".join(sorted(teams)) or "none: add [[teams]] to inbox.toml"})')
     default_priority = top.text("default_priority", "normal")
     check_known(top, "default_priority", [default_priority], PRIORITIES, "a priority",
                 "priorities")

@@ -101,6 +101,22 @@ class School:
         return result
 
 
+def mailbox_read_first(school: School, name: str, toml: str) -> Path:
+    """Another Maildir of ours (``NAME@school.example``), listed before the school's own so it
+    is read first: writes ``toml`` with it added and returns its folder."""
+    folder = school.root / name.title()
+    for sub in ("new", "cur", "tmp"):
+        (folder / sub).mkdir(parents=True)
+    school.write(toml.replace("[[maildir]]", f"""[[maildir]]
+name = "{name}"
+path = "{folder}"
+outbox = "{folder}-sent"
+address = "{name}@school.example"
+
+[[maildir]]""", 1))
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def no_daemon_left_behind():
     """A test that fails half-way must not leave `inbox run` processes running."""

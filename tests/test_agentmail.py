@@ -17,7 +17,7 @@ import pytest
 from inbox.config import load_config
 from inbox.notify import Desk
 from inbox.store import Store
-from tests.conftest import SCHOOL_TOML, mail
+from tests.conftest import SCHOOL_TOML, mail, mailbox_read_first
 
 DESK_TOML = SCHOOL_TOML + """
 
@@ -344,3 +344,33 @@ def test_an_unknown_template_is_explained_to_the_agent_and_nothing_is_sent(desk)
     explained = notifications(desk, "boris@staff.example")[-1]
     assert body(explained).startswith(
         "[#1] Your mail was not used: no template 'helo' (templates: hello)\n")
+
+
+def test_an_agents_reply_copied_to_another_of_our_mailboxes_is_still_acted_on(desk):
+    parents = mailbox_read_first(desk, "parents", DESK_TOML.replace(
+        "[desk]\n", '[desk]\nemail_channel = "support"\n'))  # the desk names its channel
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    reply = agent_mail(reply_address(desk, 1, "boris"), "Счёт отправлен.",
+                       extra="Cc: parents@school.example\r\n")
+    (parents / "new" / "1700000100.cc.host").write_bytes(reply)  # read first
+    desk.deliver(reply)
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert body(answer).startswith("Счёт отправлен.")
+
+
+def test_a_renamed_desk_channel_rereads_its_mailbox_and_acts_on_no_agent_reply_again(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "Готово."))
+    desk.cli("run", "--once")
+    assert len(to_customer(desk)) == 1
+    told = len(notifications(desk, "boris@staff.example"))
+    desk.write(DESK_TOML.replace('name = "support"\npath', 'name = "office"\npath'))
+    for read in (desk.maildir / "cur").iterdir():  # its mailbox read anew
+        read.rename(desk.maildir / "new" / read.name.partition(":")[0])
+    desk.cli("run", "--once")
+    assert len(to_customer(desk)) == 1
+    assert len(notifications(desk, "boris@staff.example")) == told  # nothing "not used"
+    assert [t["id"] for t in json.loads(desk.cli("threads", "--json").output)] == [1]

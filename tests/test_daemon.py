@@ -9,6 +9,7 @@ import signal
 
 import pytest
 
+from inbox.actions import Actions
 from inbox.config import load_config
 from inbox.daemon import Daemon
 from tests.conftest import MISSING_TOKEN, MISSING_TOKEN_ERROR, mail
@@ -195,12 +196,18 @@ def test_a_reload_that_drops_every_rule_is_applied_with_a_warning(school, caplog
 
 
 def test_a_reload_names_what_needs_a_restart_and_keeps_the_store_it_has_open(school, caplog):
+    school.deliver(mail())
+    school.cli("run", "--once")
+    logging.getLogger().addHandler(caplog.handler)  # the command set logging up anew
     daemon = Daemon(load_config(school.config))
     school.write(school.config.read_text().replace("/state/inbox.db", "/state2/inbox.db")
+                 .replace('name = "support"\npath', 'name = "office"\npath')
                  + "\n[outbox]\ninterval_seconds = 30\n")
     with caplog.at_level(logging.WARNING, logger="inbox.daemon"):
         daemon.reload()
-    assert (f"changed in {school.config}: [store], [outbox] interval_seconds; that takes"
-            " effect after a restart") in caplog.text
+    assert (f"changed in {school.config}: channels, [store], [outbox] interval_seconds; that"
+            " takes effect after a restart") in caplog.text
     assert daemon.config.store.path == school.root / "state" / "inbox.db"
+    assert [channel.name for channel in daemon.config.channels] == ["support"]
+    Actions(daemon.store, daemon.config).reply(1, "boris", "Ответ")  # still answerable
     daemon.store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -116,3 +117,15 @@ def test_every_inbox_table_has_a_section_in_the_docs(code_keys):
     for table in code_keys["inbox.toml"]:
         heading = f"[{table}]" if f"[{table}]" in docs else f"[[{table}]]"
         assert heading in docs, f"inbox.toml table {table!r} is not documented"
+
+
+def test_every_shell_command_in_the_docs_units_parses():
+    """A unit copied from install.md must run: one unclosed quote and the timer never mails."""
+    commands = [match.group(1) for doc in (REPO / "docs").glob("*.md")
+                for match in re.finditer(r"^ExecStart=/bin/sh -c '(.*)'$", doc.read_text(),
+                                         re.MULTILINE)]
+    assert len(commands) >= 2
+    for command in commands:
+        checked = subprocess.run(["sh", "-n", "-c", command.replace("%%", "%")],
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, f"{command}\n{checked.stderr}"

@@ -11,7 +11,7 @@ from inbox.config import load_config
 from inbox.daemon import Daemon
 from inbox.model import Identity
 from inbox.store import Store
-from tests.conftest import INBOX_TOML, mail
+from tests.conftest import INBOX_TOML, mail, mailbox_read_first
 
 
 def answered(school, text: str = "Ответ") -> email.message.Message:
@@ -80,6 +80,22 @@ def test_a_mail_filed_from_one_of_our_mailboxes_is_not_filed_again_from_another(
     threads = _threads(school)
     assert sorted(t["subject"] for t in threads) == ["Оплата за декабрь", "Экскурсия"]
     assert sum(t["messages"] for t in threads) == 2
+
+
+def test_another_mail_reusing_an_id_in_another_mailbox_and_a_copy_of_our_reply_are_filed(
+        school):
+    reply = answered(school)  # customer mail m1@mail.example in "support", and our answer
+    office = mailbox_read_first(school, "office", INBOX_TOML)
+    (office / "new" / "1.other.host").write_bytes(mail(  # a form reusing one fixed id
+        subject="Заявка", body="Хочу записаться на курс", sender="Форма <noreply@site.example>"))
+    (office / "new" / "2.copy.host").write_bytes(reply.as_bytes())  # Bcc'd to office
+    school.cli("run", "--once")
+    shown = [json.loads(school.cli("show", str(t["id"]), "--json").output)
+             for t in _threads(school)]
+    texts = [m["text"] for thread in shown for m in thread["messages"]]
+    assert len(texts) == 4
+    assert any(text.startswith("Хочу записаться") for text in texts)
+    assert sum(text.startswith("Ответ") for text in texts) == 2  # ours, and the copy filed
 
 
 def test_a_reply_on_a_channel_no_longer_configured_is_refused_not_queued(school):
@@ -234,6 +250,10 @@ def test_someone_else_answering_by_headers_is_filed_in_the_thread_flagged_for_re
     (papa,) = [m for m in shown["messages"] if "папа" in m["text"]]
     assert papa["flags"] == ["review"]
     assert shown["contact"] == thread["contact"]  # answers still go to the contact
+    # Filing decided it, not the parser: re-normalising after an upgrade keeps it.
+    school.cli("reparse")
+    shown = json.loads(school.cli("show", "1", "--json").output)
+    assert [m["flags"] for m in shown["messages"] if "папа" in m["text"]] == [["review"]]
 
 
 def test_a_message_that_cannot_even_be_quarantined_as_sent_is_filed_under_unknown(school):

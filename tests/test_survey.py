@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from inbox.channel import Inbound
+from inbox.config import load_config
 from inbox.model import Identity, Status
 from inbox.notify import Notifier
 from inbox.sections import Section
@@ -97,6 +98,16 @@ def test_nothing_is_asked_before_the_delay_or_without_an_agents_answer(world):
     school.cli("close", "2")
     assert survey(store, config).check(later(5)) == []
     assert survey(store, config).check(later()) == [2]
+
+
+def test_no_question_is_queued_for_a_thread_whose_channel_is_gone(world):
+    school, config, store = world
+    school.deliver(mail())
+    answered_and_closed(school, config, store)
+    school.config.write_text(school.config.read_text().replace(
+        'name = "support"\npath', 'name = "office"\npath'))
+    assert survey(store, load_config(school.config)).check(later()) == []
+    assert queued(store, "survey") == []
 
 
 def test_a_low_score_tells_the_team_lead(world):

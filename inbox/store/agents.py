@@ -51,7 +51,12 @@ class AgentStore:
 
     # -- claimed messages ----------------------------------------------------------------
 
-    def was_claimed(self, account: str, external_id: str) -> bool:
+    def was_claimed(self, account: str | None, external_id: str) -> bool:
+        """Whether this message was acted on; ``account`` None: by any channel (a mail's
+        Message-ID names it in every mailbox, a messenger's ids only within one bot)."""
+        if account is None:
+            return self._one("SELECT 1 AS x FROM agent_claims WHERE external_id = ?",
+                             (external_id,)) is not None
         return self._one("SELECT 1 AS x FROM agent_claims WHERE account = ? AND external_id = ?",
                          (account, external_id)) is not None
 

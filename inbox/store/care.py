@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from inbox.model import Attachment, Thread
+from inbox.model import FILING_FLAGS, Attachment, Thread
 from inbox.store import core  # circular on purpose: core's Store inherits this mixin
 
 # Threads deleted per transaction: the daemon's writes wait at most for one batch.
@@ -396,7 +396,8 @@ class CareStore:
     def renormalise_message(self, message_id: int, *, text: str, visible_text: str,
                             html: str | None, flags: Sequence[str], meta: dict,
                             attachments: Sequence[Attachment] | None) -> bool:
-        """Replace what the normaliser derived from a message; ids and threading stay.
+        """Replace what the normaliser derived from a message; ids, threading and the flags
+        filing gave it (:data:`~inbox.model.FILING_FLAGS`) stay.
 
         Attachment rows are updated in place, position by position, so ids that an
         outbox entry may point at survive; ``None`` leaves them as they are.
@@ -405,8 +406,9 @@ class CareStore:
         row = self._one("SELECT text, visible_text, html, flags, meta FROM messages"
                         " WHERE id = ?", (message_id,))
         old_meta = json.loads(row["meta"])
+        filed = FILING_FLAGS.intersection(json.loads(row["flags"]))
         fields = {"text": text, "visible_text": visible_text, "html": html,
-                  "flags": json.dumps(sorted(set(flags))),
+                  "flags": json.dumps(sorted({*flags, *filed})),
                   "meta": json.dumps({**old_meta, **meta}, ensure_ascii=False)}
         changed = any(row[key] != value for key, value in fields.items())
         with self.transaction():

@@ -130,6 +130,13 @@ class Stored(NamedTuple):
     created: bool
 
 
+class FoundMail(NamedTuple):
+    """A customer's mail found by its Message-ID: the channel that filed it, and where."""
+
+    account: str
+    stored: Stored
+
+
 class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
     """The SQLite store and the attachment files beside it."""
 
@@ -500,7 +507,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         )
         return Stored(row["id"], row["thread_id"], False) if row else None
 
-    def find_mail(self, message_id: str) -> tuple[str, Stored] | None:
+    def find_mail(self, message_id: str) -> FoundMail | None:
         """A customer's mail filed under this Message-ID from any of our mailboxes, and which.
 
         The same mail in two of them (To one address, Cc the other; a channel renamed, so its
@@ -511,7 +518,9 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             " AND header_message_id != ''"  # the partial index, not a scan
             " AND external_id = header_message_id AND channel = 'email' AND direction = 'in'"
             " ORDER BY id LIMIT 1", (message_id,))
-        return (row["account"], Stored(row["id"], row["thread_id"], False)) if row else None
+        if row is None:
+            return None
+        return FoundMail(row["account"], Stored(row["id"], row["thread_id"], False))
 
     def add_message(self, *, thread_id: int, direction: Direction, channel: str, account: str,
                     text: str, created_at: datetime, sender: str = "", subject: str = "",

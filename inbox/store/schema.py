@@ -262,4 +262,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX threads_reopened_from ON threads(reopened_from) WHERE reopened_from IS NOT NULL;
     """,
+    # 12: an agent's mail is acted on once whichever of our mailboxes reads it (a channel
+    # renamed reads its mailbox anew): Store.was_claimed by Message-ID alone.
+    """
+    CREATE INDEX agent_claims_external ON agent_claims(external_id);
+    """,
 )
