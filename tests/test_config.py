@@ -293,3 +293,18 @@ def test_an_unknown_agent_key_lists_every_key_the_table_accepts(school):
     assert problems == ["inbox.toml: agents 2 \"boris\": unknown key 'emial' (known keys:"
                         " available, client, days, email, hours, id, languages, name,"
                         " telegram_id, timezone)"]
+
+
+def test_agents_and_teams_whose_client_no_channel_serves_are_refused(school):
+    toml = INBOX_TOML.replace('name = "Aigerim"', 'name = "Aigerim"\nclient = "telegram"') + '''
+[[teams]]
+name = "staff"
+members = ["boris"]
+client = "telegram-group"
+telegram_group = -1001234567890
+'''
+    assert _problems(school, toml) == [
+        'inbox.toml: agents aigerim: client = "telegram" needs a [[telegram]] bot to reach'
+        ' them: configure one, or give them another client ("email", "telegram" or "cli")',
+        'inbox.toml: teams staff: client = "telegram-group" needs a [[telegram]] bot to post'
+        " in the staff group: configure one, or remove client"]
