@@ -70,8 +70,17 @@ class MaildirChannel:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.name = settings.name
-        for sub in ("new", "cur", "tmp"):
-            (settings.path / sub).mkdir(parents=True, exist_ok=True)
+        if not settings.path.is_dir():  # a mistyped path must fail, not read an empty new one
+            raise FileNotFoundError(
+                f"Maildir {settings.path} does not exist: fix path in inbox.toml, or create it"
+                " where mail is delivered")
+        for sub in ("new", "cur", "tmp"):  # an empty folder given as a Maildir becomes one
+            (settings.path / sub).mkdir(exist_ok=True)
+
+    async def check_connect(self) -> str:
+        waiting = await asyncio.to_thread(lambda: sum(1 for _ in os.scandir(
+            self.settings.path / "new")))
+        return f"{self.settings.path}, {waiting} unread"
 
     async def fetch(self, wait: float = 0) -> list[Inbound]:
         deadline = time.monotonic() + wait

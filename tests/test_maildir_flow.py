@@ -451,3 +451,18 @@ def test_a_bottom_posted_reply_whose_words_occur_in_the_quote_still_counts_as_qu
                         message_id="papa@mail.example", body=f"{quote}\n\nДа"))
     school.cli("run", "--once")
     assert [t["messages"] for t in _threads(school)] == [2]
+
+
+def test_a_mistyped_maildir_path_fails_the_channel_instead_of_reading_a_new_empty_one(school):
+    school.deliver(mail())
+    assert school.cli("check", "--connect").output.splitlines()[-1] == (
+        f"support: OK {school.maildir}, 1 unread")
+    school.write(INBOX_TOML.replace("/Maildir", "/Maildr"))
+    failed = school.cli("check", "--connect", ok=False)
+    assert (failed.exit_code, failed.output.splitlines()[-1]) == (1, (
+        f"support: FAILED FileNotFoundError: Maildir {school.root / 'Maildr'} does not exist:"
+        " fix path in inbox.toml, or create it where mail is delivered"))
+    assert school.cli("run", "--once", ok=False).exit_code == 1
+    assert not (school.root / "Maildr").exists()
+    problems = json.loads(school.cli("status", "--json", "--failing-for", "0s", ok=False).output)
+    assert problems["channels"][0]["state"] == "failing"
