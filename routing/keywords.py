@@ -142,9 +142,9 @@ def read_keywords(section: Section, key: str, languages: Collection[str]) -> Key
     are searched whatever language the message was detected in, because short
     messages are often detected wrongly and a Russian parent may write "invoice".
     """
+    section.seen.add(key)  # known whether given or not: "unknown key" lists it
     if key not in section.data:
         return Keywords()
-    section.seen.add(key)
     value = section.data[key]
     if isinstance(value, str):
         value = [value]

@@ -176,8 +176,10 @@ def _rules(top: Section, file: str, known: Known) -> list[Rule]:
             section.problem(f"never tried: {catch_all} before it has no conditions"
                             " and matches every thread")
         when = _Part(section, "when")
+        before = len(section.problems)
         conditions = read_conditions(when, known)
         when.done()
+        mistyped = len(section.problems) > before  # "languge": not a rule for every thread
         if not section.has("then"):
             section.problem("then is required: it says where matching threads go"
                             " (then.team or then.agent)")
@@ -187,7 +189,7 @@ def _rules(top: Section, file: str, known: Known) -> list[Rule]:
             section.problem("then needs team or agent")
         then.done()
         section.done()
-        if not conditions and not catch_all:
+        if not conditions and not catch_all and not mistyped:
             catch_all = section.where.partition(": ")[2]
         rules.append(Rule(name or "", conditions, action))
     return rules

@@ -96,6 +96,21 @@ def test_unknown_team_names_the_rule_and_lists_the_teams():
                         " (teams: billing, general)"]
 
 
+def test_a_mistyped_condition_is_one_problem_not_every_later_rule_never_tried():
+    _, problems = parse('[[rules]]\nname = "A"\n[rules.when]\nlanguge = "ru"\n'
+                        '[rules.then]\nteam = "general"\n'
+                        '[[rules]]\nname = "B"\n[rules.when]\nlanguage = "kk"\n'
+                        '[rules.then]\nteam = "general"\n')
+    assert len(problems) == 1
+    assert problems[0].startswith('routing.toml: rule 1 "A": unknown key \'when.languge\'')
+
+
+def test_a_mistyped_segment_key_lists_keywords_among_the_known_keys():
+    _, problems = parse('[[segments]]\nname = "parent"\nkeyword = ["мама"]\n')
+    assert problems == ['routing.toml: segment 1 "parent": unknown key \'keyword\' (known keys:'
+                        " accounts, domains, keywords, name, start_payloads)"]
+
+
 def test_an_empty_routing_file_says_default_team_is_not_set():
     _, problems = parse("", teams={"support", "office"})
     assert problems == ['routing.toml: default_team is not set and no team is named "general"'
