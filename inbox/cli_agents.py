@@ -63,7 +63,7 @@ def link(obj: Context, agent: str, as_json: bool) -> None:
     click.echo(f"Link {agent}'s Telegram account (one use, valid until {iso(expires)}):")
     if url:
         click.echo(f"  open {url}")
-    click.echo(f"  or send the bot{f' {bot}' if bot else ''}: {command}")
+    click.echo(f"  {'or ' if url else ''}send the bot{f' {bot}' if bot else ''}: {command}")
 
 
 @agents.command(name="list")

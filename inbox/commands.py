@@ -36,7 +36,8 @@ _SLASH_VERBS = {"threads", "take", "assign", "note", "close", "reopen", "pending
 _STATUS = {"close": Status.CLOSED, "pending": Status.PENDING, "reopen": Status.OPEN}
 HELP = (
     "Reply to a notification to answer the customer; a first line #note makes it an internal"
-    " note, #close / #pending / #take also send the rest, #assign NAME hands over, #t NAME"
+    " note, #close / #pending / #reopen / #take also send the rest, #assign NAME hands over,"
+    " #t NAME"
     " sends a template.\n"
     "/threads — your open threads\n/take N · /close N · /reopen N · /pending N\n"
     "/assign N NAME · /note N TEXT · /t NAME (as a reply) or /t N NAME · /templates"

@@ -55,6 +55,7 @@ MAIL_FOOTER = (
     "  #note TEXT      internal note, never sent\n"
     "  #pending        send the rest and wait for the customer\n"
     "  #close          send the rest (if any) and close\n"
+    "  #reopen         open the thread again (and send the rest, if any)\n"
     "  #assign NAME    hand the thread to another agent\n"
     "  #take           assign it to yourself\n"
     "  #t TEMPLATE     send a canned answer"

@@ -200,7 +200,8 @@ def parse_contacts_csv(
     if unmapped:
         shown = ", ".join(map(str, unmapped[:10])) + (" ..." if len(unmapped) > 10 else "")
         problems.rows.update(unmapped)
-        problems.append(f"lines {shown}: no value matched [directory.segments] and there is"
+        problems.append(f"line{'s' if len(unmapped) > 1 else ''} {shown}: no value matched"
+                        " [directory.segments] and there is"
                         " no default_segment; segment left unknown")
     return entries, problems
 
