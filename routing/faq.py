@@ -127,6 +127,11 @@ def parse_entry(data: Any, entry_id: str, where: str, problems: list[str]) -> Fa
     tags = section.texts("tags", ())
     questions, answers = {}, {}
     for language in [key for key in section.data if key != "tags"]:
+        if not isinstance(section.data[language], dict):  # "category = ...": not a language
+            section.seen.add(language)
+            section.problem(f"unknown key {language!r}: an entry holds tags and one table per"
+                            " language ([ru] with questions and answer)")
+            continue
         part = section.table(language)
         variants = part.texts("questions", ())
         answer = part.text("answer")

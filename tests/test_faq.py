@@ -108,6 +108,14 @@ def test_a_broken_entry_is_a_problem_naming_file_and_key():
     ]
 
 
+def test_a_key_that_is_no_language_table_is_named_once_as_unknown():
+    problems: list[str] = []
+    parse_entry({"category": "pay", "ru": {"questions": ["Как оплатить?"], "answer": "Так."}},
+                "pay", "faq/pay.toml", problems)
+    assert problems == ["faq/pay.toml: unknown key 'category': an entry holds tags and one"
+                        " table per language ([ru] with questions and answer)"]
+
+
 def test_settings_need_a_folder_that_exists(tmp_path):
     problems: list[str] = []
     faq_settings(Section({"enabled": True}, "inbox.toml: faq", problems, base=tmp_path))
