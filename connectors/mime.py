@@ -27,6 +27,7 @@ import html2text
 
 from connectors import automail, quotes
 from connectors.filenames import safe_filename, sniff_content_type
+from connectors.printable import printable
 from inbox import subjects
 from inbox.channel import Inbound, ThreadKeys
 from inbox.model import Attachment, Flag, Identity
@@ -40,15 +41,6 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([\w.:-]{1,40})""", re.I)
 _LENIENT_FROM = re.compile(rb"(?im)^from:[ \t]*([^\r\n]*)")
 _LENIENT_MSGID = re.compile(rb"(?im)^message-id:[ \t]*<([^<>\s]+)>")
-# Terminal escape sequences (CSI, OSC) and the control characters text has no use for
-# (all of C0 and C1 but tab and line breaks): in a subject they would leave in our
-# reply's header, and `inbox show` would hand them to the agent's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]")  # ESC among them
-# A sequence counts only when it is whole and on one line: a stray ESC then loses itself,
-# never the customer's text after it.
-_UNPRINTABLE = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]"  # CSI: colours, cursor
-                          r"|\x1b\][^\x07\x1b\n]{0,512}(?:\x07|\x1b\\)|"  # OSC: window title
-                          + _CONTROL.pattern)
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
 
 # Labels seen in the wild that the stdlib does not know, or knows as a narrower set.
@@ -388,13 +380,6 @@ def decode_header_value(value: str, lossy: list[bool] | None = None) -> str:
     if rest:
         out.append(_decode_piece(_raw_bytes(rest), None, lossy))
     return " ".join(printable("".join(out)).split())
-
-
-def printable(text: str) -> str:
-    """``text`` without terminal escape sequences and control characters (tab and line
-    breaks stay)."""
-    # Nearly all text has none: one scan for a single character class is the cheap test.
-    return _UNPRINTABLE.sub("", text) if _CONTROL.search(text) else text
 
 
 def _decode_word(encoding: str, payload: str) -> bytes | None:

@@ -18,6 +18,7 @@ from typing import Any
 from telegram import Bot, CallbackQuery, Chat, Message, Update, User
 
 from connectors.filenames import safe_filename
+from connectors.printable import printable
 from inbox.channel import Inbound, ThreadKeys
 from inbox.model import Flag, Identity
 
@@ -139,7 +140,7 @@ def _message(message: Message, raw: bytes, source_ref: str, account: str, groups
         return None
     if any(getattr(message, name, None) for name in _SERVICE):
         return None  # Telegram's note that someone joined, a title changed...: nobody wrote
-    text = message.text or message.caption or ""
+    text = printable(message.text or message.caption or "")
     kind, files, placeholder = _content(message)
     meta = {"chat_id": str(chat.id), "kind": kind}
     if not text and placeholder:
@@ -194,7 +195,7 @@ def _content(message: Message) -> tuple[str, list[FileRef], str]:
         return "sticker", [], f"[sticker {message.sticker.emoji or ''}]".replace(" ]", "]")
     if message.contact:
         contact = message.contact
-        name = " ".join(filter(None, (contact.first_name, contact.last_name)))
+        name = printable(" ".join(filter(None, (contact.first_name, contact.last_name))))
         return "contact", [], f"[contact {name}, {contact.phone_number}]"
     if message.venue:
         venue = message.venue
@@ -246,7 +247,7 @@ def _callback(query: CallbackQuery, raw: bytes, source_ref: str, account: str) -
         account=account,
         external_id=f"callback:{query.id}",
         sender=_sender(query.from_user, None, meta),
-        text=f"[button {query.data or ''}]",
+        text=f"[button {printable(query.data or '')}]",
         received_at=datetime.now(UTC),  # a callback query carries no date of its own
         raw=raw,
         source_ref=source_ref,
@@ -259,12 +260,12 @@ def _callback(query: CallbackQuery, raw: bytes, source_ref: str, account: str) -
 
 def _sender(user: User | None, chat: Chat | None, meta: dict[str, str]) -> Identity:
     if user is None and chat is not None:  # an anonymous group admin or a channel
-        return Identity(KIND, f"chat:{chat.id}", chat.title or chat.full_name or "")
+        return Identity(KIND, f"chat:{chat.id}", printable(chat.title or chat.full_name or ""))
     if user is None:
         return Identity(KIND, "unknown")
     if user.username:
         meta["username"] = user.username
-    return Identity(KIND, str(user.id), user.full_name or "")  # "" first name: None
+    return Identity(KIND, str(user.id), printable(user.full_name or ""))  # "" first name: None
 
 
 def _language(user: User | None) -> dict[str, str]:

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.filenames import safe_filename, sniff_content_type
-from connectors.mime import decode_bytes, decode_header_value, parse_email, printable, unflow
+from connectors.mime import decode_bytes, decode_header_value, parse_email, unflow
+from connectors.printable import printable
 from inbox.model import Flag
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "email"

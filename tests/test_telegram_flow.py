@@ -63,6 +63,17 @@ def test_a_user_without_a_first_name_is_filed_and_the_chat_goes_on(bot_school):
     assert sorted(t["contact"] for t in threads(bot_school)) == ["520", "Марат"]
 
 
+def test_terminal_escapes_in_a_name_or_a_message_never_reach_the_agents_terminal(bot_school):
+    sly = {"id": 522, "is_bot": False, "first_name": "Ol\x1b[2Jga\x1b]0;pwned\x07"}
+    bot_school.bot.user_message(522, "Вопрос\x1b[31m об оплате\x00", user=sly)
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    shown = bot_school.cli("show", str(thread["id"])).output
+    assert thread["contact"] == "Olga"
+    assert "Вопрос об оплате" in shown
+    assert "\x1b" not in shown and "\x00" not in shown
+
+
 def test_message_in_reply_out_over_the_same_chat(bot_school):
     bot_school.bot.user_message(501, "Не могу войти в личный кабинет", user=user(501))
     bot_school.cli("run", "--once")
