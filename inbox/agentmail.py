@@ -48,8 +48,7 @@ class AgentMail:
         self.actions = Actions(store, config)
 
     def claim(self, item: Inbound, contact: Contact) -> bool:
-        if self.desk.email is None or item.channel != "email" or (
-                item.account != self.desk.email.name):
+        if self.desk.email is None or item.channel != "email":
             return False
         tokens = [found for address in item.recipients
                   if (found := self.desk.parse_reply_address(address))]
@@ -59,6 +58,14 @@ class AgentMail:
         if not tokens and not agents:
             return False  # a customer
         agent, ticket, refusal = self._authenticate(item, tokens, agents)
+        if item.account != self.desk.email.name:
+            # An agent's reply Cc'd to another mailbox of ours: the desk's copy is the one
+            # acted on; this one is no customer's. Anything else there is filed as usual.
+            if refusal:
+                return False
+            log.info("%s: %s is a copy of %s's reply on #%d; the desk's copy is acted on",
+                     item.account, item.external_id, agent.id, ticket)
+            return True
         if refusal:
             # Filed by the pipeline as a customer message a human must look at.
             item.flags.add(Flag.REVIEW)

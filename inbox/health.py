@@ -137,7 +137,8 @@ def _problems(health: Health, limits: Thresholds, now: datetime):
             yield (f"{label} has been failing for {_age(now - channel.error_since)}:"
                    f" {channel.last_error}")
         elif channel.state == "never":
-            yield f"{label} has never been polled (is the daemon running?)"
+            yield (f"{label} has never been polled (is the daemon running? one added or renamed"
+                   " since it started is read after its restart)")
         elif channel.state == "stale" and channel.last_ok is not None:
             yield (f"{label}: no successful poll for {_age(now - channel.last_ok)}"
                    " (is the daemon running?)")

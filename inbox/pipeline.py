@@ -157,6 +157,12 @@ class Pipeline:
             )
         else:
             thread_id = thread.id
+            if thread.channel == item.channel and not self.config.has_channel(thread.account):
+                # Its channel was renamed or removed: the thread follows the mailbox the
+                # customer writes to now, or no one could answer it.
+                self.store.update_thread(thread_id, account=item.account)
+                self.store.log_event(thread_id, "system", "moved",
+                                     {"from": thread.account, "to": item.account})
         stored = self.store.add_message(
             thread_id=thread_id, direction=Direction.IN, channel=item.channel,
             account=item.account, text=item.text, visible_text=item.visible,

@@ -346,7 +346,8 @@ def test_an_unknown_template_is_explained_to_the_agent_and_nothing_is_sent(desk)
         "[#1] Your mail was not used: no template 'helo' (templates: hello)\n")
 
 
-def test_an_agents_reply_copied_to_another_of_our_mailboxes_is_still_acted_on(desk):
+def test_an_agents_reply_copied_to_another_of_our_mailboxes_is_acted_on_once_and_not_filed(
+        desk):
     parents = mailbox_read_first(desk, "parents", DESK_TOML.replace(
         "[desk]\n", '[desk]\nemail_channel = "support"\n'))  # the desk names its channel
     desk.deliver(mail())
@@ -358,6 +359,8 @@ def test_an_agents_reply_copied_to_another_of_our_mailboxes_is_still_acted_on(de
     desk.cli("run", "--once")
     (answer,) = to_customer(desk)
     assert body(answer).startswith("Счёт отправлен.")
+    # The copy in the other mailbox is no customer's thread (routed, told, answered to Boris).
+    assert [t["id"] for t in json.loads(desk.cli("threads", "--json").output)] == [1]
 
 
 def test_a_renamed_desk_channel_rereads_its_mailbox_and_acts_on_no_agent_reply_again(desk):

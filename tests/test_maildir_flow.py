@@ -109,6 +109,18 @@ def test_a_reply_on_a_channel_no_longer_configured_is_refused_not_queued(school)
     assert json.loads(school.cli("show", "1", "--json").output)["messages"][-1]["direction"] == "in"
 
 
+def test_a_customer_writing_again_after_a_rename_moves_the_thread_to_the_channel_read_now(
+        school):
+    our_id = answered(school)["Message-ID"]
+    school.write(INBOX_TOML.replace('name = "support"\npath', 'name = "office"\npath'))
+    school.deliver(mail(subject="Re: Оплата за декабрь", body="А квитанция?",
+                        message_id="m2@mail.example", extra=f"In-Reply-To: {our_id}\r\n"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert thread["messages"] == 3
+    school.cli("reply", "1", "--as", "boris", "-m", "Квитанция в приложении")  # answerable
+
+
 def test_reply_by_in_reply_to_joins_the_thread(school):
     school.deliver(mail())
     school.deliver(mail(subject="Re: Оплата за декабрь", body="И ещё вопрос про скидку",

@@ -40,7 +40,8 @@ def test_a_school_whose_daemon_never_ran_is_unhealthy(school):
     assert not (school.root / "state" / "inbox.db").exists()  # status makes no store
     lines = result.stdout.splitlines()
     assert lines[0] == "school-inbox: UNHEALTHY (1 problem)"
-    assert lines[1] == "  ! maildir 'support' has never been polled (is the daemon running?)"
+    assert lines[1] == ("  ! maildir 'support' has never been polled (is the daemon running? one"
+                        " added or renamed since it started is read after its restart)")
 
 
 def test_a_daemon_just_started_on_an_empty_mailbox_is_healthy_within_seconds(school):
