@@ -140,7 +140,7 @@ def _message(message: Message, raw: bytes, source_ref: str, account: str, groups
         return None
     if any(getattr(message, name, None) for name in _SERVICE):
         return None  # Telegram's note that someone joined, a title changed...: nobody wrote
-    text = printable(message.text or message.caption or "")
+    text = message.text or message.caption or ""
     kind, files, placeholder = _content(message)
     meta = {"chat_id": str(chat.id), "kind": kind}
     if not text and placeholder:
@@ -149,13 +149,13 @@ def _message(message: Message, raw: bytes, source_ref: str, account: str, groups
         meta["chat_type"] = str(chat.type)
     if message.reply_to_message:
         meta["reply_to"] = f"{chat.id}:{message.reply_to_message.message_id}"
-    meta.update(_command(message.text or "", bot_username))
+    meta.update(_command(printable(message.text or ""), bot_username))
     inbound = Inbound(
         channel=KIND,
         account=account,
         external_id=f"{chat.id}:{message.message_id}",
         sender=_sender(message.from_user, message.sender_chat or chat, meta),
-        text=text or placeholder,
+        text=printable(text or placeholder),  # a venue or poll of anyone's words too
         received_at=message.edit_date or message.date,
         raw=raw,
         source_ref=source_ref,

@@ -57,15 +57,11 @@ class AgentMail:
                   if agent.email and agent.email == sender]
         if not tokens and not agents:
             return False  # a customer
+        if not tokens and item.account != self.desk.email.name:
+            return False  # an agent writing to another school address, as anyone may
+        # A reply to a reply address is the agent's whichever of our mailboxes reads it (the
+        # desk's, a Cc'd one, the one [desk] reply_address names): acted on once, by its id.
         agent, ticket, refusal = self._authenticate(item, tokens, agents)
-        if item.account != self.desk.email.name:
-            # An agent's reply Cc'd to another mailbox of ours: the desk's copy is the one
-            # acted on; this one is no customer's. Anything else there is filed as usual.
-            if refusal:
-                return False
-            log.info("%s: %s is a copy of %s's reply on #%d; the desk's copy is acted on",
-                     item.account, item.external_id, agent.id, ticket)
-            return True
         if refusal:
             # Filed by the pipeline as a customer message a human must look at.
             item.flags.add(Flag.REVIEW)

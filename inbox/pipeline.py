@@ -157,7 +157,8 @@ class Pipeline:
             )
         else:
             thread_id = thread.id
-            if thread.channel == item.channel and not self.config.has_channel(thread.account):
+            if (thread.channel == item.channel and contact.id == thread.contact_id
+                    and not placement.review and not self.config.has_channel(thread.account)):
                 # Its channel was renamed or removed: the thread follows the mailbox the
                 # customer writes to now, or no one could answer it.
                 self.store.update_thread(thread_id, account=item.account)

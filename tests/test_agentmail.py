@@ -363,6 +363,20 @@ def test_an_agents_reply_copied_to_another_of_our_mailboxes_is_acted_on_once_and
     assert [t["id"] for t in json.loads(desk.cli("threads", "--json").output)] == [1]
 
 
+def test_replies_to_a_reply_address_another_of_our_mailboxes_reads_are_acted_on(desk):
+    agents = mailbox_read_first(desk, "agents", DESK_TOML.replace(
+        "[desk]\n", '[desk]\nemail_channel = "support"\nreply_address = "agents@school.example"\n'))
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    to = reply_address(desk, 1, "boris")
+    assert to.startswith("agents+t1.")
+    (agents / "new" / "1700000200.r.host").write_bytes(agent_mail(to, "Готово."))
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert body(answer).startswith("Готово.")
+    assert [t["id"] for t in json.loads(desk.cli("threads", "--json").output)] == [1]
+
+
 def test_a_renamed_desk_channel_rereads_its_mailbox_and_acts_on_no_agent_reply_again(desk):
     desk.deliver(mail())
     desk.cli("run", "--once")

@@ -113,11 +113,16 @@ def test_a_customer_writing_again_after_a_rename_moves_the_thread_to_the_channel
         school):
     our_id = answered(school)["Message-ID"]
     school.write(INBOX_TOML.replace('name = "support"\npath', 'name = "office"\npath'))
+    school.deliver(mail(subject="Re: Оплата за декабрь", body="Я папа, тоже вопрос.",
+                        sender="papa@mail.example", message_id="papa@mail.example",
+                        extra=f"In-Reply-To: {our_id}\r\n"))
+    school.cli("run", "--once")  # someone else answering by headers moves nothing
+    assert school.cli("reply", "1", "--as", "boris", "-m", "Ответ", ok=False).exit_code == 1
     school.deliver(mail(subject="Re: Оплата за декабрь", body="А квитанция?",
                         message_id="m2@mail.example", extra=f"In-Reply-To: {our_id}\r\n"))
     school.cli("run", "--once")
     (thread,) = _threads(school)
-    assert thread["messages"] == 3
+    assert thread["messages"] == 4
     school.cli("reply", "1", "--as", "boris", "-m", "Квитанция в приложении")  # answerable
 
 
