@@ -27,7 +27,7 @@ import html2text
 
 from connectors import automail, quotes
 from connectors.filenames import safe_filename, sniff_content_type
-from connectors.printable import printable
+from connectors.printable import one_line, printable
 from inbox import subjects
 from inbox.channel import Inbound, ThreadKeys
 from inbox.model import Attachment, Flag, Identity
@@ -379,7 +379,7 @@ def decode_header_value(value: str, lossy: list[bool] | None = None) -> str:
     rest = value[last_end:]
     if rest:
         out.append(_decode_piece(_raw_bytes(rest), None, lossy))
-    return " ".join(printable("".join(out)).split())
+    return one_line("".join(out))
 
 
 def _decode_word(encoding: str, payload: str) -> bytes | None:

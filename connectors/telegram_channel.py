@@ -62,6 +62,15 @@ for _name, _level in (("httpx", logging.WARNING), ("httpcore", logging.WARNING),
     logging.getLogger(_name).setLevel(_level)
 
 
+def _not_parse_failure(record: logging.LogRecord) -> bool:
+    """PTB logs a batch it cannot parse at CRITICAL, every customer's words in it; the channel
+    reads that batch one update at a time and says so in one line of its own."""
+    return not str(record.msg).startswith("Error while parsing updates")
+
+
+logging.getLogger("telegram.Bot").addFilter(_not_parse_failure)
+
+
 class _RecordingRequest(HTTPXRequest):
     """Keeps the raw JSON of the last answer, so one update PTB cannot parse loses no other."""
 

@@ -18,7 +18,7 @@ from typing import Any
 from telegram import Bot, CallbackQuery, Chat, Message, Update, User
 
 from connectors.filenames import safe_filename
-from connectors.printable import printable
+from connectors.printable import one_line, printable
 from inbox.channel import Inbound, ThreadKeys
 from inbox.model import Flag, Identity
 
@@ -195,7 +195,7 @@ def _content(message: Message) -> tuple[str, list[FileRef], str]:
         return "sticker", [], f"[sticker {message.sticker.emoji or ''}]".replace(" ]", "]")
     if message.contact:
         contact = message.contact
-        name = printable(" ".join(filter(None, (contact.first_name, contact.last_name))))
+        name = one_line(" ".join(filter(None, (contact.first_name, contact.last_name))))
         return "contact", [], f"[contact {name}, {contact.phone_number}]"
     if message.venue:
         venue = message.venue
@@ -260,12 +260,12 @@ def _callback(query: CallbackQuery, raw: bytes, source_ref: str, account: str) -
 
 def _sender(user: User | None, chat: Chat | None, meta: dict[str, str]) -> Identity:
     if user is None and chat is not None:  # an anonymous group admin or a channel
-        return Identity(KIND, f"chat:{chat.id}", printable(chat.title or chat.full_name or ""))
+        return Identity(KIND, f"chat:{chat.id}", one_line(chat.title or chat.full_name or ""))
     if user is None:
         return Identity(KIND, "unknown")
     if user.username:
         meta["username"] = user.username
-    return Identity(KIND, str(user.id), printable(user.full_name or ""))  # "" first name: None
+    return Identity(KIND, str(user.id), one_line(user.full_name or ""))  # "" first name: None
 
 
 def _language(user: User | None) -> dict[str, str]:

@@ -173,7 +173,10 @@ class Pipeline:
             raw_kind="telegram" if item.channel == "telegram" else "rfc822",
             attachments=item.attachments, created_at=created_at,
         )
-        report.stored += 1
+        if Flag.QUARANTINED in item.flags:  # set aside by its connector (PTB could not read it)
+            report.quarantined += 1
+        else:
+            report.stored += 1
         contact = self._remember_contact(contact, item)
         if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
             self._bounced(item.meta["bounced-message-id"], item)

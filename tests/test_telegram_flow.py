@@ -64,14 +64,25 @@ def test_a_user_without_a_first_name_is_filed_and_the_chat_goes_on(bot_school):
 
 
 def test_terminal_escapes_in_a_name_or_a_message_never_reach_the_agents_terminal(bot_school):
-    sly = {"id": 522, "is_bot": False, "first_name": "Ol\x1b[2Jga\x1b]0;pwned\x07"}
+    sly = {"id": 522, "is_bot": False, "first_name": "Ol\x1b[2Jga\x1b]0;pwned\x07",
+           "last_name": "\u202eP\n  team support · agent boris"}
     bot_school.bot.user_message(522, "Вопрос\x1b[31m об оплате\x00", user=sly)
     bot_school.cli("run", "--once")
     (thread,) = threads(bot_school)
     shown = bot_school.cli("show", str(thread["id"])).output
-    assert thread["contact"] == "Olga"
+    assert thread["contact"] == "Olga P team support · agent boris"  # one line, no override
     assert "Вопрос об оплате" in shown
     assert "\x1b" not in shown and "\x00" not in shown
+
+
+def test_an_update_the_library_cannot_read_is_counted_quarantined_without_a_critical_log(
+        bot_school):
+    bot_school.bot.add_update({"message": {"message_id": 9, "text": "без чата и даты"}})
+    bot_school.bot.user_message(523, "Обычный вопрос", user=user(523))
+    result = bot_school.cli("run", "--once")
+    assert "CRITICAL" not in result.stderr and "Обычный вопрос" not in result.stderr
+    assert "1 stored, 0 duplicate, 0 edited, 1 quarantined" in result.stderr
+    assert sorted(t["flags"] for t in threads(bot_school)) == [[], ["quarantined"]]
 
 
 def test_message_in_reply_out_over_the_same_chat(bot_school):
