@@ -68,6 +68,7 @@ class ImapMailbox:
         self._backlog: dict[str, int] = {}  # folder -> size of a big sync in progress
         self._resync_logged: dict[str, int] = {}
         self._missing_logged: set[str] = set()  # configured folders found missing, said once
+        self._warning = state.get(HEALTH_WARNING)  # what inbox status shows; kept in step
         self._uidnext: dict[str, int] = {}  # as seen by the last look into each folder
 
     # -- the channel's calls -----------------------------------------------------
@@ -244,11 +245,12 @@ class ImapMailbox:
         warning = (f"folder{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
                    f" not found at {self.server.where}: not read (fix folders in inbox.toml)"
                    if missing else None)
-        if self.state.get(HEALTH_WARNING) != warning:
+        if warning != self._warning:  # written on a change only: not a store read per poll
             if warning is None:
                 self.state.delete(HEALTH_WARNING)
             else:
                 self.state.set(HEALTH_WARNING, warning)
+            self._warning = warning
 
     def _fetch_folder(self, client: IMAPClient, folder: str, room: int) -> list[Inbound]:
         try:
@@ -265,7 +267,8 @@ class ImapMailbox:
             return []
         self._missing_logged.discard(folder)
         validity = selected[b"UIDVALIDITY"]
-        last = self._cursor(folder, validity)
+        cursor = self._cursor(folder, validity)
+        last = cursor or 0
         self._uidnext[folder] = selected.get(b"UIDNEXT", 0)
         uids: list[int] = []
         if selected.get(b"UIDNEXT", last + 2) > last + 1:
@@ -275,9 +278,9 @@ class ImapMailbox:
             # "n:*" always matches the newest message, even when its UID is below n.
             uids = sorted(uid for uid in client.search(criteria) if uid > last)
         if not uids:
-            # Nothing to read: a re-created folder's new UIDVALIDITY is kept now, or every
-            # run would warn and resync until its first message arrives.
-            self._advance(folder, validity, last)
+            if cursor is None:  # a new or re-created folder with nothing in it: its
+                # UIDVALIDITY is kept now, or every run would warn and resync until mail came
+                self._advance(folder, validity, 0)
             return []
         batch = uids[:room]
         self._log_progress(folder, len(uids), len(batch))
@@ -299,17 +302,17 @@ class ImapMailbox:
             ))
         return items
 
-    def _cursor(self, folder: str, validity: int) -> int:
-        """The last acknowledged UID, or 0 when the folder is new to us or was re-created."""
+    def _cursor(self, folder: str, validity: int) -> int | None:
+        """The last acknowledged UID; None when the folder is new to us or was re-created."""
         stored = self.state.get(f"{folder}:uidvalidity")
         if stored is None:
-            return 0
+            return None
         if int(stored) != validity:
             if self._resync_logged.get(folder) != validity:
                 self._resync_logged[folder] = validity
                 log.warning("%s: %s has a new UIDVALIDITY (%s, was %s); resync: fetching the "
                             "whole folder again", self._label, folder, validity, stored)
-            return 0
+            return None
         return int(self.state.get(f"{folder}:last_uid") or 0)
 
     def _log_progress(self, folder: str, waiting: int, taking: int) -> None:
