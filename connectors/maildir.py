@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import mailbox
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.compose import compose_outbound
+from connectors.maildir_unread import unread_names
 from connectors.mime import parse_email
 from inbox.channel import Channel, Delivery, Inbound, SyncState
 from inbox.model import Outbound
@@ -78,9 +78,8 @@ class MaildirChannel:
             (settings.path / sub).mkdir(exist_ok=True)
 
     async def check_connect(self) -> str:
-        waiting = await asyncio.to_thread(lambda: sum(1 for _ in os.scandir(
-            self.settings.path / "new")))
-        return f"{self.settings.path}, {waiting} unread"
+        waiting = await asyncio.to_thread(unread_names, self.settings.path)
+        return f"{self.settings.path}, {len(waiting)} unread"
 
     async def fetch(self, wait: float = 0) -> list[Inbound]:
         deadline = time.monotonic() + wait
@@ -92,8 +91,7 @@ class MaildirChannel:
 
     def _read_batch(self) -> list[Inbound]:
         new = self.settings.path / "new"
-        names = sorted(entry.name for entry in os.scandir(new)
-                       if entry.is_file() and not entry.name.startswith("."))
+        names = sorted(unread_names(self.settings.path))
         batch = []
         for name in names[: self.settings.batch_size]:
             try:

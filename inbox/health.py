@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from connectors.maildir_unread import unread_names
 from inbox.channel import HEALTH_WARNING
 from inbox.config import ChannelConfig, Config
 from inbox.store import Store, iso, parse_time
@@ -123,8 +124,7 @@ def _lag(channel: ChannelConfig) -> int | None:
     """Unread messages waiting at the source, when counting them costs nothing."""
     if channel.kind == "maildir":
         try:
-            return sum(1 for entry in os.scandir(channel.settings.path / "new")
-                       if entry.is_file() and not entry.name.startswith("."))
+            return len(unread_names(channel.settings.path))
         except OSError:
             return None
     return None
