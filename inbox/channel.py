@@ -111,6 +111,9 @@ class Channel(Protocol):
 # The key under which a channel keeps, in its SyncState, a standing problem that does not
 # stop it (a configured IMAP folder that does not exist): ``inbox status`` shows it.
 HEALTH_WARNING = "health:warning"
+# Keys, one per recipient, under which the channel that carries the staff's notifications
+# keeps that they fail for good there (an agent blocked the bot): ``inbox status`` shows it.
+NOTICES_FAILING = "health:notices-failing:"
 
 
 class SyncState(Protocol):

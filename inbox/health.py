@@ -12,6 +12,7 @@ admin's, unless a limit is given.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.maildir_unread import unread_names
-from inbox.channel import HEALTH_WARNING
+from inbox import views
+from inbox.channel import HEALTH_WARNING, NOTICES_FAILING
 from inbox.config import ChannelConfig, Config
 from inbox.store import Store, iso, parse_time
 from inbox.store.care import SlaBreach
@@ -49,6 +51,7 @@ class ChannelHealth:
     last_error: str
     lag: int | None  # messages waiting at the source, where cheaply known (Maildir new/)
     warning: str = ""  # a standing problem the channel reads around (a missing folder)
+    notices_failing: tuple[str, ...] = ()  # staff its notifications no longer reach, and why
 
 
 @dataclass
@@ -71,7 +74,8 @@ class Health:
 
 def check_health(config: Config, store: Store, now: datetime,
                  thresholds: Thresholds = Thresholds()) -> Health:
-    channels = [_channel(channel, store, now, thresholds) for channel in config.channels]
+    channels = [_channel(channel, config, store, now, thresholds)
+                for channel in config.channels]
     summary = store.outbox_summary()
     breaches, breached = store.sla_breaches(now, limit=20)
     health = Health(
@@ -86,7 +90,7 @@ def check_health(config: Config, store: Store, now: datetime,
     return health
 
 
-def _channel(channel: ChannelConfig, store: Store, now: datetime,
+def _channel(channel: ChannelConfig, config: Config, store: Store, now: datetime,
              limits: Thresholds) -> ChannelHealth:
     items = store.sync_items(channel.name)
     last_ok = parse_time(items.get("health:last_ok"))
@@ -101,7 +105,31 @@ def _channel(channel: ChannelConfig, store: Store, now: datetime,
         state = "ok"
     return ChannelHealth(channel.name, channel.kind, state, last_ok, error_since,
                          items.get("health:last_error", "") if error_since else "",
-                         _lag(channel), items.get(HEALTH_WARNING, ""))
+                         _lag(channel), items.get(HEALTH_WARNING, ""),
+                         tuple(_notices_failing(items, config)))
+
+
+def _notices_failing(items: dict[str, str], config: Config):
+    """What ``Notifier`` kept of notifications that fail for good, one line per recipient.
+
+    One about an agent or team no longer configured is left out: nobody is waiting there.
+    """
+    for key, value in sorted(items.items()):
+        if not key.startswith(NOTICES_FAILING):
+            continue
+        recipient = key.removeprefix(NOTICES_FAILING)
+        failing = json.loads(value)
+        agent, team = failing.get("agent", ""), failing.get("team", "")
+        if (agent and agent not in config.agents) or (team and team not in config.teams):
+            continue
+        who = (f"agent {agent}" if agent else f"the staff group of team {team}" if team
+               else recipient)
+        fix = ""
+        if failing["unreachable"]:
+            fix = (" (the bot is not in the group: add it back)" if team else
+                   " (they blocked the bot: ask them to open it and press Start)")
+        since = views.short_time(parse_time(failing["since"]))
+        yield f"notifications to {who} have failed since {since}: {failing['error']}{fix}"
 
 
 def _free_bytes(folders: list[Path]) -> int | None:
@@ -144,6 +172,8 @@ def _problems(health: Health, limits: Thresholds, now: datetime):
                    " (is the daemon running?)")
         if channel.warning:
             yield f"{label}: {channel.warning}"
+        for failing in channel.notices_failing:
+            yield f"{label}: {failing}"
     if health.oldest_pending and now - health.oldest_pending > limits.outbox_age:
         waiting = health.outbox["queued"] + health.outbox["retrying"]
         yield (f"outbox: {waiting} waiting, the oldest for"
@@ -187,8 +217,6 @@ def health_json(health: Health) -> dict[str, Any]:
 
 
 def health_text(health: Health) -> str:
-    from inbox import views
-
     now = health.checked_at
     count = len(health.problems)
     verdict = "healthy" if health.healthy else (

@@ -216,6 +216,10 @@ class Event:
     created_at: datetime
 
 
+# Outbox kinds that go to the staff (an agent's client, a team's group), not to the customer.
+TO_STAFF = frozenset({"notification", "topic"})
+
+
 @dataclass(frozen=True)
 class Outbound:
     """One entry of the outbox: something that must leave, written before it leaves.

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from inbox.channel import Delivery
+from inbox.channel import NOTICES_FAILING, Delivery
 from inbox.config import ChannelConfig, Config
 from inbox.hooks import Filed
-from inbox.model import Attachment, Flag, Outbound, Status, Thread, machine_written
+from inbox.model import TO_STAFF, Attachment, Flag, Outbound, Status, Thread, machine_written
 from inbox.secrets import Secret
 from inbox.sections import Section
 from inbox.staff import Agent
-from inbox.store import Store, now_utc
+from inbox.store import Store, iso, now_utc
 from inbox.store.topics import HELD
 from inbox.templates import Templates, load_templates
 from routing.calendar import BusinessCalendar
@@ -230,6 +230,8 @@ class Notifier:
     def delivered(self, entry: Outbound, delivery: Delivery) -> None:
         if entry.kind == "topic" and entry.thread_id is not None:
             self.store.topic_created(entry.thread_id, int(delivery.external_id), now_utc())
+        if entry.kind in TO_STAFF:
+            self.store.delete_sync(entry.account, NOTICES_FAILING + entry.recipient)
 
     def delivery_failed(self, entry: Outbound, delivery: Delivery) -> None:
         if entry.kind == "topic" and entry.thread_id is not None:
@@ -245,10 +247,13 @@ class Notifier:
             self._queue_in_topic(self.store.thread(entry.thread_id), entry.recipient,
                                  entry.text, headers)
             return
-        if entry.kind in ("notification", "topic") or entry.thread_id is None:
+        if entry.kind in TO_STAFF:
             # Never notify about a notification: a broken agent channel must not loop.
             log.warning("notification %s to %s failed: %s", entry.id, entry.recipient,
                         delivery.error)
+            self._notices_failing(entry, delivery)
+            return
+        if entry.thread_id is None:
             return
         thread = self.store.thread(entry.thread_id)
         what = f"Your {entry.kind} could not be delivered: {delivery.error}"
@@ -256,6 +261,28 @@ class Notifier:
             what += ("\nThe customer has blocked the bot or cannot be reached on this channel;"
                      " contact them another way.")
         self._notify(self._audience(thread), thread, what, entry.text, urgent=True)
+
+    def _notices_failing(self, entry: Outbound, delivery: Delivery) -> None:
+        """Keep, for ``inbox status``, that what the staff are told no longer reaches someone.
+
+        Nobody else would notice: the person is the one the daemon can no longer tell. The
+        first failure's time stays until a notification to the same recipient goes through.
+        """
+        key = NOTICES_FAILING + entry.recipient
+        known = json.loads(self.store.get_sync(entry.account, key) or "{}")
+        self.store.set_sync(entry.account, key, json.dumps({
+            "since": known.get("since") or iso(now_utc()), "error": delivery.error,
+            "unreachable": delivery.unreachable, **self._staff_at(entry)}))
+
+    def _staff_at(self, entry: Outbound) -> dict[str, str]:
+        """Who a notification's recipient is: ``{"agent": id}`` or ``{"team": name}``."""
+        recipient = entry.recipient
+        if entry.channel == "telegram":
+            team = next((team.name for team in self.config.teams.values()
+                         if str(team.telegram_group) == recipient), "")
+            return {"team": team} if team else {"agent": self.agent_for_telegram(recipient)}
+        return {"agent": next((agent.id for agent in self.config.agents.values()
+                               if agent.email.lower() == recipient.lower()), "")}
 
     # -- for other parts -----------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from inbox.channel import Channel, Delivery
 from inbox.config import OutboxSettings
 from inbox.hooks import call
-from inbox.model import DeliveryState, Outbound
+from inbox.model import TO_STAFF, DeliveryState, Outbound
 from inbox.store import Store, now_utc
 
 log = logging.getLogger("inbox.outbox")
@@ -89,7 +89,8 @@ class OutboxSender:
             with self.store.transaction():
                 self.store.record_delivery(entry.id, DeliveryState.FAILED, at=now,
                                            error=delivery.error)
-                if delivery.unreachable and entry.thread_id is not None:
+                if (delivery.unreachable and entry.thread_id is not None
+                        and entry.kind not in TO_STAFF):  # not an agent who blocked the bot
                     contact_id = self.store.thread(entry.thread_id).contact_id
                     self.store.update_contact(contact_id, unreachable=True)
                 self.store.log_event(entry.thread_id, "system", "delivery-failed", {

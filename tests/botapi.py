@@ -304,6 +304,11 @@ class BotApiServer:
         with self._lock:
             self._blocked.add(chat_id)
 
+    def unblock(self, chat_id: int) -> None:
+        """The user presses Start again: sends to ``chat_id`` go through."""
+        with self._lock:
+            self._blocked.discard(chat_id)
+
     @property
     def pending_updates(self) -> list[dict]:
         """Updates not yet confirmed by an offset."""

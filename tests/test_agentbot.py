@@ -325,3 +325,30 @@ def test_delivery_failure_of_a_reply_tells_the_agent_urgently(bot_desk):
     told = sent_to(bot_desk, BORIS)[-1].text
     assert told.startswith("[#1] Your reply could not be delivered: Forbidden: bot was blocked"
                            " by the user\nThe customer has blocked the bot")
+
+
+def test_an_agent_who_blocked_the_bot_makes_status_unhealthy_until_a_notice_reaches_them(
+        bot_desk):
+    link_boris(bot_desk)
+    bot_desk.bot.block(BORIS)
+    bot_desk.bot.user_message(501, "Не могу войти", user={"id": 501, "is_bot": False,
+                                                           "first_name": "Марат"})
+    bot_desk.cli("run", "--once")
+    bot_desk.cli("assign", "1", "boris")
+    bot_desk.cli("run", "--once")
+    status = bot_desk.cli("status", ok=False)
+    assert status.exit_code == 1
+    assert ("telegram 'desk-bot': notifications to agent boris have failed since"
+            in status.output)
+    assert "(they blocked the bot: ask them to open it and press Start)" in status.output
+    # The customer did not block anything: a survey or reply to Марат still goes out.
+    bot_desk.cli("export-contact", str(show(bot_desk, 1)["contact_id"]),
+                 "-o", str(bot_desk.root / "marat"))
+    exported = json.loads((bot_desk.root / "marat" / "contact.json").read_text())
+    assert exported["contact"]["unreachable"] == 0
+    bot_desk.bot.unblock(BORIS)
+    bot_desk.bot.user_message(501, "Всё ещё не могу", user={"id": 501, "is_bot": False,
+                                                             "first_name": "Марат"})
+    bot_desk.cli("run", "--once")
+    assert sent_to(bot_desk, BORIS)[-1].text.startswith("[#1]")
+    assert "notifications to" not in bot_desk.cli("status", ok=False).output

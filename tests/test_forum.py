@@ -214,3 +214,12 @@ def test_a_telegram_group_team_needs_its_groups_chat_id(forum):
         load_config(forum.config)
     assert 'inbox.toml: teams 1 "staff": client = "telegram-group" needs telegram_group =' \
            " <the forum group's chat id, e.g. -1001234567890>" in raised.value.problems
+
+
+def test_a_staff_group_the_bot_was_removed_from_makes_status_unhealthy(forum):
+    forum.bot.block(STAFF)  # Telegram answers 403 to a bot no longer in the group
+    customer_writes(forum, 501, "Марат", "Не могу войти")
+    status = forum.cli("status", ok=False)
+    assert status.exit_code == 1
+    assert "notifications to the staff group of team staff have failed since" in status.output
+    assert "(the bot is not in the group: add it back)" in status.output
