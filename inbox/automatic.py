@@ -21,7 +21,6 @@ from inbox.model import MACHINE_WRITTEN, Contact, Direction, Flag, Thread
 from inbox.store import Store
 
 NEVER_ANSWERED = (*MACHINE_WRITTEN, Flag.QUARANTINED, Flag.NO_SENDER)
-BUILT_IN_LANGUAGES = ("ru", "kk", "en", "uk", "de")
 
 
 def loop_risk(item: Inbound) -> str:

@@ -26,7 +26,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from inbox.channel import NOTICES_FAILING, Delivery
 from inbox.config import ChannelConfig, Config
@@ -87,7 +86,6 @@ class DeskSettings:
     telegram_channel: str = ""
     secret: Secret | None = None
     reply_address: str = ""
-    templates_dir: Path | None = None
     templates: Templates = field(default_factory=Templates, compare=False)
     admins: tuple[str, ...] = ()  # agents told when a channel keeps failing
     alert_after: timedelta = timedelta(minutes=30)
@@ -115,7 +113,6 @@ def desk_settings(section: Section, agents: Iterable[Agent] = ()) -> DeskSetting
         telegram_channel=section.text("telegram_channel", ""),
         secret=secret,
         reply_address=reply_address,
-        templates_dir=folder,
         templates=templates,
         admins=admins,
         alert_after=section.duration("alert_after", timedelta(minutes=30)),
