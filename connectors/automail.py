@@ -9,6 +9,7 @@ that set none.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from email.errors import HeaderParseError
 from email.header import decode_header
 from email.message import Message
@@ -35,13 +36,13 @@ _OOF_SUBJECT = re.compile(
     r"""^\s*(?:
         auto(?:matic|matische)?[\s_-]*(?:reply|response|respons|antwort|ответ)
       | auto\s*:
-      | out\s+of\s+(?:the\s+)?office\s*(?::|auto|$)
+      | out\s+of\s+(?:the\s+)?office\s*(?::|auto\w*|$)
       | abwesenheitsnotiz
       | automatische\s+antwort
       | (?:автоответ|автоматический\s+ответ|автоматична\s+відповідь|автовідповідь)
       | réponse\s+automatique | respuesta\s+automática | risposta\s+automatica
       | vacation\s+(?:alert|reply|notice|message)
-    )""",
+    )(?!\w)""",
     re.IGNORECASE | re.VERBOSE,
 )
 _BOUNCE_SUBJECT = re.compile(
@@ -104,8 +105,30 @@ def classify(msg: Message) -> str:
     return ""
 
 
-def bounced_message_id(msg: Message) -> str:
-    """The Message-ID of the message that bounced, when the report quotes it; else ""."""
+def why_not_answer(msg: Message, own: Collection[str]) -> str:
+    """Why a message a person may well have written still must get no automatic answer
+    (RFC 3834 section 2), "" when it may get one.
+
+    A null return path is what bounces and responders send from; Outlook's
+    ``X-Auto-Response-Suppress`` is the sender asking; an ``X-Loop`` naming one of our
+    addresses says the message already went through us.
+    """
+    headers = _headers(msg)
+    if headers.get("return-path", "").replace(" ", "") == "<>":
+        return "a null return path (Return-Path: <>)"
+    suppress = {word.strip().lower() for word in
+                headers.get("x-auto-response-suppress", "").split(",")}
+    if suppress & {"all", "oof", "autoreply"}:
+        return "the sender asked for none (X-Auto-Response-Suppress)"
+    loop = headers.get("x-loop", "").lower()
+    if loop and any(address in loop for address in own):
+        return "it has been through our address before (X-Loop)"
+    return ""
+
+
+def reported_message_id(msg: Message) -> str:
+    """The Message-ID of the message a report (a bounce, a delay) is about, when it quotes
+    it; else ""."""
     own = _header(msg, "Message-ID").strip().strip("<>")
     for part in msg.walk():
         if part is msg:
@@ -212,6 +235,26 @@ def _is_bounce(msg: Message, headers: dict[str, str], subject: str) -> bool:
         if daemon or null_sender or carries_original:
             return True
     return daemon and (carries_original or _bounce_body(msg))
+
+
+def reports_failure(msg: Message) -> bool:
+    """Whether a bounce says the message failed: not when each recipient's ``Action`` is
+    another (RFC 3464), and yes when it names none (an old-style bounce says so in words).
+
+    ``delayed`` means the server is still trying; ``delivered``, ``relayed`` and
+    ``expanded`` mean it got there. Telling the agent "could not be delivered" would have
+    them send the answer twice.
+    """
+    actions = set()
+    for part in msg.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        for block in blocks if isinstance(blocks, list) else []:
+            action = _header(block, "Action").strip().lower()
+            if action:
+                actions.add(action.split()[0])
+    return not actions or "failed" in actions
 
 
 def _bounce_body(msg: Message) -> bool:

@@ -298,7 +298,7 @@ class ImapMailbox:
                 raw, account=self.settings.name, source_ref=f"{folder}:{validity}:{uid}",
                 received_at=received if isinstance(received, datetime) else None,
                 max_attachment_bytes=self.settings.max_attachment_bytes,
-                own_addresses=(self.settings.address,),
+                own_addresses=(self.settings.address, *self.settings.own_addresses),
             ))
         return items
 

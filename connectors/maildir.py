@@ -39,6 +39,7 @@ class Settings:
     batch_size: int = 200
     poll_interval: float = 2.0  # seconds between looks into new/ while waiting
     max_attachment_bytes: int = 25 * 2**20
+    own_addresses: tuple[str, ...] = ()  # every address of the school's (load_config)
 
 
 def settings(section: Section) -> Settings:
@@ -101,7 +102,7 @@ class MaildirChannel:
             batch.append(parse_email(
                 raw, account=self.name, source_ref=name,
                 max_attachment_bytes=self.settings.max_attachment_bytes,
-                own_addresses=(self.settings.address,)))
+                own_addresses=(self.settings.address, *self.settings.own_addresses)))
         return batch
 
     async def ack(self, items: Sequence[Inbound]) -> None:

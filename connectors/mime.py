@@ -137,18 +137,25 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         flags.add(Flag.UNDECODABLE)
     if not address:
         flags.add(Flag.NO_SENDER)
-    elif address in own:
+    elif _untagged(address) in own:  # support+t12.token@ is support@'s
         flags.add(Flag.OWN_ADDRESS)
     meta = {"auto": auto, "importance": _importance(msg), "content": _content_hash(raw, msg)}
     if msg.get("Authentication-Results") is not None:
         meta["authentication-results"] = _unfold(_get(msg, "Authentication-Results"))
+    if auto == "bounce" or msg.get_content_type() == "multipart/report":
+        # A report (a failure, a delay, a read receipt) belongs with the message it is about;
+        # only one that says it failed marks it failed.
+        reported = automail.reported_message_id(msg)
+        if reported and reported != message_id:
+            meta["reported-message-id"] = reported
+            if auto == "bounce" and automail.reports_failure(msg):
+                meta["bounced-message-id"] = reported
     if auto == "bounce":
-        bounced = automail.bounced_message_id(msg)
-        if bounced and bounced != message_id:
-            meta["bounced-message-id"] = bounced
         reason = automail.bounce_reason(msg)
         if reason:
             meta["bounce-reason"] = reason
+    if why_not := automail.why_not_answer(msg, own):
+        meta["no-auto-answer"] = why_not
     answer_to = _reply_to(msg, lossy)
     if address and answer_to and answer_to[1] not in {address, *own} and not auto:
         # A web form's mail comes From noreply@ with the parent in Reply-To: the parent is
@@ -182,6 +189,12 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         flags=flags,
         meta=meta,
     )
+
+
+def _untagged(address: str) -> str:
+    """The address without its plus tag: ``support+t12.ab@x`` is ``support@x``."""
+    local, at, domain = address.rpartition("@")
+    return f"{local.partition('+')[0]}{at}{domain}" if at else address
 
 
 _AUTO_FLAGS = {

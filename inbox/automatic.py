@@ -32,7 +32,7 @@ def loop_risk(item: Inbound) -> str:
         return "an agent's reply the desk refused"
     if item.meta.get("auto"):
         return f"the message is automatic ({item.meta['auto']})"
-    return ""
+    return item.meta.get("no-auto-answer", "")
 
 
 def language_for(thread: Thread, contact: Contact | None, known: Mapping[str, object],

@@ -410,12 +410,11 @@ def _normalise(kind: str, data: bytes, account: str,
     if kind == "rfc822":
         from connectors.mime import parse_email
 
-        address = getattr(settings, "address", "")
         inbound = parse_email(
             data, account=account,
             max_attachment_bytes=getattr(settings, "max_attachment_bytes",
                                          config.store.max_attachment_bytes),
-            own_addresses=(address,) if address else ())
+            own_addresses=getattr(settings, "own_addresses", ()))  # load_config's: all ours
         return inbound, inbound.attachments
     if kind == "telegram":
         from telegram import Update

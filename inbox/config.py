@@ -225,6 +225,7 @@ def load_config(path: str | Path) -> Config:
                 section.problem(f"channel name {name!r} is used twice; names must be unique")
             channels.append(ChannelConfig(key, name, module, settings))
     top.done()
+    channels = _with_own_addresses(channels, desk.reply_address)
     names = [c.name for c in channels]
     for table, settings in quality.items():
         unknown = [name for name in getattr(settings, "channels", ()) if name not in names]
@@ -283,6 +284,19 @@ def _school_defaults(settings: Any, section: Section, school: School,
         settings = replace(settings, max_attachment_bytes=min(
             settings.max_attachment_bytes, store.max_attachment_bytes))
     return settings
+
+
+def _with_own_addresses(channels: list[ChannelConfig],
+                        reply_address: str) -> list[ChannelConfig]:
+    """Tell each mail channel every address of the school's, not only its own.
+
+    Mail from the office's mailbox to support@, or our acknowledgement coming back through
+    another of our mailboxes, is ours: answering it automatically starts a loop.
+    """
+    ours = tuple(dict.fromkeys(address.lower() for address in (
+        *(getattr(c.settings, "address", "") for c in channels), reply_address) if address))
+    return [replace(c, settings=replace(c.settings, own_addresses=ours))
+            if hasattr(c.settings, "own_addresses") else c for c in channels]
 
 
 def load_routing(config: Config, path: Path | None = None) -> Routing:

@@ -45,6 +45,8 @@ TOKEN_LENGTH = 20  # hex digits of the HMAC in a reply address: 80 bits
 _TOKEN_ADDRESS = re.compile(
     r"^(?P<local>[^@+\s]+)\+t(?P<ticket>\d{1,12})\.(?P<token>[0-9a-f]{"
     + str(TOKEN_LENGTH) + r"})@(?P<domain>[^@\s]+)$")
+# How a failed outbox entry is named to the agent ("auto" is an acknowledgement, FAQ answer...)
+_SENT_AS = {"reply": "Your reply", "auto": "The automatic answer", "survey": "The survey"}
 MAX_TELEGRAM_TEXT = 2500  # of the customer's text in a Telegram notification (limit: 4096)
 MAX_EMAIL_TEXT = 20000
 MAIL_FOOTER = (
@@ -253,7 +255,8 @@ class Notifier:
         if entry.thread_id is None:
             return
         thread = self.store.thread(entry.thread_id)
-        what = f"Your {entry.kind} could not be delivered: {delivery.error}"
+        sent = _SENT_AS.get(entry.kind, f"The {entry.kind}")
+        what = f"{sent} could not be delivered: {delivery.error}"
         if delivery.unreachable:
             what += ("\nThe customer has blocked the bot or cannot be reached on this channel;"
                      " contact them another way.")

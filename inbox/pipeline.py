@@ -264,9 +264,9 @@ class Pipeline:
                                       "an agent's reply that was refused", item, contact)
             except NotFound:
                 pass
-        # A bounce names the message it returns; it belongs with that message.
+        # A bounce or delay report names the message it is about; it belongs with it.
         header_ids = [keys.in_reply_to, *reversed(keys.references),
-                      item.meta.get("bounced-message-id", "")]
+                      item.meta.get("reported-message-id", "")]
         thread = self.store.thread_by_header_ids(header_ids)
         if thread:
             return self._continue(thread, "in-reply-to/references", item, contact)

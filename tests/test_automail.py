@@ -1,4 +1,4 @@
-"""classify / bounced_message_id: mail no person wrote must never be answered automatically."""
+"""classify / reported_message_id: mail no person wrote must never be answered automatically."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.automail import bounced_message_id, classify
+from connectors.automail import classify, reported_message_id
 from connectors.mime import parse_email
 from inbox.model import Flag
 
@@ -95,7 +95,7 @@ Message-ID: <reply-42@school.example>
 def test_dsn_is_a_bounce_with_the_original_message_id():
     msg = message_from_bytes(DSN)
     assert classify(msg) == "bounce"
-    assert bounced_message_id(msg) == "reply-42@school.example"
+    assert reported_message_id(msg) == "reply-42@school.example"
 
 
 def test_parse_email_flags_bounce_as_automatic_and_keeps_bounced_id():
@@ -103,6 +103,51 @@ def test_parse_email_flags_bounce_as_automatic_and_keeps_bounced_id():
     assert {Flag.BOUNCE, Flag.AUTOMATIC} <= inbound.flags
     assert inbound.meta["auto"] == "bounce"
     assert inbound.meta["bounced-message-id"] == "reply-42@school.example"
+
+
+@pytest.mark.parametrize("action", ["delayed", "delivered", "relayed", "expanded"])
+def test_a_report_that_no_recipient_failed_keeps_the_message_it_is_about_unbounced(action):
+    inbound = parse_email(DSN.replace(b"Action: failed", f"Action: {action}".encode()),
+                          account="support")
+    assert Flag.BOUNCE in inbound.flags  # a delivery status notification all the same
+    assert inbound.meta["reported-message-id"] == "reply-42@school.example"
+    assert "bounced-message-id" not in inbound.meta
+
+
+@pytest.mark.parametrize("subject", ["Автоответчик в школе не работает",
+                                     "Automatic replies are confusing", "Auto-Replying parents"])
+def test_a_subject_that_only_begins_like_a_responders_is_a_persons(subject):
+    assert classify(message_from_bytes(mail(f"From: a@b.c\nSubject: {subject}", "hi\n"))) == ""
+
+
+@pytest.mark.parametrize("subject", ["Автоответ: Оплата", "Out of Office AutoReply: Оплата",
+                                     "Automatic reply: Оплата", "Abwesenheitsnotiz: Frage"])
+def test_a_responders_subject_is_automatic(subject):
+    msg = message_from_bytes(mail(f"From: a@b.c\nSubject: {subject}", "hi\n"))
+    assert classify(msg) == "auto-replied"
+
+
+@pytest.mark.parametrize(("header", "why"), [
+    ("Return-Path: <>", "a null return path (Return-Path: <>)"),
+    ("X-Auto-Response-Suppress: DR, OOF, AutoReply",
+     "the sender asked for none (X-Auto-Response-Suppress)"),
+    ("X-Loop: Support@School.example", "it has been through our address before (X-Loop)"),
+])
+def test_mail_a_person_may_have_written_that_must_get_no_automatic_answer(header, why):
+    inbound = parse_email(mail(f"From: a@b.c\n{header}", "Вопрос по оплате\n"),
+                          account="support", own_addresses=("support@school.example",))
+    assert inbound.meta["auto"] == "" and inbound.meta["no-auto-answer"] == why
+
+
+def test_mail_from_any_of_our_addresses_or_their_plus_forms_is_our_own():
+    own = ("support@school.example", "office@school.example")
+    for sender in ("office@school.example", "Support+t1.abc@School.example"):
+        inbound = parse_email(mail(f"From: {sender}", "hi\n"), account="support",
+                              own_addresses=own)
+        assert Flag.OWN_ADDRESS in inbound.flags, sender
+    assert Flag.OWN_ADDRESS not in parse_email(
+        mail("From: support.parent@school.example.org", "hi\n"), account="support",
+        own_addresses=own).flags
 
 
 def test_read_receipt_report_is_automatic_not_bounce():
@@ -116,9 +161,9 @@ def test_classic_bounce_quotes_original_message_id_in_body():
     raw = mail("From: MAILER-DAEMON@mx.example\nSubject: failure notice\nMessage-ID: <own@mx>",
                "Sorry.\n\n--- Below this line is a copy of the message.\n\n"
                "Message-ID: <orig-7@school.example>\nSubject: hi\n")
-    assert bounced_message_id(message_from_bytes(raw)) == "orig-7@school.example"
+    assert reported_message_id(message_from_bytes(raw)) == "orig-7@school.example"
     folded = raw.replace(b"Message-ID: <orig-7@", b"Message-ID:\n <orig-7@")
-    assert bounced_message_id(message_from_bytes(folded)) == "orig-7@school.example"
+    assert reported_message_id(message_from_bytes(folded)) == "orig-7@school.example"
 
 
 # --- corpus recall: measured figures are in bench/results/email_corpus.md -----------------

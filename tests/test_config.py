@@ -137,6 +137,20 @@ def test_default_language_must_be_one_of_the_languages(school):
         "inbox.toml: school: default_language 'de' is not in languages (ru, kk, en)"]
 
 
+def test_every_mail_channel_knows_all_the_schools_addresses_as_its_own(school):
+    (school.root / "Office").mkdir()
+    school.write(INBOX_TOML + f'''
+[[maildir]]
+name = "office"
+path = "{school.root}/Office"
+address = "Office@School.example"
+''')
+    config = load_config(school.config)
+    for name in ("support", "office"):
+        assert config.channel(name).settings.own_addresses == (
+            "support@school.example", "office@school.example")
+
+
 def test_replies_carry_the_school_name_unless_the_channel_names_itself(school):
     school.write(INBOX_TOML.replace('from_name = "Test School"\n', ""))
     assert load_config(school.config).channel("support").settings.from_name == "Test School"

@@ -238,7 +238,7 @@ async def test_out_of_office_reply_is_stored_flagged_automatic_and_never_answere
     assert len(desk.smtp.messages) == before  # never answered
 
 
-def bounce_for(message_id: str) -> bytes:
+def bounce_for(message_id: str, action: str = "failed", status: str = "5.1.1") -> bytes:
     """A Postfix-style delivery status notification (RFC 3464) for one of our messages."""
     return (
         "From: MAILER-DAEMON@mx.mail.example (Mail Delivery System)\r\n"
@@ -253,7 +253,7 @@ def bounce_for(message_id: str) -> bytes:
         f"<{CUSTOMER}>: host mx.mail.example said: 550 5.1.1 User unknown\r\n"
         "\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         "Reporting-MTA: dns; mx.mail.example\r\n\r\n"
-        f"Final-Recipient: rfc822; {CUSTOMER}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"Final-Recipient: rfc822; {CUSTOMER}\r\nAction: {action}\r\nStatus: {status}\r\n"
         "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n"
         "\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
         f"From: Test School <support@school.example>\r\nTo: {CUSTOMER}\r\n"
@@ -277,6 +277,17 @@ async def test_bounce_for_our_reply_marks_that_outbox_entry_failed_on_its_thread
                                                      " (smtp; 550 5.1.1 User unknown)"),
                        "bounce": True}]
     assert len(desk.smtp.messages) == before  # never answered
+
+
+async def test_a_delay_report_joins_the_replys_thread_and_does_not_mark_it_failed(desk):
+    thread_id, outbox_id, sent = await answered_thread(desk)
+    desk.deliver(bounce_for(sent["Message-ID"], action="delayed", status="4.4.7"))
+    await desk.run_once()
+
+    assert [t.id for t in desk.store.threads()] == [thread_id]
+    assert Flag.BOUNCE in desk.store.messages(thread_id)[-1].flags  # a DSN all the same
+    assert desk.store.outbound(outbox_id).state is DeliveryState.SENT  # the server still tries
+    assert not [e for e in desk.store.events(thread_id) if e.action == "delivery-failed"]
 
 
 def as_imap_serves(raw: bytes) -> bytes:

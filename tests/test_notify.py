@@ -194,6 +194,18 @@ def test_a_bounce_of_our_reply_is_told_once_as_the_replys_failure(world):
     assert "could not be delivered" in header(news, "Subject") + str(news.get_payload())
 
 
+def test_a_bounce_of_the_acknowledgement_names_it_the_automatic_answer(world):
+    world.make(DESK_TOML + "\n[autoack]\nenabled = true\n")
+    world.deliver(mail())
+    world.cli("run", "--once")
+    (ack,) = [m for m in sent(world) if m["To"] == "olga@mail.example"]
+    told = len(sent(world))
+    world.deliver(dsn_for(ack["Message-ID"]))
+    world.cli("run", "--once")
+    (news,) = sent(world)[told:]
+    assert "The automatic answer could not be delivered" in header(news, "Subject")
+
+
 def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):
     world.make(DESK_TOML)
     world.write(world.config.read_text().replace(
