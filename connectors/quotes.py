@@ -25,7 +25,10 @@ _WROTE = (
 )
 _ON_START = re.compile(r"(?:on|le|am|el|il|op|em|w\s+dniu|в|у|den|pe|dne)\s", re.IGNORECASE)
 _WROTE_END = re.compile(rf"(?:{_WROTE})\s*:?\s*$", re.IGNORECASE)
+# Thunderbird names the writer after the verb: "Am 20.11.26 um 10:00 schrieb Test School:"
+_WROTE_NAME_END = re.compile(rf"(?:{_WROTE})\s+[^:]{{1,80}}:\s*$", re.IGNORECASE)
 _TIME = re.compile(r"\d{1,2}[:.]\d{2}")
+_DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}")
 # Gmail in other locales: "пт, 20 нояб. 2026 г. в 10:00, Иван <ivan@example.ru>:"
 _ADDRESS_END = re.compile(
     r"(?:@[^\s<>]+\s*>|\[mailto:[^\]]+\]|@[^\s<>]+\.\w+)\s*\)?\s*(?:(?:" + _WROTE + r")\s*)?:\s*$",
@@ -50,6 +53,7 @@ _DATE_FIELDS = frozenset({"sent", "date", "отправлено", "дата", "�
 _TO_FIELDS = frozenset({"to", "subject", "кому", "тема", "an", "betreff", "à", "para", "asunto",
                         "objet", "a", "oggetto", "aan", "onderwerp", "do", "temat", "кімге",
                         "тақырып", "cc", "копия"})
+_HEADER_FIELDS = _FROM_FIELDS | _DATE_FIELDS | _TO_FIELDS
 _SIG_DELIMITER = re.compile(r"^(?:--|__+)\s*$")
 _RULE = re.compile(r"^\s*(?:-{5,}|_{5,}|={5,}|\*\s\*\s\*)\s*$")  # "* * *": html2text's <hr>
 _NAME_SIGNATURE = re.compile(r"^-\w[^-]{0,40}$")  # "-Abhishek Kona"
@@ -190,9 +194,13 @@ def _is_on_wrote(lines: list[str], i: int, span: int) -> bool:
 
 
 def _is_header_text(joined: str) -> bool:
-    """ "On <date>, <name> wrote:" or "<date> <time>, Name <address>:" in any of our languages."""
+    """ "On <date>, <name> wrote:", "Am <date> um <time> schrieb <name>:", "<date> <time>,
+    <name> пишет:" or "<date> <time>, Name <address>:" in any of our languages."""
     tail = joined[-_TAIL:]
-    if _ON_START.match(joined) and _WROTE_END.search(tail):
+    if _ON_START.match(joined) and (
+            _WROTE_END.search(tail) or (_TIME.search(joined) and _WROTE_NAME_END.search(tail))):
+        return True
+    if _DATE.search(joined) and _TIME.search(joined) and _WROTE_END.search(tail):
         return True
     return bool(_TIME.search(joined) and _ADDRESS_END.search(tail))
 
@@ -203,8 +211,12 @@ def _field(line: str) -> str:
 
 
 def _outlook_block(lines: list[str], i: int) -> bool:
-    """A From/Sent/To/Subject block (in any order) starting at line ``i``."""
-    if i >= len(lines) or not _field(lines[i]):
+    """A From/Sent/To/Subject block (in any order) starting at line ``i``.
+
+    It starts with one of those fields: "NB: the payment arrived" above the block is the
+    reply, not the history.
+    """
+    if i >= len(lines) or _field(lines[i]) not in _HEADER_FIELDS:
         return False
     seen_from = seen_date = seen_to = False
     for line in lines[i : i + 7]:

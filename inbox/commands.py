@@ -31,6 +31,8 @@ from inbox.notify import size_text
 
 _REPLY_COMMAND = re.compile(
     r"^#(?P<verb>note|pending|close|reopen|take|assign|t)(?:\s+(?P<rest>.*))?$", re.I)
+# "#notes", "#note:", "#priority": a first line meant as a command that is not one of ours
+_LIKE_COMMAND = re.compile(r"^#[^\W\d]\S*")
 _SLASH_VERBS = {"threads", "take", "assign", "note", "close", "reopen", "pending", "t",
                 "templates", "help"}
 _STATUS = {"close": Status.CLOSED, "pending": Status.PENDING, "reopen": Status.OPEN}
@@ -66,6 +68,12 @@ def parse_reply(text: str) -> Command:
     first, _, rest = body.partition("\n")
     found = _REPLY_COMMAND.match(first.strip())
     if not found:
+        mistyped = _LIKE_COMMAND.match(first.strip())
+        if mistyped:  # sending it would hand the customer what was meant for the desk
+            raise CommandError(
+                f"{mistyped[0]} is not a command, so nothing was sent. A first line may be"
+                " #note, #pending, #close, #reopen, #take, #assign NAME or #t NAME (to send a text"
+                " that starts with #, begin it with another word)")
         return Command("reply", text=body)
     verb = found["verb"].lower()
     inline = (found["rest"] or "").strip()

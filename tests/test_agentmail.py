@@ -288,6 +288,28 @@ def test_hash_note_is_stored_and_never_sent(desk):
     assert (note["direction"], note["text"]) == ("note", "Родитель звонил, ждём квитанцию")
 
 
+@pytest.mark.parametrize("first_line", ["#notes отец должен за 3 месяца", "#note: не звонить",
+                                        "#priority urgent"])
+def test_a_first_line_like_a_command_that_is_none_sends_nothing_and_says_why(desk, first_line):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), f"{first_line}\nСекрет"))
+    desk.cli("run", "--once")
+    assert to_customer(desk) == []
+    explained = body(notifications(desk, "boris@staff.example")[-1])
+    assert explained.startswith(f"[#1] Your mail was not used: {first_line.split()[0]} is not a"
+                                " command, so nothing was sent.")
+
+
+def test_a_reply_may_start_with_a_ticket_number(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "#1 решён, спасибо"))
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert body(answer).strip() == "#1 решён, спасибо"
+
+
 def test_hash_pending_sends_the_rest_and_waits_for_the_customer(desk):
     desk.deliver(mail())
     desk.cli("run", "--once")

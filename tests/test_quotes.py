@@ -38,6 +38,8 @@ def words(text: str) -> str:
     "Betreff: Frage\n\nalt",
     "________________________________\nFrom: Ivan\nSent: Friday\nTo: Support\n\nold",
     "> just a quote\n> more",
+    "Am 20.11.26 um 10:00 schrieb Test School:\n> alt",  # Thunderbird de
+    "20.11.2026 10:00, Test School пишет:\n> старое",  # Thunderbird ru
 ])
 def test_history_is_cut_in_every_language(history):
     visible, rest, _ = split_reply(f"Новый ответ.\nВторая строка.\n\n{history}\n")
@@ -75,6 +77,17 @@ def test_a_message_that_is_only_a_quote_stays_visible_and_says_so():
     assert split_reply("On Fri, 20 Nov 2026, Anna <a@b.kz> wrote:\n> text").quoted_only
     assert not split_reply("new words\n> text").quoted_only
     assert not split_reply("").quoted_only
+
+
+def test_a_line_like_a_field_above_an_outlook_block_is_the_reply_not_the_history():
+    text = ("#close\n\nNB: the payment arrived, thank you\n\nFrom: School <s@school.example>\n"
+            "Sent: Monday, November 23, 2026 10:00\nTo: Olga\nSubject: [#1] Q\n\nold")
+    assert split_reply(text).visible == "#close\n\nNB: the payment arrived, thank you"
+
+
+def test_a_time_and_a_verb_in_a_sentence_are_text():
+    text = "Ответ такой.\nВ 10:00 учитель пишет: приходите к началу урока"
+    assert split_reply(text).visible == text
 
 
 def test_line_starting_with_on_without_wrote_is_text():
