@@ -68,7 +68,8 @@ class Actions:
         recipient = self._recipient(thread)
         subject, headers = self._email_headers(thread) if thread.channel == "email" else ("", {})
         with self.store.transaction():
-            other = self.store.other_reply_since(thread.id, agent_id, now - COLLISION_WINDOW)
+            colliding = self.store.other_reply_since(thread.id, agent_id, now - COLLISION_WINDOW)
+            other, their_text = colliding or ("", "")
             stored = self.store.add_message(
                 thread_id=thread.id, direction=Direction.OUT, channel=thread.channel,
                 account=thread.account, text=text, sender=agent_id, subject=subject,
@@ -97,8 +98,8 @@ class Actions:
                 self.notifier.tell(
                     agent_id, thread.id,
                     f"{other} also answered #{thread.id} a moment ago; yours goes out too",
-                    urgent=True)
-        return Replied(stored.message_id, outbox_id, self.store.thread(thread.id), other or "")
+                    f"{other} wrote:\n{their_text}", urgent=True)
+        return Replied(stored.message_id, outbox_id, self.store.thread(thread.id), other)
 
     def send_template(self, thread_id: int, agent_id: str, name: str, via: str = "cli", *,
                       attachments: Sequence[Attachment] = ()) -> Replied:
@@ -136,9 +137,11 @@ class Actions:
             self.store.log_event(thread.id, agent_id, "note", {"message": stored.message_id})
         return stored.message_id
 
-    def assign(self, thread_id: int, agent_id: str, by: str = "cli") -> Thread:
+    def assign(self, thread_id: int, agent_id: str, by: str = "cli", note: str = "") -> Thread:
         """Give the thread to an agent; they are notified unless they took it themselves.
 
+        The notification carries ``note`` (what the one handing over wrote) and what the
+        customer last wrote: an agent on mail or Telegram has nothing else to answer from.
         Giving it to the agent who has it changes nothing and tells no one again.
         """
         self._agent(agent_id)
@@ -151,8 +154,17 @@ class Actions:
                                  {"agent": agent_id, "previous": thread.agent})
             if by != agent_id:
                 who = _NOT_A_PERSON.get(by, by)
-                self.notifier.tell(agent_id, thread.id, f"{who} assigned this thread to you")
+                self.notifier.tell(agent_id, thread.id, f"{who} assigned this thread to you",
+                                   self._handover(thread, who, note))
         return self.store.thread(thread.id)
+
+    def _handover(self, thread: Thread, who: str, note: str) -> str:
+        last = next((m for m in reversed(self.store.messages(thread.id))
+                     if m.direction is Direction.IN), None)
+        parts = [f"{who}'s note: {note}"] if note else []
+        if last is not None:
+            parts.append(f"{thread.contact} wrote:\n{last.visible_text or last.text}")
+        return "\n\n".join(parts)
 
     def set_status(self, thread_id: int, status: Status, by: str = "cli") -> Thread:
         """Close, reopen or mark pending; doing it again is harmless and still logged.

@@ -159,7 +159,7 @@ def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
                               attachments=attachments)
         return f"Template {command.argument!r} queued for #{thread_id}."
     if verb == "assign":
-        actions.assign(thread_id, command.argument, by=agent_id)
+        actions.assign(thread_id, command.argument, by=agent_id, note=command.text)
         if command.text or attachments:
             actions.note(thread_id, agent_id, command.text, attachments=attachments)
         return f"#{thread_id} assigned to {command.argument}."

@@ -76,7 +76,7 @@ def check_health(config: Config, store: Store, now: datetime,
                  thresholds: Thresholds = Thresholds()) -> Health:
     channels = [_channel(channel, config, store, now, thresholds)
                 for channel in config.channels]
-    summary = store.outbox_summary()
+    summary = store.outbox_summary(now)
     breaches, breached = store.sla_breaches(now, limit=20)
     health = Health(
         checked_at=now, channels=channels,

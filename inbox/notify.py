@@ -192,6 +192,7 @@ class Notifier:
         if not thread.agent:  # the fallback or lead must learn why nobody could take it
             why = f": {filed.unassigned}" if filed.unassigned else ""
             headline = f"New thread for team {thread.team or '(none)'}, not assigned{why}"
+        headline = _refused(filed) or headline
         self._notify(self._audience(thread), thread, headline, filed.item.visible,
                      filed.item.attachments)
 
@@ -205,19 +206,24 @@ class Notifier:
             self.store.outbound_for_header_id(bounced) is not None)
         if told_as_failure or (machine and thread.status is Status.CLOSED):
             return
-        headline = f"{filed.contact.name} wrote again"
-        if machine:
-            headline = f"an automatic reply from {filed.contact.name or filed.item.sender.value}"
-        elif thread.conversation and filed.item.meta.get("chat_type"):  # a customers' group
-            headline = f"{filed.contact.name} wrote in the group"
-        elif filed.contact.id != thread.contact_id:  # someone in copy, the other parent
-            who = filed.contact.name or filed.item.sender.value
-            headline = (f"{who}, not {thread.contact}, wrote in this thread;"
-                        f" answers go to {thread.contact} only")
+        headline = _refused(filed) or self._who_wrote(filed, machine)
         if filed.reopened:
             headline += "; the thread is open again"
         self._notify(self._audience(thread), thread, headline, filed.item.visible,
                      filed.item.attachments)
+
+    @staticmethod
+    def _who_wrote(filed: Filed, machine: bool) -> str:
+        thread = filed.thread
+        if machine:
+            return f"an automatic reply from {filed.contact.name or filed.item.sender.value}"
+        if thread.conversation and filed.item.meta.get("chat_type"):  # a customers' group
+            return f"{filed.contact.name} wrote in the group"
+        if filed.contact.id != thread.contact_id:  # someone in copy, the other parent
+            who = filed.contact.name or filed.item.sender.value
+            return (f"{who}, not {thread.contact}, wrote in this thread;"
+                    f" answers go to {thread.contact} only")
+        return f"{filed.contact.name} wrote again"
 
     def message_edited(self, thread_id: int, message_id: int, previous_text: str) -> None:
         thread = self.store.thread(thread_id)
@@ -286,9 +292,10 @@ class Notifier:
 
     # -- for other parts -----------------------------------------------------------------
 
-    def tell(self, agent_id: str, thread_id: int, what: str, *, urgent: bool = False) -> None:
+    def tell(self, agent_id: str, thread_id: int, what: str, text: str = "", *,
+             urgent: bool = False) -> None:
         """Notify one agent about a thread (SLA warning, collision, assignment, failure)."""
-        self._notify([agent_id], self.store.thread(thread_id), what, "", urgent=urgent)
+        self._notify([agent_id], self.store.thread(thread_id), what, text, urgent=urgent)
 
     def alert(self, subject: str, text: str) -> None:
         """Tell the admins (``[desk] admins``) about the service itself, e.g. a failing mailbox.
@@ -351,8 +358,12 @@ class Notifier:
     # -- queueing ------------------------------------------------------------------------
 
     def _audience(self, thread: Thread) -> list[str]:
-        """The assigned agent; unassigned: a manual team's members, else its fallback or lead."""
-        if thread.agent:
+        """The assigned agent; unassigned: a manual team's members, else its fallback or lead.
+
+        A thread whose agent has left the configuration counts as unassigned: its customer
+        would otherwise write into a thread nobody hears of.
+        """
+        if thread.agent in self.config.agents:
             return [thread.agent]
         team = self.config.teams.get(thread.team)
         if team is None:
@@ -480,6 +491,19 @@ class Notifier:
                 f"{a.filename} ({size_text(a.size)}"
                 f"{', too big: not kept' if a.data is None else ''})" for a in attachments)]
         return "\n".join([*lines, "", "—", footer])
+
+
+def _refused(filed: Filed) -> str:
+    """The headline of mail that came as an agent's reply and was refused, else "".
+
+    Its writer must learn it did not go out, and its reader who really sent it (a display
+    name can claim to be anyone).
+    """
+    why = filed.item.meta.get("agent-reply-refused")
+    if not why:
+        return ""
+    sender = filed.item.meta.get("from") or filed.item.sender.value
+    return f"NOT SENT: a mail from {sender} was not taken as an agent's reply ({why})"
 
 
 def _next_duty(agent: Agent, now: datetime, urgent: bool) -> datetime:

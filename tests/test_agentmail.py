@@ -254,6 +254,9 @@ def test_spoofed_agent_replies_are_filed_flagged_and_never_relayed(desk, case, t
     # Agents hear about the flagged message; the customer hears nothing, and nothing
     # automatic answers the agent's address.
     assert all(m["To"] != "olga@mail.example" for m in sent(desk)[sent_before:])
+    told = [header(m, "Subject") for m in sent(desk)[sent_before:]]
+    assert any(f"NOT SENT: a mail from boris@staff.example was not taken as an agent's reply"
+               f" ({reason})" in subject for subject in told), told
     assert all(m["Auto-Submitted"] is None or "New" in header(m, "Subject")
                or "[#" in header(m, "Subject") for m in sent(desk)[sent_before:])
 
@@ -340,6 +343,9 @@ def test_hash_assign_hands_over_and_the_new_agent_is_notified(desk):
     assert thread["messages"][-1]["text"] == "Она знает про скидки"
     (note,) = notifications(desk, "aigerim@staff.example")
     assert body(note).startswith("[#1] boris assigned this thread to you\n")
+    # What she needs to answer from her mail: the handover note and the customer's words.
+    assert "boris's note: Она знает про скидки\n\nОльга wrote:\n" in body(note)
+    assert "Как оплатить обучение?" in body(note)
     assert note["Reply-To"] == reply_address(desk, 1, "aigerim")
 
 

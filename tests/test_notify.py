@@ -57,6 +57,9 @@ def test_quiet_hours_hold_a_notification_until_the_agents_next_start(world):
     (held,) = queued(store, start + timedelta(seconds=1))
     assert (held.recipient, held.thread_id) == ("boris@staff.example", 1)
     assert queued(store, start - timedelta(seconds=1)) == []
+    # Held, it waits for nobody: inbox status neither counts it as late nor as "-5 h" old.
+    assert store.outbox_summary(now_utc())["oldest_pending"] is None
+    assert store.outbox_summary(start + timedelta(minutes=5))["oldest_pending"] is not None
 
 
 def test_urgent_news_is_not_held_by_quiet_hours(world):
@@ -70,6 +73,21 @@ def test_urgent_news_is_not_held_by_quiet_hours(world):
                   urgent=True)
     (told,) = [e for e in queued(store, now_utc()) if e.recipient == "boris@staff.example"]
     assert told.text.startswith("[#1] SLA breached: first response was due 10 minutes ago\n")
+
+
+def test_a_thread_whose_agent_left_the_configuration_is_told_to_the_team(world):
+    world.make(DESK_TOML, 'default_team = "support"\n[[rules]]\nname = "b"\n'
+                          '[rules.then]\nagent = "boris"\n')
+    world.deliver(mail())
+    world.cli("run", "--once")
+    without_boris = DESK_TOML.replace(
+        '[[agents]]\nid = "boris"\nname = "Boris"\nclient = "email"\n'
+        'email = "boris@staff.example"\n', "").replace('["boris", "aigerim"]', '["aigerim"]')
+    world.make(without_boris)
+    world.deliver(mail(body="Алло? Ответьте, пожалуйста.", message_id="m2@mail.example"))
+    world.cli("run", "--once")
+    (told,) = [m for m in sent(world) if m["To"] == "aigerim@staff.example"]
+    assert "Алло? Ответьте, пожалуйста." in body(told)
 
 
 def test_an_unassigned_thread_of_a_manual_team_goes_to_every_member(world):

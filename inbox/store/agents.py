@@ -76,10 +76,12 @@ class AgentStore:
             " ORDER BY id DESC LIMIT 1", (account, external_id))
         return self.outbound(row["id"]) if row else None
 
-    def other_reply_since(self, thread_id: int, agent: str, since: datetime) -> str | None:
-        """Another agent who answered this thread at or after ``since`` (a collision)."""
+    def other_reply_since(self, thread_id: int, agent: str,
+                          since: datetime) -> tuple[str, str] | None:
+        """(agent, text) of another agent's answer to this thread at or after ``since``
+        (a collision)."""
         row = self._one(
-            "SELECT sender FROM messages WHERE thread_id = ? AND direction = 'out'"
+            "SELECT sender, text FROM messages WHERE thread_id = ? AND direction = 'out'"
             " AND sender != ? AND sender != '' AND created_at >= ? ORDER BY id DESC LIMIT 1",
             (thread_id, agent, core.iso(since)))
-        return row["sender"] if row else None
+        return (row["sender"], row["text"]) if row else None

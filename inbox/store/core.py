@@ -783,11 +783,17 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                 "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [outbox_id])
             self.db["outbox"].update(outbox_id, fields)
 
-    def outbox_summary(self) -> dict[str, Any]:
+    def outbox_summary(self, now: datetime | None = None) -> dict[str, Any]:
+        """Entries by state, and since when the oldest undelivered one has been due.
+
+        A notification held for an agent's working hours is queued "at" their start: it
+        waits for nobody until then.
+        """
         counts = {row["state"]: row["n"] for row in self._rows(
             "SELECT state, count(*) AS n FROM outbox GROUP BY state")}
         oldest = self._one(
-            "SELECT min(created_at) AS t FROM outbox WHERE state IN ('queued', 'retrying')")
+            "SELECT min(created_at) AS t FROM outbox WHERE state IN ('queued', 'retrying')"
+            " AND created_at <= ?", (iso(now or now_utc()),))
         return {"counts": counts, "oldest_pending": parse_time(oldest["t"]) if oldest else None}
 
     # -- channel sync state ----------------------------------------------------------
