@@ -300,11 +300,17 @@ def _sender_problem(sender: str) -> str:
     """Why a ``sender`` pattern could never match ("" when it can): what SenderIs compares."""
     kind, colon, value = sender.partition(":")
     if not colon:
-        if "@" not in sender:
+        if "<" in sender or ">" in sender:  # pasted from a mail client's From
+            inner = sender.rpartition("<")[2].partition(">")[0].strip()
+            return f'is written as a mail client shows it: write the address alone ("{inner}")'
+        if "@" not in sender or sender == "@" or any(ch.isspace() for ch in sender):
             return 'is not an address, "@domain" or "telegram:ID"'
         if sender.startswith("@") and "." not in sender:  # a domain has a dot; this is a nick
             return ('looks like a Telegram @username, and usernames change: write the'
                     ' user\'s number, "telegram:123456"')
+        local, _, domain = sender.rpartition("@")
+        if not sender.startswith("@") and not (local and domain):
+            return 'is not a whole address ("name@school.kz") nor a domain ("@school.kz")'
         return ""
     if kind == "telegram":
         return "" if value.isdigit() else (

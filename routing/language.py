@@ -39,6 +39,7 @@ FOREIGN_LETTER_PENALTY = 6.0  # per distinct letter the language's alphabet lack
 HINT_BONUS = {"previous": 1.5, "telegram": 1.5, "content-language": 1.0}
 COMMON_ZIPF = 3.0  # a word at least this frequent (1 in a million) is a common word
 # Confidence of an answer taken from hints alone, when the text says nothing.
+UNKNOWN_WORDS_CONFIDENCE = 0.5  # the script's one language, which knows few of the words
 FALLBACK_CONFIDENCE = {"previous": 0.4, "telegram": 0.3, "content-language": 0.3, "default": 0.1}
 
 
@@ -127,8 +128,7 @@ class LanguageDetector:
             return self._fallback(priors, [*evidence, "no configured language uses it"])
         words = [word for word in words_of(text) if script_of(word[0]) == script][:MAX_WORDS]
         if len(candidates) == 1:
-            evidence.append(f"only {candidates[0]} uses it")
-            guess = LanguageGuess(candidates[0], 0.99, tuple(evidence))
+            guess = self._only(candidates[0], words, evidence)
         else:
             guess = self._weigh(candidates, text, letters, script, words, priors, evidence)
         return self._transliterated(guess, candidates, words, priors)
@@ -159,6 +159,19 @@ class LanguageDetector:
             self._score_ngrams(scores, text, evidence)
         return _decide(scores, evidence)
 
+    def _only(self, lang: str, words: list[str], evidence: list[str]) -> LanguageGuess:
+        """The one school language written in the text's script: sure, unless it knows few
+        of the words ("privet, ne mogu voiti" or German in a school whose Latin language is
+        English), when ``min_language_confidence`` must be able to doubt it."""
+        evidence.append(f"only {lang} uses it")
+        confidence = 0.99
+        if words and lang in self._words.languages:
+            common = self._common(lang, words)
+            if common * 2 < len(words):
+                evidence.append(f"{lang}: {common}/{len(words)} common words")
+                confidence = UNKNOWN_WORDS_CONFIDENCE
+        return LanguageGuess(lang, confidence, tuple(evidence))
+
     def _transliterated(
         self,
         guess: LanguageGuess,
@@ -179,8 +192,9 @@ class LanguageDetector:
         if common * 2 >= len(words):
             return guess
         lang, kind, reason = elsewhere[0]
-        doubt = f"{guess.language}: {common}/{len(words)} common words, transliterated?"
-        return LanguageGuess(lang, FALLBACK_CONFIDENCE[kind], (*guess.evidence, doubt, reason))
+        count = f"{guess.language}: {common}/{len(words)} common words"
+        said = guess.evidence if count in guess.evidence else (*guess.evidence, count)
+        return LanguageGuess(lang, FALLBACK_CONFIDENCE[kind], (*said, "transliterated?", reason))
 
     def _priors(self, hints: Mapping[str, str], previous: str) -> list[tuple[str, str, str]]:
         """(language, kind, evidence) of each usable hint, the most trusted kind first."""

@@ -86,6 +86,17 @@ def test_transliterated_russian_is_russian_only_with_a_hint(detector):
     assert "telegram language_code: ru" in guess.evidence
 
 
+@pytest.mark.parametrize("text", ["privet, ne mogu voiti v lichnyi kabinet",
+                                  "Guten Tag, ich habe eine Frage zur Anmeldung"])
+def test_the_scripts_only_language_is_doubted_when_it_knows_few_of_the_words(text):
+    detector = LanguageDetector(["ru", "kk", "en"], default="ru")
+    guess = detector.detect(text)
+    assert (guess.language, guess.confidence) == ("en", 0.5)  # min_language_confidence can act
+    assert any(line.startswith("en: ") and line.endswith(" common words")
+               for line in guess.evidence)
+    assert detector.detect("Hello, I cannot log in to the portal").confidence == 0.99
+
+
 def test_latin_text_the_hinted_language_knows_stays_latin(detector):
     assert detector.detect("Hello, I cannot log in", {"telegram": "ru"}).language == "en"
 

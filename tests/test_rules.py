@@ -336,7 +336,9 @@ def test_sender_condition_by_address_domain_and_identity_key():
 def test_sender_patterns_that_could_never_match_are_refused_naming_the_fix():
     _, problems = parse('[[rules]]\nname = "VIP"\n[rules.when]\nsender = ["telegrm:123",'
                         ' "telegram:@ivan", "email:boss@x.example", "boss", "telegram:42",'
-                        ' "@school.kz", "@ivan_petrov"]\n[rules.then]\nteam = "general"\n',
+                        ' "@school.kz", "@ivan_petrov", "Пётр Должников <debtor@mail.ru>",'
+                        ' "<gulnar@mail.kz>", "teach@", "@", "ivan@localhost"]\n'
+                        '[rules.then]\nteam = "general"\n',
                         teams={"general"})
     where = 'routing.toml: rule 1 "VIP": when.sender'
     assert problems == [
@@ -348,7 +350,14 @@ def test_sender_patterns_that_could_never_match_are_refused_naming_the_fix():
         ' ("boss@x.example")',
         f'{where} "boss" is not an address, "@domain" or "telegram:ID"',
         f'{where} "@ivan_petrov" looks like a Telegram @username, and usernames change: write'
-        ' the user\'s number, "telegram:123456"']
+        ' the user\'s number, "telegram:123456"',
+        f'{where} "Пётр Должников <debtor@mail.ru>" is written as a mail client shows it:'
+        ' write the address alone ("debtor@mail.ru")',
+        f'{where} "<gulnar@mail.kz>" is written as a mail client shows it: write the address'
+        ' alone ("gulnar@mail.kz")',
+        f'{where} "teach@" is not a whole address ("name@school.kz") nor a domain'
+        ' ("@school.kz")',
+        f'{where} "@" is not an address, "@domain" or "telegram:ID"']
 
 
 def test_time_condition_follows_the_school_calendar():

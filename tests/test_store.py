@@ -382,3 +382,16 @@ def test_a_new_store_and_its_files_are_readable_by_their_owner_only(tmp_path):
              for path in [tmp_path / "state", tmp_path / "state" / "inbox.db",
                           tmp_path / "state" / "attachments"]}
     assert modes == {"state": 0o700, "inbox.db": 0o600, "attachments": 0o700}
+
+
+def test_a_returning_contacts_previous_agent_is_who_answered_them_not_who_was_assigned(store):
+    first = _thread(store)
+    store.update_thread(first, agent="olga")
+    store.add_message(thread_id=first, direction=Direction.OUT, channel="email",
+                      account="school", text="Расписание на сайте.", sender="petr",
+                      created_at=now_utc())
+    unanswered = _thread(store)
+    store.update_thread(unanswered, agent="aigerim")
+    contact = store.thread(first).contact_id
+    assert store.previous_agent(contact, _thread(store)) == "petr"
+    assert store.previous_agent(contact, first) == ""  # nobody answered before the first

@@ -492,11 +492,17 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         return row["agent"] if row else ""
 
     def previous_agent(self, contact_id: int, before_thread: int) -> str:
+        """The agent who last answered this contact in an earlier thread ("" if none did).
+
+        Who answered, not who was assigned: a colleague who took over is the one the parent
+        knows, and one assigned who never wrote helped nobody.
+        """
         row = self._one(
-            "SELECT agent FROM threads WHERE contact_id = ? AND id < ? AND agent != ''"
-            " ORDER BY id DESC LIMIT 1", (contact_id, before_thread),
+            "SELECT m.sender FROM threads t JOIN messages m ON m.thread_id = t.id"
+            " WHERE t.contact_id = ? AND t.id < ? AND m.direction = 'out' AND m.sender != ''"
+            " ORDER BY m.id DESC LIMIT 1", (contact_id, before_thread),
         )
-        return row["agent"] if row else ""
+        return row["sender"] if row else ""
 
     # -- messages --------------------------------------------------------------------
 
