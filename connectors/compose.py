@@ -11,7 +11,7 @@ import hashlib
 import html
 import re
 import secrets
-from base64 import b64encode
+from base64 import b64decode, b64encode
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email import encoders
@@ -24,10 +24,11 @@ from email.policy import compat32
 from email.utils import format_datetime, formataddr, getaddresses
 
 from inbox.model import Attachment, Outbound
-from inbox.subjects import strip_prefixes
+from inbox.subjects import strip_prefixes, without_tokens
 
 # Headers compose_outbound sets from its own arguments; other Outbound headers pass through.
-_THREADING = frozenset({"message-id", "in-reply-to", "references", "reply-to"})
+_THREADING = frozenset({"message-id", "in-reply-to", "references", "reply-to", "thread-index"})
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 _MAX_REFERENCES = 20  # the first (thread root) and the most recent ones, as RFC 5322 suggests
 _POLICY = compat32.clone(linesep="\r\n")
 _UTF8_QP = Charset("utf-8")
@@ -55,6 +56,7 @@ def compose_email(
     attachments: Sequence[Attachment] = (),
     date: datetime | None = None,
     extra_headers: Mapping[str, str] | None = None,
+    continues_thread_index: str = "",
 ) -> bytes:
     """The RFC 5322 bytes of one message, ready for SMTP or IMAP APPEND.
 
@@ -62,6 +64,8 @@ def compose_email(
     in the sender's domain. ``references`` are the replied-to
     message's References; ``in_reply_to`` is appended to them. ``automatic`` marks the
     message as RFC 3834 auto-replied so well-behaved responders do not answer it.
+    ``continues_thread_index``: the Outlook Thread-Index of the mail answered, which this
+    one extends so Outlook files it in the customer's conversation.
     Every attachment must carry its ``data``.
     """
     body = MIMEMultipart("alternative")
@@ -79,7 +83,8 @@ def compose_email(
     if reply_to:
         msg["Reply-To"] = _addresses(reply_to)
     msg["Subject"] = _header(subject, "Subject")
-    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    date = date or datetime.now(UTC)
+    msg["Date"] = format_datetime(date)
     message_id = message_id.strip("<> ") or make_message_id(from_addr.rpartition("@")[2])
     msg["Message-ID"] = _bracket(message_id)
     refs = _references(references, in_reply_to)
@@ -87,8 +92,9 @@ def compose_email(
         msg["In-Reply-To"] = _bracket(in_reply_to)
     if refs:
         msg["References"] = " ".join(refs)
-    msg["Thread-Topic"] = _header(strip_prefixes(subject), "Thread-Topic")
-    msg["Thread-Index"] = _thread_index(refs[0] if refs else _bracket(message_id))
+    msg["Thread-Topic"] = _header(strip_prefixes(without_tokens(subject)), "Thread-Topic")
+    msg["Thread-Index"] = (_child_index(continues_thread_index, date) if continues_thread_index
+                           else _thread_index(refs[0] if refs else _bracket(message_id)))
     if automatic:
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
@@ -118,6 +124,18 @@ def _thread_index(root_id: str) -> str:
     Outlook groups by it, so every message of one thread gets the same value.
     """
     return b64encode(b"\x01" + hashlib.sha256(root_id.encode()).digest()[:21]).decode("ascii")
+
+
+def _child_index(parent: str, moment: datetime) -> str:
+    """``parent`` with one 5-byte reply block appended ([MS-OXOMSG] 2.2.1.3): the time
+    since the conversation began, in the units the spec gives, and a random byte."""
+    data = b64decode(parent)
+    began = int.from_bytes(data[1:6], "big") << 24  # the header's FILETIME, its top 40 bits
+    now = int((moment - _FILETIME_EPOCH).total_seconds() * 10_000_000)
+    delta = max(now - began, 0)
+    code, value = (0, delta >> 18) if delta < 1 << 49 else (1, delta >> 23)
+    block = ((code << 31) | (value & 0x7FFFFFFF)).to_bytes(4, "big") + secrets.token_bytes(1)
+    return b64encode(data + block).decode("ascii")
 
 
 def _header(value: str, name: str) -> str | Header:
@@ -179,5 +197,6 @@ def compose_outbound(msg: Outbound, *, from_addr: str, from_name: str) -> tuple[
         attachments=msg.attachments,
         extra_headers={key: value for key, value in msg.headers.items()
                        if key.lower() not in _THREADING} or None,
+        continues_thread_index=headers.get("thread-index", ""),
     )
     return message_id, raw

@@ -14,6 +14,7 @@ import codecs
 import hashlib
 import re
 import zlib
+from base64 import b64decode
 from collections import Counter
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -156,6 +157,8 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
             meta["bounce-reason"] = reason
     if why_not := automail.why_not_answer(msg, own):
         meta["no-auto-answer"] = why_not
+    if outlook := _thread_index(msg):  # so our answer joins the customer's conversation
+        meta["thread-index"] = outlook
     answer_to = _reply_to(msg, lossy)
     if address and answer_to and answer_to[1] not in {address, *own} and not auto:
         # A web form's mail comes From noreply@ with the parent in Reply-To: the parent is
@@ -471,6 +474,17 @@ def _date(value: str) -> datetime:
         except (ValueError, OverflowError, TypeError):
             pass
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def _thread_index(msg: Message) -> str:
+    """Outlook's conversation index (22 bytes, then 5 per reply), when the mail has a valid
+    one; else ""."""
+    value = "".join(_get(msg, "Thread-Index").split())
+    try:
+        size = len(b64decode(value, validate=True)) if value else 0
+    except (ValueError, binascii.Error):
+        return ""
+    return value if size >= 22 and (size - 22) % 5 == 0 else ""
 
 
 def _importance(msg: Message) -> str:

@@ -209,8 +209,9 @@ class Actions:
     def _email_headers(self, thread: Thread) -> tuple[str, dict[str, str]]:
         """Subject with the ticket token and the headers that thread the reply for the customer."""
         ids = self.store.header_ids(thread.id)
-        last_inbound = next((h for direction, h in reversed(ids) if direction == "in"), "")
-        references = [h for _, h in ids][-10:]
+        last_inbound, outlook = next(((h, index) for direction, h, index in reversed(ids)
+                                      if direction == "in"), ("", ""))
+        references = [h for _, h, _ in ids][-10:]
         domain = self._domain(thread.account)
         message_id = f"<inbox.{thread.id}.{secrets.token_hex(8)}@{domain}>"
         headers = {"Message-ID": message_id}
@@ -218,13 +219,13 @@ class Actions:
             headers["In-Reply-To"] = f"<{last_inbound}>"
         if references:
             headers["References"] = " ".join(f"<{h}>" for h in references)
+        if outlook:  # the customer's Outlook index: the mail composer continues it
+            headers["Thread-Index"] = outlook
         # Only our token, and last: a subject that carried another thread's token (a
         # customer answering one ticket about another) would otherwise be read as that
         # one when the customer's client drops the headers.
-        subject = subjects.without_tokens(thread.subject) or "(no subject)"
-        if not subject.lower().startswith("re:"):
-            subject = f"Re: {subject}"
-        return f"{subject} [#{thread.id}]", headers
+        subject = subjects.strip_prefixes(subjects.without_tokens(thread.subject))
+        return f"Re: {subject or '(no subject)'} [#{thread.id}]", headers
 
     def _domain(self, account: str) -> str:
         try:

@@ -311,6 +311,10 @@ class Pipeline:
                                   "same subject, quotes this thread's message", item, contact)
         own = [thread_id for thread_id, owner in candidates.items() if owner == contact.id]
         if len(own) > 1:
+            # A closed thread another one continues (reopen_days) lives on in that one.
+            continued = {self.store.thread(thread_id).reopened_from for thread_id in own}
+            own = [thread_id for thread_id in own if thread_id not in continued]
+        if len(own) > 1:
             # Among the sender's own threads one quoted line is enough to tell which.
             mine = best_quoted(item.text, [(t, text) for t, text in texts if t in own], MIN_LINE)
             own = own if mine is None else [mine]

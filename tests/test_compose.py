@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from base64 import b64decode
 from datetime import UTC, datetime
 from email import message_from_bytes
+from email.header import decode_header, make_header
 
 from connectors.compose import compose_email, make_message_id
 from connectors.mime import parse_email
@@ -64,6 +66,19 @@ def test_messages_of_one_thread_share_outlook_thread_index():
     second = message_from_bytes(compose(message_id="reply-2@x", in_reply_to="p@x",
                                         references=["root@x", "p@x"]))
     assert first["Thread-Index"] == second["Thread-Index"]
+
+
+def test_an_answer_to_outlook_mail_extends_its_thread_index_and_keeps_its_topic():
+    outlook = "AdtBmR7QAAECAwQFBgcICQoLDA0ODw=="  # 22 bytes: a conversation header block
+    sent = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    first, second = (message_from_bytes(compose(
+        continues_thread_index=outlook, subject="Re: Справка для бассейна [#7]", date=sent)
+        ) for _ in range(2))
+    index = b64decode(first["Thread-Index"])
+    assert index[:22] == b64decode(outlook) and len(index) == 27  # one reply block more
+    assert first["Thread-Index"] != second["Thread-Index"]  # each answer its own block
+    topic = str(make_header(decode_header(first["Thread-Topic"])))
+    assert topic == "Справка для бассейна"  # the customer's, without "Re:" or our token
 
 
 def test_references_are_capped_keeping_root_and_latest():

@@ -279,6 +279,19 @@ async def test_bounce_for_our_reply_marks_that_outbox_entry_failed_on_its_thread
     assert len(desk.smtp.messages) == before  # never answered
 
 
+async def test_an_answer_to_outlook_continues_its_conversation_with_one_re_and_our_token(desk):
+    outlook = "AdtBmR7QAAECAwQFBgcICQoLDA0ODw=="
+    desk.deliver(mail(subject="RE: AW: Fwd: Справка для бассейна", message_id="o1@mail.example",
+                      sender=f"Ольга <{CUSTOMER}>", extra=f"Thread-Index: {outlook}\r\n"))
+    await desk.run_once()
+    thread = desk.only_thread()
+    desk.school.cli("reply", str(thread.id), "--as", "boris", "-m", "Справку принесите.")
+    await desk.run_once()
+    (answer,) = [m for m in received_by(desk, CUSTOMER) if m["Auto-Submitted"] is None]
+    assert answer["Subject"] == f"Re: Справка для бассейна [#{thread.id}]"
+    assert answer["Thread-Index"].startswith(outlook[:28])  # the customer's header block
+
+
 async def test_a_delay_report_joins_the_replys_thread_and_does_not_mark_it_failed(desk):
     thread_id, outbox_id, sent = await answered_thread(desk)
     desk.deliver(bounce_for(sent["Message-ID"], action="delayed", status="4.4.7"))

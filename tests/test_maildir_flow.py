@@ -227,6 +227,21 @@ def test_late_replies_to_a_long_closed_thread_all_join_the_one_thread_continuing
             for t in _threads(school)] == [(2, "open", 1, 2), (1, "closed", None, 1)]
 
 
+def test_a_reply_by_subject_alone_joins_the_continuation_of_a_long_closed_thread(school):
+    school.write(school.config.read_text() + "\n[threads]\nreopen_days = 0\n")
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("close", "1")
+    school.deliver(mail(message_id="m5@mail.example", body="Ещё вопрос",
+                        extra="In-Reply-To: <m1@mail.example>\r\n"))
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Re: Оплата за декабрь", body="И ещё один",
+                        message_id="m6@mail.example"))  # her client dropped the headers
+    school.cli("run", "--once")
+    assert [(t["id"], t["reopened_from"], t["messages"], t["flags"])
+            for t in _threads(school)] == [(2, 1, 2, []), (1, None, 1, [])]
+
+
 def test_a_late_reply_never_joins_a_continuation_someone_else_started(school):
     school.write(school.config.read_text() + "\n[threads]\nreopen_days = 0\n")
     school.deliver(mail())

@@ -581,12 +581,15 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
     def messages(self, thread_id: int) -> list[Message]:
         return self._message_rows("m.thread_id = ?", [thread_id])
 
-    def header_ids(self, thread_id: int) -> list[tuple[str, str]]:
-        """(direction, Message-ID) of a thread's messages, oldest first: what References lists."""
-        return [(row["direction"], row["header_message_id"]) for row in self._rows(
-            "SELECT direction, header_message_id FROM messages"
-            " WHERE thread_id = ? AND header_message_id != '' ORDER BY created_at, id",
-            [thread_id])]
+    def header_ids(self, thread_id: int) -> list[tuple[str, str, str]]:
+        """(direction, Message-ID, Outlook's Thread-Index or "") of a thread's messages,
+        oldest first: what References lists, and the conversation an answer continues."""
+        return [(row["direction"], row["header_message_id"], row["thread_index"] or "")
+                for row in self._rows(
+                    "SELECT direction, header_message_id,"
+                    " json_extract(meta, '$.\"thread-index\"') AS thread_index FROM messages"
+                    " WHERE thread_id = ? AND header_message_id != '' ORDER BY created_at, id",
+                    [thread_id])]
 
     def message_meta(self, message_id: int) -> dict:
         row = self._one("SELECT meta FROM messages WHERE id = ?", (message_id,))
