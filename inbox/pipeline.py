@@ -270,6 +270,13 @@ class Pipeline:
         thread = self.store.thread_by_header_ids(header_ids)
         if thread:
             return self._continue(thread, "in-reply-to/references", item, contact)
+        about = item.meta.get("reported-message-id")
+        reported = self.store.outbound_for_header_id(about) if about else None
+        if reported is not None and reported.thread_id is not None:
+            # A report about a notification belongs to the thread it was about: a thread of
+            # its own would notify the same full mailbox again, and again.
+            return self._continue(self.store.thread(reported.thread_id),
+                                  "a report about our mail", item, contact)
         if keys.ticket is not None:
             try:
                 thread = self.store.thread(keys.ticket)

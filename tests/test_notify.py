@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -222,6 +223,22 @@ def test_a_bounce_of_the_acknowledgement_names_it_the_automatic_answer(world):
     world.cli("run", "--once")
     (news,) = sent(world)[told:]
     assert "The automatic answer could not be delivered" in header(news, "Subject")
+
+
+def test_a_bounce_of_a_notification_joins_its_thread_and_makes_status_name_the_agent(world):
+    world.make(DESK_TOML, 'default_team = "support"\n[[rules]]\nname = "b"\n'
+                          '[rules.then]\nagent = "boris"\n')
+    world.deliver(mail())
+    world.cli("run", "--once")
+    (notice,) = [m for m in sent(world) if m["To"] == "boris@staff.example"]
+    told = len(sent(world))
+    world.deliver(dsn_for(notice["Message-ID"]))  # Boris's mailbox is full
+    world.cli("run", "--once")
+    assert [t["id"] for t in json.loads(world.cli("threads", "--json").output)] == [1]
+    assert sent(world)[told:] == []  # no new thread to tell the same full mailbox about
+    status = world.cli("status", ok=False)
+    assert status.exit_code == 1
+    assert "notifications to agent boris have failed since" in status.output
 
 
 def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):

@@ -767,11 +767,13 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         )
 
     def outbound_for_header_id(self, header_id: str) -> Outbound | None:
-        """The outbox entry that carried our message with this Message-ID (a bounce names it)."""
+        """The outbox entry that carried our mail with this Message-ID (a bounce names it):
+        a message of a thread, or a notification, which is sent under its own."""
         row = self._one(
             "SELECT o.* FROM outbox o JOIN messages m ON m.id = o.message_id"
             " WHERE m.header_message_id = ? AND m.header_message_id != ''"
-            " ORDER BY o.id DESC LIMIT 1", (header_id,))
+            " UNION ALL SELECT * FROM outbox WHERE external_id = ? AND external_id != ''"
+            " AND channel = 'email' ORDER BY id DESC LIMIT 1", (header_id, header_id))
         return self._outbound(row) if row else None
 
     def attachment_ids(self, message_id: int) -> list[int]:

@@ -267,4 +267,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX agent_claims_external ON agent_claims(external_id);
     """,
+    # 13: a bounce of a notification (no message row carries its Message-ID) is found by
+    # the id the channel sent it under, as an agent's Telegram reply finds its notification.
+    """
+    CREATE INDEX outbox_external ON outbox(external_id) WHERE external_id != '';
+    """,
 )
