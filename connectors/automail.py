@@ -15,6 +15,7 @@ from email.header import decode_header
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
+from email.utils import getaddresses
 
 from inbox import subjects
 
@@ -32,17 +33,20 @@ _REPORT_BOUNCE = frozenset({"delivery-status", "feedback-report"})
 # Only the fixed forms responders put in front of a subject. A parent's "В отпуске с 1 по
 # 10 декабря, ребёнок пропустит занятия" or "Abwesend am Freitag" is a message to answer;
 # responders that use such words set Auto-Submitted or X-Autoreply, read first.
+# A word form ends there: "Автоответчик в школе не работает" is a parent's complaint.
 _OOF_SUBJECT = re.compile(
     r"""^\s*(?:
-        auto(?:matic|matische)?[\s_-]*(?:reply|response|respons|antwort|ответ)
+        (?:
+            auto(?:matic|matische)?[\s_-]*(?:reply|response|respons|antwort|ответ)
+          | abwesenheitsnotiz
+          | automatische\s+antwort
+          | автоответ|автоматический\s+ответ|автоматична\s+відповідь|автовідповідь
+          | réponse\s+automatique | respuesta\s+automática | risposta\s+automatica
+          | vacation\s+(?:alert|reply|notice|message)
+        )(?!\w)
       | auto\s*:
       | out\s+of\s+(?:the\s+)?office\s*(?::|auto\w*|$)
-      | abwesenheitsnotiz
-      | automatische\s+antwort
-      | (?:автоответ|автоматический\s+ответ|автоматична\s+відповідь|автовідповідь)
-      | réponse\s+automatique | respuesta\s+automática | risposta\s+automatica
-      | vacation\s+(?:alert|reply|notice|message)
-    )(?!\w)""",
+    )""",
     re.IGNORECASE | re.VERBOSE,
 )
 _BOUNCE_SUBJECT = re.compile(
@@ -118,10 +122,10 @@ def why_not_answer(msg: Message, own: Collection[str]) -> str:
         return "a null return path (Return-Path: <>)"
     suppress = {word.strip().lower() for word in
                 headers.get("x-auto-response-suppress", "").split(",")}
-    if suppress & {"all", "oof", "autoreply"}:
+    if suppress & {"all", "autoreply"}:  # "OOF" alone (web forms send it) means out-of-office
         return "the sender asked for none (X-Auto-Response-Suppress)"
-    loop = headers.get("x-loop", "").lower()
-    if loop and any(address in loop for address in own):
+    loop = {address.lower() for _, address in getaddresses([headers.get("x-loop", "")])}
+    if loop & set(own):
         return "it has been through our address before (X-Loop)"
     return ""
 

@@ -85,7 +85,8 @@ class Settings:
     poll_interval: float = 60.0
     sent_folder: str = ""  # append a copy of what customers are sent here ("" = don't)
     max_attachment_bytes: int = 25 * 2**20
-    own_addresses: tuple[str, ...] = ()  # every address of the school's (load_config)
+    own_addresses: tuple[str, ...] = ()  # ours besides address: the desk's reply address
+    school_addresses: tuple[str, ...] = ()  # the school's other mailboxes: never auto-answered
 
     @property
     def label(self) -> str:

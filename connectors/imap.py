@@ -299,6 +299,7 @@ class ImapMailbox:
                 received_at=received if isinstance(received, datetime) else None,
                 max_attachment_bytes=self.settings.max_attachment_bytes,
                 own_addresses=(self.settings.address, *self.settings.own_addresses),
+                school_addresses=self.settings.school_addresses,
             ))
         return items
 

@@ -39,7 +39,8 @@ class Settings:
     batch_size: int = 200
     poll_interval: float = 2.0  # seconds between looks into new/ while waiting
     max_attachment_bytes: int = 25 * 2**20
-    own_addresses: tuple[str, ...] = ()  # every address of the school's (load_config)
+    own_addresses: tuple[str, ...] = ()  # ours besides address: the desk's reply address
+    school_addresses: tuple[str, ...] = ()  # the school's other mailboxes: never auto-answered
 
 
 def settings(section: Section) -> Settings:
@@ -102,7 +103,8 @@ class MaildirChannel:
             batch.append(parse_email(
                 raw, account=self.name, source_ref=name,
                 max_attachment_bytes=self.settings.max_attachment_bytes,
-                own_addresses=(self.settings.address, *self.settings.own_addresses)))
+                own_addresses=(self.settings.address, *self.settings.own_addresses),
+                school_addresses=self.settings.school_addresses))
         return batch
 
     async def ack(self, items: Sequence[Inbound]) -> None:

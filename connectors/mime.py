@@ -105,22 +105,26 @@ def parse_email(
     received_at: datetime | None = None,
     max_attachment_bytes: int = 25 * 2**20,
     own_addresses: Collection[str] = (),
+    school_addresses: Collection[str] = (),
 ) -> Inbound:
     """Normalise one message; it never raises.
 
     A failure gives an Inbound flagged QUARANTINED with ``raw`` kept, a best-effort text
     and the sender read leniently. ``max_attachment_bytes``: larger attachments keep their
-    metadata with ``data=None`` and the message is flagged ATTACHMENT_DROPPED.
+    metadata with ``data=None`` and the message is flagged ATTACHMENT_DROPPED. Mail from
+    ``own_addresses`` (with any ``+tag``) is flagged OWN_ADDRESS; from ``school_addresses``
+    (the school's other mailboxes, where a person may write) it gets no automatic answer.
     """
     try:
         return _normalise(raw, account, source_ref, received_at, max_attachment_bytes,
-                          own_addresses)
+                          own_addresses, school_addresses)
     except Exception:  # the invariant: one bad message never stops the daemon
         return _quarantined(raw, account, source_ref, received_at)
 
 
 def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime | None,
-               max_attachment_bytes: int, own_addresses: Collection[str]) -> Inbound:
+               max_attachment_bytes: int, own_addresses: Collection[str],
+               school_addresses: Collection[str]) -> Inbound:
     # Some stores prepend blank lines, which would turn every header into body text.
     msg = BytesParser(policy=_POLICY).parsebytes(raw.lstrip(b" \t\r\n"))
     lossy: list[bool] = []
@@ -133,7 +137,8 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     message_id = _first_id(_get(msg, "Message-ID"))
     tickets = subjects.tickets(subject)
     flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
-    own = {a.lower() for a in own_addresses}
+    own = {_untagged(a.lower()) for a in own_addresses if a}
+    school = {_untagged(a.lower()) for a in school_addresses if a}
     if any(lossy):
         flags.add(Flag.UNDECODABLE)
     if not address:
@@ -155,8 +160,10 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         reason = automail.bounce_reason(msg)
         if reason:
             meta["bounce-reason"] = reason
-    if why_not := automail.why_not_answer(msg, own):
+    if why_not := automail.why_not_answer(msg, own | school):
         meta["no-auto-answer"] = why_not
+    elif _untagged(address) in school:
+        meta["no-auto-answer"] = "it comes from another of the school's mailboxes"
     if outlook := _thread_index(msg):  # so our answer joins the customer's conversation
         meta["thread-index"] = outlook
     answer_to = _reply_to(msg, lossy)

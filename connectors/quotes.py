@@ -5,7 +5,8 @@ line by line with bounded, anchored patterns, so a 700 KB quote or a 60 KB line 
 costs linear time (regex backtracking is capped by ``_MAX_HEADER_LINE``).
 
 Recognised history starts: "On ... wrote:" in several languages (also split over up to
-four lines), Gmail's localized "<date> <time>, Name <addr>:" lines, "-----Original
+four lines), Gmail's localized "<date> <time>, Name <addr>:" lines, Thunderbird's German
+and Russian "Am <date> um <time> schrieb Name:" / "<date> <time>, Name пишет:", "-----Original
 Message-----" and forwarded-message separators, Outlook "From:/Sent:/To:/Subject:" blocks
 (en, ru, uk, de, fr, es, kk), and ">" quotes. A ">" block after an "On ... wrote:" line may be
 answered inline: text after it is kept.
@@ -25,10 +26,14 @@ _WROTE = (
 )
 _ON_START = re.compile(r"(?:on|le|am|el|il|op|em|w\s+dniu|в|у|den|pe|dne)\s", re.IGNORECASE)
 _WROTE_END = re.compile(rf"(?:{_WROTE})\s*:?\s*$", re.IGNORECASE)
-# Thunderbird names the writer after the verb: "Am 20.11.26 um 10:00 schrieb Test School:"
-_WROTE_NAME_END = re.compile(rf"(?:{_WROTE})\s+[^:]{{1,80}}:\s*$", re.IGNORECASE)
+# Thunderbird's own forms, whole lines only: the date and time first, no address. Looser
+# patterns ("a date, a time, and 'пишет:' at the end") cut a teacher's "Собрание 25.11 в
+# 18:00, классный руководитель пишет:" out of the reply.
+_THUNDERBIRD = re.compile(
+    r"^(?:am\s+\d{1,2}\.\d{1,2}\.\d{2,4}\s+um\s+\d{1,2}:\d{2}\s+schrieb\s+[^:]{1,80}"  # de
+    r"|\d{1,2}\.\d{1,2}\.\d{2,4}\s+\d{1,2}:\d{2},\s+[^:]{1,80}\s+пишет):\s*$",  # ru
+    re.IGNORECASE)
 _TIME = re.compile(r"\d{1,2}[:.]\d{2}")
-_DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}")
 # Gmail in other locales: "пт, 20 нояб. 2026 г. в 10:00, Иван <ivan@example.ru>:"
 _ADDRESS_END = re.compile(
     r"(?:@[^\s<>]+\s*>|\[mailto:[^\]]+\]|@[^\s<>]+\.\w+)\s*\)?\s*(?:(?:" + _WROTE + r")\s*)?:\s*$",
@@ -194,13 +199,12 @@ def _is_on_wrote(lines: list[str], i: int, span: int) -> bool:
 
 
 def _is_header_text(joined: str) -> bool:
-    """ "On <date>, <name> wrote:", "Am <date> um <time> schrieb <name>:", "<date> <time>,
-    <name> пишет:" or "<date> <time>, Name <address>:" in any of our languages."""
+    """ "On <date>, <name> wrote:" or "<date> <time>, Name <address>:" in any of our
+    languages, or Thunderbird's de/ru line ("Am <date> um <time> schrieb <name>:")."""
     tail = joined[-_TAIL:]
-    if _ON_START.match(joined) and (
-            _WROTE_END.search(tail) or (_TIME.search(joined) and _WROTE_NAME_END.search(tail))):
+    if _ON_START.match(joined) and _WROTE_END.search(tail):
         return True
-    if _DATE.search(joined) and _TIME.search(joined) and _WROTE_END.search(tail):
+    if _THUNDERBIRD.match(joined):
         return True
     return bool(_TIME.search(joined) and _ADDRESS_END.search(tail))
 

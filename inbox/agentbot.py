@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from inbox.actions import ActionError, Actions
-from inbox.channel import Inbound
+from inbox.channel import NOTICES_FAILING, Inbound
 from inbox.commands import (
     HELP,
     Command,
@@ -107,6 +107,8 @@ class AgentBot:
         if not agent_id:
             return False  # a customer (a wrong link code too)
         self.store.record_claim(item.account, item.external_id, agent_id, None, now_utc())
+        # They write to the bot, so it can write to them again (they pressed Start).
+        self.store.delete_sync(item.account, NOTICES_FAILING + user)
         self._answer(item, agent_id)
         return True
 

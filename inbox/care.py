@@ -414,7 +414,9 @@ def _normalise(kind: str, data: bytes, account: str,
             data, account=account,
             max_attachment_bytes=getattr(settings, "max_attachment_bytes",
                                          config.store.max_attachment_bytes),
-            own_addresses=getattr(settings, "own_addresses", ()))  # load_config's: all ours
+            own_addresses=(getattr(settings, "address", ""),
+                           *getattr(settings, "own_addresses", ())),
+            school_addresses=getattr(settings, "school_addresses", ()))
         return inbound, inbound.attachments
     if kind == "telegram":
         from telegram import Update

@@ -288,15 +288,23 @@ def _school_defaults(settings: Any, section: Section, school: School,
 
 def _with_own_addresses(channels: list[ChannelConfig],
                         reply_address: str) -> list[ChannelConfig]:
-    """Tell each mail channel every address of the school's, not only its own.
+    """Tell each mail channel the school's other addresses, not only its own.
 
-    Mail from the office's mailbox to support@, or our acknowledgement coming back through
-    another of our mailboxes, is ours: answering it automatically starts a loop.
+    The desk's reply address never writes as a person: mail from it is ours. Another
+    mailbox of the school (office@ writing to support@) may be a person, but must get no
+    automatic answer: our acknowledgement coming back through it would start a loop.
     """
-    ours = tuple(dict.fromkeys(address.lower() for address in (
-        *(getattr(c.settings, "address", "") for c in channels), reply_address) if address))
-    return [replace(c, settings=replace(c.settings, own_addresses=ours))
-            if hasattr(c.settings, "own_addresses") else c for c in channels]
+    addresses = [getattr(c.settings, "address", "").lower() for c in channels]
+    mailed = []
+    for channel, own in zip(channels, addresses, strict=True):
+        if hasattr(channel.settings, "own_addresses"):
+            channel = replace(channel, settings=replace(
+                channel.settings,
+                own_addresses=tuple(a for a in (reply_address.lower(),) if a and a != own),
+                school_addresses=tuple(dict.fromkeys(
+                    a for a in addresses if a and a != own))))
+        mailed.append(channel)
+    return mailed
 
 
 def load_routing(config: Config, path: Path | None = None) -> Routing:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -106,30 +107,43 @@ def _channel(channel: ChannelConfig, config: Config, store: Store, now: datetime
     return ChannelHealth(channel.name, channel.kind, state, last_ok, error_since,
                          items.get("health:last_error", "") if error_since else "",
                          _lag(channel), items.get(HEALTH_WARNING, ""),
-                         tuple(_notices_failing(items, config)))
+                         tuple(_notices_failing(items, config, store)))
 
 
-def _notices_failing(items: dict[str, str], config: Config):
+def _notices_failing(items: dict[str, str], config: Config, store: Store) -> Iterator[str]:
     """What ``Notifier`` kept of notifications that fail for good, one line per recipient.
 
-    One about an agent or team no longer configured is left out: nobody is waiting there.
+    Only while that recipient is still where the agent's or team's notices go: one who
+    left the configuration, was linked to another chat or changed address waits there
+    for nothing.
     """
-    for key, value in sorted(items.items()):
-        if not key.startswith(NOTICES_FAILING):
-            continue
+    failing_keys = sorted(key for key in items if key.startswith(NOTICES_FAILING))
+    links = store.agent_links("telegram") if failing_keys else {}
+    for key in failing_keys:
         recipient = key.removeprefix(NOTICES_FAILING)
-        failing = json.loads(value)
+        failing = json.loads(items[key])
         agent, team = failing.get("agent", ""), failing.get("team", "")
-        if (agent and agent not in config.agents) or (team and team not in config.teams):
+        if recipient not in _notices_go_to(config, links, agent, team):
             continue
-        who = (f"agent {agent}" if agent else f"the staff group of team {team}" if team
-               else recipient)
+        who = f"agent {agent}" if agent else f"the staff group of team {team}"
         fix = ""
         if failing["unreachable"]:
             fix = (" (the bot is not in the group: add it back)" if team else
                    " (they blocked the bot: ask them to open it and press Start)")
         since = views.short_time(parse_time(failing["since"]))
         yield f"notifications to {who} have failed since {since}: {failing['error']}{fix}"
+
+
+def _notices_go_to(config: Config, links: dict[str, str], agent: str, team: str) -> set[str]:
+    """Where notifications for this agent or team's staff group are sent now."""
+    if team in config.teams:
+        group = config.teams[team].telegram_group
+        return {str(group)} if group is not None else set()
+    if agent not in config.agents:
+        return set()
+    staff = config.agents[agent]
+    chat = str(staff.telegram_id) if staff.telegram_id else links.get(agent, "")
+    return {address for address in (staff.email.lower(), chat) if address}
 
 
 def _free_bytes(folders: list[Path]) -> int | None:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from connectors.printable import one_line
 from inbox.channel import NOTICES_FAILING, Delivery
 from inbox.config import ChannelConfig, Config
 from inbox.hooks import Filed
@@ -45,6 +46,7 @@ TOKEN_LENGTH = 20  # hex digits of the HMAC in a reply address: 80 bits
 _TOKEN_ADDRESS = re.compile(
     r"^(?P<local>[^@+\s]+)\+t(?P<ticket>\d{1,12})\.(?P<token>[0-9a-f]{"
     + str(TOKEN_LENGTH) + r"})@(?P<domain>[^@\s]+)$")
+_ERROR_SHOWN = 200  # characters of a channel's error that inbox status repeats
 # How a failed outbox entry is named to the agent ("auto" is an acknowledgement, FAQ answer...)
 _SENT_AS = {"reply": "Your reply", "auto": "The automatic answer", "survey": "The survey"}
 MAX_TELEGRAM_TEXT = 2500  # of the customer's text in a Telegram notification (limit: 4096)
@@ -193,7 +195,7 @@ class Notifier:
             why = f": {filed.unassigned}" if filed.unassigned else ""
             headline = f"New thread for team {thread.team or '(none)'}, not assigned{why}"
         headline = _refused(filed) or headline
-        self._notify(self._audience(thread), thread, headline, filed.item.visible,
+        self._notify(self.audience(thread), thread, headline, filed.item.visible,
                      filed.item.attachments)
 
     def customer_wrote(self, filed: Filed) -> None:
@@ -209,7 +211,7 @@ class Notifier:
         headline = _refused(filed) or self._who_wrote(filed, machine)
         if filed.reopened:
             headline += "; the thread is open again"
-        self._notify(self._audience(thread), thread, headline, filed.item.visible,
+        self._notify(self.audience(thread), thread, headline, filed.item.visible,
                      filed.item.attachments)
 
     @staticmethod
@@ -228,7 +230,7 @@ class Notifier:
     def message_edited(self, thread_id: int, message_id: int, previous_text: str) -> None:
         thread = self.store.thread(thread_id)
         message = self.store.message(message_id)
-        self._notify(self._audience(thread), thread,
+        self._notify(self.audience(thread), thread,
                      f"{thread.contact} edited a message (it said: {previous_text[:200]})",
                      message.visible_text)
 
@@ -266,7 +268,7 @@ class Notifier:
         if delivery.unreachable:
             what += ("\nThe customer has blocked the bot or cannot be reached on this channel;"
                      " contact them another way.")
-        self._notify(self._audience(thread), thread, what, entry.text, urgent=True)
+        self._notify(self.audience(thread), thread, what, entry.text, urgent=True)
 
     def _notices_failing(self, entry: Outbound, delivery: Delivery) -> None:
         """Keep, for ``inbox status``, that what the staff are told no longer reaches someone.
@@ -277,7 +279,8 @@ class Notifier:
         key = NOTICES_FAILING + entry.recipient
         known = json.loads(self.store.get_sync(entry.account, key) or "{}")
         self.store.set_sync(entry.account, key, json.dumps({
-            "since": known.get("since") or iso(now_utc()), "error": delivery.error,
+            "since": known.get("since") or iso(now_utc()),
+            "error": one_line(delivery.error)[:_ERROR_SHOWN],  # shown by inbox status
             "unreachable": delivery.unreachable, **self._staff_at(entry)}))
 
     def _staff_at(self, entry: Outbound) -> dict[str, str]:
@@ -357,8 +360,9 @@ class Notifier:
 
     # -- queueing ------------------------------------------------------------------------
 
-    def _audience(self, thread: Thread) -> list[str]:
-        """The assigned agent; unassigned: a manual team's members, else its fallback or lead.
+    def audience(self, thread: Thread) -> list[str]:
+        """Who hears of this thread: the assigned agent; unassigned, a manual team's members,
+        else its fallback or lead; when that is nobody, the ``[desk] admins``.
 
         A thread whose agent has left the configuration counts as unassigned: its customer
         would otherwise write into a thread nobody hears of.
@@ -366,11 +370,10 @@ class Notifier:
         if thread.agent in self.config.agents:
             return [thread.agent]
         team = self.config.teams.get(thread.team)
-        if team is None:
-            return []
-        if team.strategy != "manual" and (team.fallback or team.lead):
+        if team is not None and team.strategy != "manual" and (team.fallback or team.lead):
             return [team.fallback or team.lead]
-        return list(team.members)
+        return list(team.members if team is not None and team.members
+                    else self.desk.settings.admins)
 
     def _notify(self, agents: Sequence[str], thread: Thread, headline: str, text: str,
                 attachments: Sequence[Attachment] = (), urgent: bool = False) -> None:

@@ -201,8 +201,11 @@ class SlaClock:
             if urgent:
                 # A warning that never fired (down all along) is superseded, not sent late.
                 self.store.record_timer(thread.id, target, "warning", due, now, notified=False)
-            audience = [thread.agent] if thread.agent else []
-            if (urgent or not audience) and lead:
+            # The agent, else the lead; a team without one must still hear (the members,
+            # the fallback, the admins), or a breach goes to nobody.
+            audience = ([thread.agent] if thread.agent in self.config.agents
+                        else [lead] if lead else self.notifier.audience(thread))
+            if urgent and lead:
                 audience.append(lead)
             audience = list(dict.fromkeys(audience))
             what = _describe(target, stage, due.astimezone(self.config.calendar.zone), policy)

@@ -328,15 +328,19 @@ def test_delivery_failure_of_a_reply_tells_the_agent_urgently(bot_desk):
                            " by the user\nThe customer has blocked the bot")
 
 
+def boris_blocks_the_bot_and_is_handed_a_thread(desk) -> None:
+    link_boris(desk)
+    desk.bot.block(BORIS)
+    desk.bot.user_message(501, "Не могу войти", user={"id": 501, "is_bot": False,
+                                                       "first_name": "Марат"})
+    desk.cli("run", "--once")
+    desk.cli("assign", "1", "boris")
+    desk.cli("run", "--once")
+
+
 def test_an_agent_who_blocked_the_bot_makes_status_unhealthy_until_a_notice_reaches_them(
         bot_desk):
-    link_boris(bot_desk)
-    bot_desk.bot.block(BORIS)
-    bot_desk.bot.user_message(501, "Не могу войти", user={"id": 501, "is_bot": False,
-                                                           "first_name": "Марат"})
-    bot_desk.cli("run", "--once")
-    bot_desk.cli("assign", "1", "boris")
-    bot_desk.cli("run", "--once")
+    boris_blocks_the_bot_and_is_handed_a_thread(bot_desk)
     status = bot_desk.cli("status", ok=False)
     assert status.exit_code == 1
     assert ("telegram 'desk-bot': notifications to agent boris have failed since"
@@ -353,3 +357,23 @@ def test_an_agent_who_blocked_the_bot_makes_status_unhealthy_until_a_notice_reac
     bot_desk.cli("run", "--once")
     assert sent_to(bot_desk, BORIS)[-1].text.startswith("[#1]")
     assert "notifications to" not in bot_desk.cli("status", ok=False).output
+
+
+def test_an_agent_who_pressed_start_again_or_left_is_no_longer_a_problem(bot_desk):
+    boris_blocks_the_bot_and_is_handed_a_thread(bot_desk)
+    assert "notifications to agent boris" in bot_desk.cli("status", ok=False).output
+    bot_desk.bot.unblock(BORIS)
+    bot_desk.bot.user_message(BORIS, "/start")
+    bot_desk.cli("run", "--once")
+    assert "notifications to agent boris" not in bot_desk.cli("status", ok=False).output
+    bot_desk.bot.block(BORIS)
+    bot_desk.cli("assign", "1", "aigerim")
+    bot_desk.cli("assign", "1", "boris")
+    bot_desk.cli("run", "--once")
+    assert "notifications to agent boris" in bot_desk.cli("status", ok=False).output
+    bot_desk.write(bot_desk.config.read_text().replace('members = ["boris", "aigerim"]',
+                                                       'members = ["aigerim"]').replace(
+        '[[agents]]\nid = "boris"\nname = "Boris"\nclient = "telegram"\n', ""),
+        'default_team = "support"\n')
+    left = bot_desk.cli("status", ok=False).output
+    assert left.startswith("school-inbox:") and "notifications to" not in left  # Boris left

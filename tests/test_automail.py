@@ -121,7 +121,8 @@ def test_a_subject_that_only_begins_like_a_responders_is_a_persons(subject):
 
 
 @pytest.mark.parametrize("subject", ["Автоответ: Оплата", "Out of Office AutoReply: Оплата",
-                                     "Automatic reply: Оплата", "Abwesenheitsnotiz: Frage"])
+                                     "Automatic reply: Оплата", "Abwesenheitsnotiz: Frage",
+                                     "Auto:Re: оплата", "Out of Office:Re: hi"])
 def test_a_responders_subject_is_automatic(subject):
     msg = message_from_bytes(mail(f"From: a@b.c\nSubject: {subject}", "hi\n"))
     assert classify(msg) == "auto-replied"
@@ -129,7 +130,7 @@ def test_a_responders_subject_is_automatic(subject):
 
 @pytest.mark.parametrize(("header", "why"), [
     ("Return-Path: <>", "a null return path (Return-Path: <>)"),
-    ("X-Auto-Response-Suppress: DR, OOF, AutoReply",
+    ("X-Auto-Response-Suppress: DR, AutoReply",
      "the sender asked for none (X-Auto-Response-Suppress)"),
     ("X-Loop: Support@School.example", "it has been through our address before (X-Loop)"),
 ])
@@ -139,15 +140,32 @@ def test_mail_a_person_may_have_written_that_must_get_no_automatic_answer(header
     assert inbound.meta["auto"] == "" and inbound.meta["no-auto-answer"] == why
 
 
-def test_mail_from_any_of_our_addresses_or_their_plus_forms_is_our_own():
-    own = ("support@school.example", "office@school.example")
-    for sender in ("office@school.example", "Support+t1.abc@School.example"):
-        inbound = parse_email(mail(f"From: {sender}", "hi\n"), account="support",
-                              own_addresses=own)
-        assert Flag.OWN_ADDRESS in inbound.flags, sender
+@pytest.mark.parametrize(("sender", "own"), [
+    ("Support+t1.abc@School.example", ("support@school.example",)),  # our reply addresses
+    ("School+Support@gmail.com", ("school+support@gmail.com",)),  # a plus alias as address
+    ("school+support@gmail.com", ("school+other@gmail.com",)),
+])
+def test_mail_from_our_address_or_its_plus_forms_is_our_own(sender, own):
+    inbound = parse_email(mail(f"From: {sender}", "hi\n"), account="support", own_addresses=own)
+    assert Flag.OWN_ADDRESS in inbound.flags
+
+
+def test_mail_from_another_school_mailbox_is_a_persons_but_gets_no_automatic_answer():
+    inbound = parse_email(mail("From: Office <Office@school.example>", "Переслали вопрос\n"),
+                          account="support", own_addresses=("support@school.example",),
+                          school_addresses=("office@school.example",))
+    assert Flag.OWN_ADDRESS not in inbound.flags and inbound.meta["auto"] == ""
+    assert inbound.meta["no-auto-answer"] == "it comes from another of the school's mailboxes"
     assert Flag.OWN_ADDRESS not in parse_email(
         mail("From: support.parent@school.example.org", "hi\n"), account="support",
-        own_addresses=own).flags
+        own_addresses=("support@school.example",)).flags
+
+
+def test_an_x_loop_naming_another_address_or_suppressing_only_oof_leaves_answers_on():
+    for header in ("X-Loop: notsupport@school.example", "X-Auto-Response-Suppress: OOF"):
+        inbound = parse_email(mail(f"From: a@b.c\n{header}", "Вопрос\n"), account="support",
+                              own_addresses=("support@school.example",))
+        assert "no-auto-answer" not in inbound.meta, header
 
 
 def test_read_receipt_report_is_automatic_not_bounce():

@@ -343,7 +343,7 @@ def test_sniffing_never_overrides_a_specific_label():
 
 def test_internal_failure_quarantines_with_lenient_sender_and_raw_kept():
     raw = message("From: Ivan <IVAN@example.ru>\nMessage-ID: <q1@x>")
-    msg = parse(raw, own_addresses=[None])  # a caller's bad argument makes the normaliser fail
+    msg = parse(raw, own_addresses=[1])  # a caller's bad argument makes the normaliser fail
     assert msg.flags == {Flag.QUARANTINED}
     assert msg.sender.value == "ivan@example.ru" and msg.external_id == "q1@x"
     assert msg.raw == raw and "hello" in msg.text

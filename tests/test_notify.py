@@ -213,6 +213,14 @@ def test_a_bounce_of_our_reply_is_told_once_as_the_replys_failure(world):
     assert "could not be delivered" in header(news, "Subject") + str(news.get_payload())
 
 
+def test_mail_whose_sender_asks_for_no_automatic_answer_gets_no_acknowledgement(world):
+    world.make(DESK_TOML + "\n[autoack]\nenabled = true\n")
+    world.deliver(mail(extra="X-Auto-Response-Suppress: All\r\n"))
+    world.deliver(mail(sender="Пётр <petr@mail.example>", message_id="m2@mail.example"))
+    world.cli("run", "--once")
+    assert [m["To"] for m in sent(world) if "@mail.example" in m["To"]] == ["petr@mail.example"]
+
+
 def test_a_bounce_of_the_acknowledgement_names_it_the_automatic_answer(world):
     world.make(DESK_TOML + "\n[autoack]\nenabled = true\n")
     world.deliver(mail())

@@ -85,8 +85,16 @@ def test_a_line_like_a_field_above_an_outlook_block_is_the_reply_not_the_history
     assert split_reply(text).visible == "#close\n\nNB: the payment arrived, thank you"
 
 
-def test_a_time_and_a_verb_in_a_sentence_are_text():
-    text = "Ответ такой.\nВ 10:00 учитель пишет: приходите к началу урока"
+@pytest.mark.parametrize("line", [
+    "В 10:00 учитель пишет: приходите к началу урока",
+    "В 10:00 пишет олимпиаду 7А класс:\n- Иванов\n- Петров",
+    "Уроки 20.11.2026 начинаются в 9:00.\nВот что учитель пишет:\n\nПриходите к 8:45.",
+    "Собрание 25.11.2026 в 18:00, классный руководитель пишет:\nприходите все.",
+    "On Monday at 10:00 writes the whole class:\n1. Math",
+    "Звоните 8-701-555-12-34 с 9.00, директор пишет:\nждём вас",
+])
+def test_a_time_and_a_verb_in_a_sentence_are_text(line):
+    text = f"Здравствуйте!\n{line}"
     assert split_reply(text).visible == text
 
 

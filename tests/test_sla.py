@@ -6,12 +6,21 @@ from datetime import timedelta
 
 import pytest
 
+from inbox.config import load_config
 from inbox.model import Flag, Status
 from inbox.notify import Notifier
 from inbox.sections import Section
 from inbox.sla import EscalationSettings, Fired, SlaClock, escalation_settings
 from inbox.store import Store
-from tests.quality_school import customer_mail, file_at, quality_school, queued, utc
+from tests.quality_school import (
+    QUALITY_TOML,
+    ROUTING_TOML,
+    customer_mail,
+    file_at,
+    quality_school,
+    queued,
+    utc,
+)
 
 
 @pytest.fixture
@@ -91,6 +100,20 @@ def test_warning_goes_to_the_agent_then_the_breach_to_agent_and_lead(world):
                                 " (policy chat)"),
     ]
     assert [e.action for e in store.events(thread_id)][-2:] == ["sla-warning", "sla-breach"]
+
+
+def test_a_manual_team_without_a_lead_hears_of_its_unassigned_threads_breach(world):
+    school, _, _ = world
+    school.write(QUALITY_TOML.replace('strategy = "round_robin"\nlead = "lena"',
+                                      'strategy = "manual"'), ROUTING_TOML)
+    config = load_config(school.config)
+    store = Store(config.store.path)
+    thread_id = file_at(store, config, customer_mail(1, "Не открывается урок",
+                                                     utc("2026-03-30 07:00")))
+    assert store.thread(thread_id).agent == ""
+    assert clock_for(store, config).check(utc("2026-03-30 09:00"))[-1].told == (
+        "aigerim", "boris")  # not nobody: the members, as for the thread's other news
+    store.close()
 
 
 def test_an_answered_thread_runs_only_its_resolution_clock(world):

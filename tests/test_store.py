@@ -13,6 +13,7 @@ from inbox.model import Attachment, DeliveryState, Direction, Identity, Status
 from inbox.store import SCHEMA_VERSION, NotFound, Store, StoreError, iso, now_utc
 from inbox.store.core import DUE_OUTBOUND
 from inbox.store.schema import MIGRATIONS
+from inbox.store.topics import HELD
 
 
 @pytest.fixture
@@ -395,3 +396,14 @@ def test_a_returning_contacts_previous_agent_is_who_answered_them_not_who_was_as
     contact = store.thread(first).contact_id
     assert store.previous_agent(contact, _thread(store)) == "petr"
     assert store.previous_agent(contact, first) == ""  # nobody answered before the first
+
+
+def test_a_notification_released_into_its_topic_counts_as_waiting_from_then(store):
+    thread = _thread(store)
+    store.request_topic(thread, "-100", now_utc())
+    store.queue_outbound(channel="telegram", account="bot", recipient="-100", text="news",
+                         kind="notification", thread_id=thread, at=HELD)
+    assert store.outbox_summary(now_utc())["oldest_pending"] is None  # waits for its topic
+    released = now_utc()
+    assert store.topic_created(thread, 7, released) == 1
+    assert store.outbox_summary(released + timedelta(hours=5))["oldest_pending"] is not None

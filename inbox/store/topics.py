@@ -63,7 +63,9 @@ class TopicStore:
                 headers = "json_set(headers, '$.message_thread_id', ?)"
             params = [str(topic_id)] if topic_id is not None else []
             return self.db.execute(
-                f"UPDATE outbox SET headers = {headers}, next_attempt_at = ?"
+                # Due from now: inbox status counts its wait from here (see outbox_summary).
+                f"UPDATE outbox SET headers = {headers}, next_attempt_at = ?, created_at = ?"
                 " WHERE thread_id = ? AND recipient = ? AND kind = 'notification'"
                 " AND state = 'queued' AND next_attempt_at = ?",
-                [*params, core.iso(at), thread_id, row["chat_id"], core.iso(HELD)]).rowcount
+                [*params, core.iso(at), core.iso(at), thread_id, row["chat_id"],
+                 core.iso(HELD)]).rowcount
