@@ -51,30 +51,43 @@ class Grammar:
     today: str
     tomorrow: str
     opening: str  # "{day} after {time}"
+    months: tuple[str, ...]  # as used after a day of the month (January first)
+    dated: str  # "{weekday} {date} {month}": a day a week or more away
 
 
 GRAMMAR: dict[str, Grammar] = {
     "ru": Grammar({"minute": ("минуты", "минут"), "hour": ("часа", "часов"),
                    "day": ("дня", "дней")}, True,
                   ("в понедельник", "во вторник", "в среду", "в четверг", "в пятницу",
-                   "в субботу", "в воскресенье"), "сегодня", "завтра", "{day} после {time}"),
+                   "в субботу", "в воскресенье"), "сегодня", "завтра", "{day} после {time}",
+                  ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
+                   "сентября", "октября", "ноября", "декабря"), "{weekday}, {date} {month}"),
     "uk": Grammar({"minute": ("хвилини", "хвилин"), "hour": ("години", "годин"),
                    "day": ("дня", "днів")}, True,
                   ("у понеділок", "у вівторок", "у середу", "у четвер", "у п'ятницю",
-                   "у суботу", "у неділю"), "сьогодні", "завтра", "{day} після {time}"),
+                   "у суботу", "у неділю"), "сьогодні", "завтра", "{day} після {time}",
+                  ("січня", "лютого", "березня", "квітня", "травня", "червня", "липня",
+                   "серпня", "вересня", "жовтня", "листопада", "грудня"),
+                  "{weekday}, {date} {month}"),
     "kk": Grammar({"minute": ("минут", "минут"), "hour": ("сағат", "сағат"),
                    "day": ("күн", "күн")}, False,
                   ("дүйсенбі күні", "сейсенбі күні", "сәрсенбі күні", "бейсенбі күні",
                    "жұма күні", "сенбі күні", "жексенбі күні"), "бүгін", "ертең",
-                  "{day} сағат {time}-ден кейін"),
+                  "{day} сағат {time}-ден кейін",
+                  ("қаңтар", "ақпан", "наурыз", "сәуір", "мамыр", "маусым", "шілде", "тамыз",
+                   "қыркүйек", "қазан", "қараша", "желтоқсан"), "{date} {month}, {weekday}"),
     "en": Grammar({"minute": ("minute", "minutes"), "hour": ("hour", "hours"),
                    "day": ("day", "days")}, False,
                   ("on Monday", "on Tuesday", "on Wednesday", "on Thursday", "on Friday",
-                   "on Saturday", "on Sunday"), "today", "tomorrow", "{day} after {time}"),
+                   "on Saturday", "on Sunday"), "today", "tomorrow", "{day} after {time}",
+                  ("January", "February", "March", "April", "May", "June", "July", "August",
+                   "September", "October", "November", "December"), "{weekday} {date} {month}"),
     "de": Grammar({"minute": ("Minute", "Minuten"), "hour": ("Stunde", "Stunden"),
                    "day": ("Tag", "Tagen")}, False,
                   ("am Montag", "am Dienstag", "am Mittwoch", "am Donnerstag", "am Freitag",
-                   "am Samstag", "am Sonntag"), "heute", "morgen", "{day} nach {time} Uhr"),
+                   "am Samstag", "am Sonntag"), "heute", "morgen", "{day} nach {time} Uhr",
+                  ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
+                   "September", "Oktober", "November", "Dezember"), "{weekday}, {date}. {month}"),
 }
 
 DEFAULT_TEXTS: dict[str, AckTexts] = {
@@ -176,11 +189,14 @@ def _form(grammar: Grammar, unit: str, n: int) -> str:
 
 
 def opening_words(opening: datetime, now: datetime, language: str) -> str:
-    """When the school opens again, as "on Monday after 09:00" / "tomorrow after 09:00"."""
+    """When the school opens again, as "on Monday after 09:00" / "tomorrow after 09:00";
+    a week or more away (a holiday) with its date, or "on Thursday" reads as this week's."""
     grammar = GRAMMAR.get(language, GRAMMAR["en"])
     days = (opening.date() - now.astimezone(opening.tzinfo).date()).days
-    day = (grammar.today if days == 0 else grammar.tomorrow if days == 1
-           else grammar.weekdays[opening.weekday()])
+    weekday = grammar.weekdays[opening.weekday()]
+    day = (grammar.today if days == 0 else grammar.tomorrow if days == 1 else weekday
+           if days < 7 else grammar.dated.format(weekday=weekday, date=opening.day,
+                                                 month=grammar.months[opening.month - 1]))
     return grammar.opening.format(day=day, time=opening.strftime("%H:%M"))
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,9 +21,9 @@ from pathlib import Path
 
 from inbox.actions import Actions
 from inbox.automatic import AutomaticSender, loop_risk
-from inbox.channel import Inbound
 from inbox.config import Config
 from inbox.config_file import read_toml
+from inbox.faqverdict import pending_verdict
 from inbox.hooks import Filed
 from inbox.model import Status
 from inbox.sections import Section
@@ -33,7 +32,6 @@ from routing.faq import MARGIN, THRESHOLD, FaqEntry, KnowledgeBase, parse_entry
 
 log = logging.getLogger("inbox.faq")
 
-_DIGIT_ANSWER = re.compile(r"\s*([12])\s*[.!)]?\s*(?:\n|$)")
 
 
 @dataclass(frozen=True)
@@ -114,17 +112,6 @@ def faq_settings(section: Section) -> FaqSettings:
     return FaqSettings(enabled, folder, entries, threshold, margin, channels, max_per_hour, texts)
 
 
-def faq_answer(item: Inbound) -> str:
-    """"solved", "person" or "" for a customer's message after an FAQ answer."""
-    data = item.meta.get("callback_data", "")
-    if data in ("faq:yes", "faq:no"):
-        return "solved" if data == "faq:yes" else "person"
-    found = _DIGIT_ANSWER.match(item.visible)
-    if found is None:
-        return ""
-    return "solved" if found[1] == "1" else "person"
-
-
 class FaqAnswerer:
     """The hook: answers confident matches on new threads and reads the customer's verdict."""
 
@@ -174,12 +161,10 @@ class FaqAnswerer:
 
     def customer_wrote(self, filed: Filed) -> None:
         thread = filed.thread
-        offer = self.store.faq_offer(thread.id)
-        if offer is None or offer.outcome or thread.status is not Status.OPEN:
-            return
-        outcome = faq_answer(filed.item)
+        outcome = pending_verdict(self.store, thread, filed.item)
         if not outcome:
             return
+        offer = self.store.faq_offer(thread.id)
         now = self.clock()
         self.store.answer_faq_offer(thread.id, outcome, now)
         self.store.log_event(thread.id, "customer", f"faq-{outcome}", {"entry": offer.entry},

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from connectors.printable import one_line
 from inbox.channel import NOTICES_FAILING, Delivery
 from inbox.config import ChannelConfig, Config
+from inbox.faqverdict import pending_verdict
 from inbox.hooks import Filed
 from inbox.model import TO_STAFF, Attachment, Flag, Outbound, Status, Thread, machine_written
 from inbox.secrets import Secret
@@ -208,11 +209,18 @@ class Notifier:
             self.store.outbound_for_header_id(bounced) is not None)
         if told_as_failure or (machine and thread.status is Status.CLOSED):
             return
-        headline = _refused(filed) or self._who_wrote(filed, machine)
+        text = filed.item.visible
+        verdict = pending_verdict(self.store, thread, filed.item)
+        if verdict == "solved":
+            return  # "it helped": the FAQ hook closes the thread, nobody needs to act
+        if verdict:
+            headline, text = (f"{filed.contact.name}: the automatic FAQ answer did not help;"
+                              " they want a person", "")
+        else:
+            headline = _refused(filed) or self._who_wrote(filed, machine)
         if filed.reopened:
             headline += "; the thread is open again"
-        self._notify(self.audience(thread), thread, headline, filed.item.visible,
-                     filed.item.attachments)
+        self._notify(self.audience(thread), thread, headline, text, filed.item.attachments)
 
     @staticmethod
     def _who_wrote(filed: Filed, machine: bool) -> str:

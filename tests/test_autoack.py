@@ -173,6 +173,14 @@ def test_span_and_opening_words_follow_each_languages_grammar():
     assert opening_words(opening, now, "kk") == "дүйсенбі күні сағат 07:00-ден кейін"
 
 
+def test_an_opening_after_a_long_break_names_its_date():
+    opening, now = utc("2027-01-07 08:00"), utc("2026-12-23 17:30")  # the winter break
+    assert opening_words(opening, now, "en") == "on Thursday 7 January after 08:00"
+    assert opening_words(opening, now, "ru") == "в четверг, 7 января после 08:00"
+    assert opening_words(opening, now, "de") == "am Donnerstag, 7. Januar nach 08:00 Uhr"
+    assert opening_words(opening, utc("2027-01-01 10:00"), "en") == "on Thursday after 08:00"
+
+
 def test_settings_override_texts_and_report_unknown_placeholders():
     problems: list[str] = []
     settings = autoack_settings(Section({

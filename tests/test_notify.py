@@ -14,7 +14,7 @@ from inbox.sections import Section
 from inbox.staff import Agent
 from inbox.store import Store, now_utc
 from inbox.templates import load_templates
-from tests.conftest import mail
+from tests.conftest import REPO, mail
 from tests.test_agentmail import DESK_TOML, body, header, sent
 from tests.test_care import mail_with_file
 from tests.test_maildir_flow import dsn_for
@@ -219,6 +219,21 @@ def test_mail_whose_sender_asks_for_no_automatic_answer_gets_no_acknowledgement(
     world.deliver(mail(sender="Пётр <petr@mail.example>", message_id="m2@mail.example"))
     world.cli("run", "--once")
     assert [m["To"] for m in sent(world) if "@mail.example" in m["To"]] == ["petr@mail.example"]
+
+
+def test_the_customers_verdict_on_an_faq_answer_is_told_as_what_it_means(world):
+    world.make(DESK_TOML + f'\n[faq]\nenabled = true\nfolder = "{REPO / "faq"}"\n')
+    world.deliver(mail(subject="Пароль", body="Здравствуйте, забыла пароль от личного"
+                                             " кабинета, что делать?"))
+    world.cli("run", "--once")
+    (answer,) = [m for m in sent(world) if m["To"] == "olga@mail.example"]
+    told = len(sent(world))
+    world.deliver(mail(subject="Re: Пароль [#1]", body="2", message_id="m2@mail.example",
+                       extra=f"In-Reply-To: {answer['Message-ID']}\r\n"))
+    world.cli("run", "--once")
+    (news,) = sent(world)[told:]
+    assert "Ольга: the automatic FAQ answer did not help; they want a person" in header(
+        news, "Subject")
 
 
 def test_a_bounce_of_the_acknowledgement_names_it_the_automatic_answer(world):

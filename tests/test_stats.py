@@ -112,6 +112,7 @@ def test_cli_json_csv_and_table_share_the_numbers(history):
     assert data["total"]["sla_met_pct"] == 60.0
     assert data["total"]["first_response"] == {"count": 3, "median": 30.0, "p90": 180.0}
     assert data["backlog"][">7d"] == 2  # the real clock: both open threads are old by now
+    assert data["since"] == "2026-03-29T22:00:00+00:00"  # the school's midnight (Berlin)
     rows = list(csv.reader(io.StringIO(school.cli("stats", "--since", "2026-03-30", "--by",
                                                   "language", "--csv").output)))
     assert rows[0][:3] == ["key", "opened", "closed"]
