@@ -163,6 +163,8 @@ def _attachment_part(attachment: Attachment) -> MIMEBase:
     if attachment.data is None:
         raise ValueError(f"attachment {attachment.filename!r} has no data loaded")
     maintype, _, subtype = (attachment.content_type or "application/octet-stream").partition("/")
+    if maintype in ("message", "multipart"):  # a saved .eml, a report's part: bytes to us, and
+        maintype, subtype = "application", "octet-stream"  # the generator wants those parsed
     part = MIMEBase(maintype, subtype or "octet-stream")
     part.set_payload(attachment.data)
     encoders.encode_base64(part)

@@ -32,6 +32,7 @@ from inbox.commands import (
     parse_button,
     parse_reply,
     parse_slash,
+    threads_text,
 )
 from inbox.config import Config
 from inbox.model import Contact
@@ -99,9 +100,11 @@ class AgentBot:
             if linked:
                 self.store.record_claim(item.account, item.external_id, linked, None, now_utc())
                 agent = self.config.agents[linked]
+                # What was notified before the link went nowhere: what is theirs now.
                 self.notifier.chat(linked, f"Linked: you are {agent.name} ({agent.id}) at"
                                            f" {self.config.school.name}."
-                                           f" {where_told(agent.client)}\n\n{HELP}")
+                                           f" {where_told(agent.client)}\n\n"
+                                           f"{threads_text(self.actions, linked)}\n\n{HELP}")
                 return True
         agent_id = self.notifier.agent_for_telegram(user)
         if not agent_id:

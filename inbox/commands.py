@@ -139,7 +139,7 @@ def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
     if verb == "help":
         return HELP
     if verb == "threads":
-        return _threads(actions, agent_id)
+        return threads_text(actions, agent_id)
     if verb == "templates":
         names = actions.config.desk.templates.names()
         return "Templates: " + (", ".join(names) if names else "none configured")
@@ -178,7 +178,7 @@ def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
     return f"#{thread_id} {state}" + (f" ({', '.join(said)})." if said else ".")
 
 
-def _threads(actions: Actions, agent_id: str) -> str:
+def threads_text(actions: Actions, agent_id: str) -> str:
     """The agent's open and pending threads, then the unassigned ones of their teams."""
     store, config = actions.store, actions.config
     teams = {team.name for team in config.teams.values() if agent_id in team.members}

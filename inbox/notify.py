@@ -197,7 +197,7 @@ class Notifier:
             headline = f"New thread for team {thread.team or '(none)'}, not assigned{why}"
         headline = _refused(filed) or headline
         self._notify(self.audience(thread), thread, headline, filed.item.visible,
-                     filed.item.attachments)
+                     filed.item.attachments, files=self._kept_files(filed))
 
     def customer_wrote(self, filed: Filed) -> None:
         thread = filed.thread
@@ -220,7 +220,8 @@ class Notifier:
             headline = _refused(filed) or self._who_wrote(filed, machine)
         if filed.reopened:
             headline += "; the thread is open again"
-        self._notify(self.audience(thread), thread, headline, text, filed.item.attachments)
+        self._notify(self.audience(thread), thread, headline, text, filed.item.attachments,
+                     files=self._kept_files(filed))
 
     @staticmethod
     def _who_wrote(filed: Filed, machine: bool) -> str:
@@ -383,8 +384,20 @@ class Notifier:
         return list(team.members if team is not None and team.members
                     else self.desk.settings.admins)
 
+    def _kept_files(self, filed: Filed) -> list[tuple[int, int]]:
+        """(id, size) of the files the message brought that the store kept: they go along
+        with its notification, as an agent on mail or Telegram can open them nowhere else."""
+        ids = self.store.attachment_ids(filed.message_id) if filed.item.attachments else []
+        if len(ids) != len(filed.item.attachments):
+            return []
+        return [(file_id, attachment.size) for file_id, attachment
+                in zip(ids, filed.item.attachments, strict=True) if attachment.data is not None]
+
     def _notify(self, agents: Sequence[str], thread: Thread, headline: str, text: str,
-                attachments: Sequence[Attachment] = (), urgent: bool = False) -> None:
+                attachments: Sequence[Attachment] = (), urgent: bool = False,
+                files: Sequence[tuple[int, int]] = ()) -> None:
+        """``attachments`` are listed by name; ``files`` (stored ids and sizes) go along, each
+        that the channel carrying the notification can take."""
         group = self._group_chat(thread)
         if group:  # the staff group instead of the members' own clients; it has no quiet hours
             names = [self.config.agents[a].name for a in agents if a in self.config.agents]
@@ -392,7 +405,8 @@ class Notifier:
                 headline = f"{names[0]}: {headline}"
             body = self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT,
                               GROUP_FOOTER)
-            self._to_group(thread, group, body, [self._buttons(thread)])
+            self._to_group(thread, group, body, [self._buttons(thread)],
+                           _fitting(files, self.desk.telegram))
             return
         now = now_utc()
         for agent_id in dict.fromkeys(agents):
@@ -401,12 +415,15 @@ class Notifier:
                 continue
             at = _next_duty(agent, now, urgent)
             if agent.client == "email":
-                self._email(agent, thread, headline, text, attachments, at, urgent)
+                self._email(agent, thread, headline, text, attachments, at, urgent,
+                            _fitting(files, self.desk.email))
             elif agent.client == "telegram":
-                self._telegram(agent, thread, headline, text, attachments, at)
+                self._telegram(agent, thread, headline, text, attachments, at,
+                               _fitting(files, self.desk.telegram))
 
     def _email(self, agent: Agent, thread: Thread, headline: str, text: str,
-               attachments: Sequence[Attachment], at: datetime, urgent: bool = False) -> None:
+               attachments: Sequence[Attachment], at: datetime, urgent: bool = False,
+               files: Sequence[int] = ()) -> None:
         if self.desk.email is None or not agent.email:
             log.warning("agent %s reads mail but no email channel is configured", agent.id)
             return
@@ -420,10 +437,11 @@ class Notifier:
                      "In-Reply-To": root, "References": root,
                      # urgent (a breach, a failed delivery): mail clients flag it
                      **({"Importance": "high", "X-Priority": "1"} if urgent else {})},
-            kind="notification", thread_id=thread.id, at=at)
+            attachment_ids=files, kind="notification", thread_id=thread.id, at=at)
 
     def _telegram(self, agent: Agent, thread: Thread, headline: str, text: str,
-                  attachments: Sequence[Attachment], at: datetime) -> None:
+                  attachments: Sequence[Attachment], at: datetime,
+                  files: Sequence[int] = ()) -> None:
         chat_id = self.telegram_chat(agent.id)
         if self.desk.telegram is None or not chat_id:
             log.warning("agent %s uses Telegram but is not linked (inbox agents link %s)",
@@ -434,7 +452,7 @@ class Notifier:
             channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
             text=self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT, footer),
             headers={"reply_markup": _keyboard([self._buttons(thread)])},
-            kind="notification", thread_id=thread.id, at=at)
+            attachment_ids=files, kind="notification", thread_id=thread.id, at=at)
 
     def _buttons(self, thread: Thread) -> list[tuple[str, str]]:
         buttons = [("Take", f"take:{thread.id}"), ("Close", f"close:{thread.id}")]
@@ -450,7 +468,7 @@ class Notifier:
         return str(team.telegram_group)
 
     def _to_group(self, thread: Thread, chat_id: str, text: str,
-                  buttons: Sequence[Sequence[tuple[str, str]]]) -> None:
+                  buttons: Sequence[Sequence[tuple[str, str]]], files: Sequence[int] = ()) -> None:
         """Queue ``text`` into the thread's topic; the first one also asks for the topic.
 
         Until Telegram has created the topic the message waits in the outbox
@@ -461,10 +479,10 @@ class Notifier:
                         " configured; not sent: %s", thread.id, thread.team, _first(text))
             return
         headers = {"reply_markup": _keyboard(buttons)} if any(buttons) else {}
-        self._queue_in_topic(thread, chat_id, text, headers)
+        self._queue_in_topic(thread, chat_id, text, headers, files)
 
     def _queue_in_topic(self, thread: Thread, chat_id: str, text: str,
-                        headers: dict[str, str]) -> None:
+                        headers: dict[str, str], files: Sequence[int] = ()) -> None:
         now = now_utc()
         topic = self.store.topic_of(thread.id)
         if topic is None and self.store.request_topic(thread.id, chat_id, now):
@@ -476,7 +494,7 @@ class Notifier:
             headers["message_thread_id"] = str(topic)
         self.store.queue_outbound(
             channel="telegram", account=self.desk.telegram.name, recipient=chat_id, text=text,
-            headers=headers, kind="notification", thread_id=thread.id,
+            headers=headers, attachment_ids=files, kind="notification", thread_id=thread.id,
             at=now if topic is not None else HELD)
 
     def _body(self, thread: Thread, headline: str, text: str,
@@ -502,6 +520,12 @@ class Notifier:
                 f"{a.filename} ({size_text(a.size)}"
                 f"{', too big: not kept' if a.data is None else ''})" for a in attachments)]
         return "\n".join([*lines, "", "—", footer])
+
+
+def _fitting(files: Sequence[tuple[int, int]], channel: ChannelConfig | None) -> list[int]:
+    """The files the channel carrying a notification takes (its attachment cap)."""
+    cap = getattr(channel.settings, "max_attachment_bytes", 0) if channel else 0
+    return [file_id for file_id, size in files if size <= cap]
 
 
 def _refused(filed: Filed) -> str:
@@ -536,5 +560,7 @@ def _first(text: str) -> str:
 
 
 def size_text(size: int) -> str:
-    return f"{size} B" if size < 1024 else f"{size // 1024} KB" if size < 2**20 else \
-        f"{size / 2**20:.1f} MB"
+    """A file's size as people read it: 5,009 bytes is "5 KB", not "4 KB"."""
+    if size < 1024:
+        return f"{size} B"
+    return f"{round(size / 1024)} KB" if size < 2**20 - 512 else f"{size / 2**20:.1f} MB"

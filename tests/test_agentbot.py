@@ -15,6 +15,7 @@ import pytest
 from tests.botapi import TOKEN
 from tests.conftest import SCHOOL_TOML, mail
 from tests.test_agentmail import ROUTING, body, to_customer
+from tests.test_care import mail_with_file
 
 BOT_TOML = SCHOOL_TOML + """
 
@@ -156,6 +157,25 @@ def test_start_with_the_code_links_the_sender_once(bot_desk):
     assert agents[0]["telegram"] == "777"
 
 
+def test_linking_lists_the_threads_notified_before_the_link(bot_desk):
+    bot_desk.deliver(mail())
+    bot_desk.cli("run", "--once")  # assigned to Boris, who is not linked yet: told nowhere
+    link_boris(bot_desk)
+    (welcome,) = sent_to(bot_desk, BORIS)
+    assert "Yours:\n#1 open · Ольга · Оплата за декабрь" in welcome.text
+
+
+def test_the_customers_file_follows_the_notification_in_the_agents_chat(bot_desk):
+    link_boris(bot_desk)
+    bot_desk.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "scan.pdf",
+                                    b"%PDF-1.4 scan"))
+    bot_desk.cli("run", "--once")
+    note, document = sent_to(bot_desk, BORIS)[-2:]
+    assert note.text.startswith("[#1] New thread for you") and note.reply_markup
+    assert document.method == "sendDocument"
+    assert [(f.filename, f.data) for f in document.files] == [("scan.pdf", b"%PDF-1.4 scan")]
+
+
 def test_notification_arrives_with_ticket_text_and_buttons(bot_desk):
     note = notified(bot_desk)
     assert note.text.startswith("[#1] New thread for you\nFrom: Ольга · email · ru\n")
@@ -216,7 +236,7 @@ def test_a_file_too_big_for_the_bot_refuses_the_reply_and_says_so(bot_desk):
     assert to_customer(bot_desk) == []
     assert [m["direction"] for m in show(bot_desk, 1)["messages"]] == ["in"]
     assert sent_to(bot_desk, BORIS)[-1].text == (
-        "Not done: scan.pdf (4 KB): too big for this channel, so nothing was done; send a"
+        "Not done: scan.pdf (5 KB): too big for this channel, so nothing was done; send a"
         " smaller file, or a link to it")
 
 

@@ -113,6 +113,17 @@ def test_attachments_make_multipart_mixed_with_exact_bytes_and_names():
     assert inbound.text.startswith("Здравствуйте!")
 
 
+def test_a_saved_mail_or_a_reports_part_goes_along_as_bytes():
+    files = [Attachment(name, ctype, len(data), data) for name, ctype, data in (
+        ("forwarded.eml", "message/rfc822", b"From: a@b.c\r\nSubject: hi\r\n\r\nhello\r\n"),
+        ("attachment-1.txt", "message/delivery-status", b"Action: failed\r\n"),
+        ("attachment-2.bin", "multipart/mixed", b"no boundary here"))]
+    msg = message_from_bytes(compose(attachments=files))
+    sent = [part for part in msg.walk() if part.get_filename()]
+    assert [(p.get_filename(), p.get_payload(decode=True)) for p in sent] == [
+        (f.filename, f.data) for f in files]
+
+
 def test_reply_to_and_extra_headers_without_duplicates():
     raw = compose(reply_to="Школа <reply+42@school.example>",
                   extra_headers={"X-Ticket": "42", "Subject": "Другая тема"})

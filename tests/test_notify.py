@@ -264,6 +264,17 @@ def test_a_bounce_of_a_notification_joins_its_thread_and_makes_status_name_the_a
     assert "notifications to agent boris have failed since" in status.output
 
 
+def test_the_customers_files_go_along_with_the_notification(world):
+    world.make(DESK_TOML)
+    scan = b"%PDF-1.4 " + bytes(range(256)) * 20
+    world.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "справка.pdf", scan))
+    world.cli("run", "--once")
+    (note,) = sent(world)
+    files = [part for part in note.walk() if part.get_filename()]
+    assert [(p.get_filename(), p.get_payload(decode=True)) for p in files] == [
+        ("справка.pdf", scan)]
+
+
 def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):
     world.make(DESK_TOML)
     world.write(world.config.read_text().replace(
@@ -272,7 +283,7 @@ def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):
                                  b"%PDF" + b"x" * 5000))
     world.cli("run", "--once")
     (note,) = sent(world)
-    assert "Attachments: scan.pdf (4 KB, too big: not kept)" in body(note)
+    assert "Attachments: scan.pdf (5 KB, too big: not kept)" in body(note)  # 5,004 bytes
 
 
 def test_a_bounce_of_nothing_we_sent_still_reaches_an_agent(world):
