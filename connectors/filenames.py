@@ -58,20 +58,35 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"BEGIN:VCALENDAR", "text/calendar"),
     (0, b"BEGIN:VCARD", "text/vcard"),
 )
+_PROGRAM = "application/x-msdownload"
+# What the bytes prove whatever the label says: an .exe sent as "application/pdf", a PNG
+# as "image/jpeg". Containers (zip: .docx, .xlsx; OLE: .doc) keep their specific label.
+_DEFINITE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif",
+                       "image/webp", "application/x-msdownload"})
 _DROP_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _WINDOWS_FORBIDDEN = str.maketrans(dict.fromkeys('<>:"|?*', "_"))  # agents save on Windows too
 _RESERVED_WINDOWS = re.compile(r"(?i)^(con|prn|aux|nul|com\d|lpt\d)(\.|$)")
 
 
 def sniff_content_type(data: bytes | None, label: str) -> str:
-    """The label, unless it is generic or missing and the bytes say better."""
+    """The type the bytes show when the label is generic or missing, or when they prove
+    another (an agent must not open a program as a PDF); else the label."""
     label = label.lower()
-    if label not in _GENERIC_TYPES or not data:
+    if not data:
         return label or "application/octet-stream"
-    for offset, prefix, ctype in _MAGIC:
-        if data.startswith(prefix, offset):
-            return ctype
+    sniffed = _PROGRAM if _is_windows_program(data) else next(
+        (ctype for offset, prefix, ctype in _MAGIC if data.startswith(prefix, offset)), "")
+    if sniffed and (label in _GENERIC_TYPES or sniffed in _DEFINITE):
+        return sniffed
     return label or "application/octet-stream"
+
+
+def _is_windows_program(data: bytes) -> bool:
+    """An "MZ" header pointing at a "PE" one: more than two letters a text may start with."""
+    if not data.startswith(b"MZ") or len(data) < 0x40:
+        return False
+    offset = int.from_bytes(data[0x3C:0x40], "little")
+    return data[offset:offset + 4] == b"PE\0\0"
 
 
 def extension_for(content_type: str) -> str:

@@ -548,6 +548,19 @@ class _Body:
         if ctype == _PLAIN and str(part.get_param("format", "")).lower() == "flowed":
             text = unflow(text, delsp=str(part.get_param("delsp", "")).lower() == "yes")
         (self.plain if ctype == _PLAIN else self.html_parts).append(text)
+        if ctype == _HTML and "data:image/" in text:
+            self._keep_embedded_images(text)
+
+    def _keep_embedded_images(self, html: str) -> None:
+        """Save pictures pasted into HTML as ``data:`` URIs: a receipt or a sick note may be
+        the whole message, and html2text drops every image."""
+        for found in _DATA_IMAGE.finditer(html[:_MAX_HTML_CHARS]):
+            try:
+                data = b64decode("".join(found[2].split()), validate=True)
+            except (ValueError, binascii.Error):
+                self.flags.add(Flag.UNDECODABLE)
+                continue
+            self._keep(data, found[1].lower(), "", inline=True, content_id="")
 
     def _filename(self, part: Message) -> str:
         try:
@@ -561,7 +574,6 @@ class _Body:
         return name
 
     def _attach(self, part: Message, ctype: str, disposition: str, filename: str) -> None:
-        index = len(self.attachments) + 1
         if ctype.startswith("message/"):
             data, inner = _enclosed(part)
             if inner is not None and ctype in ("message/rfc822", "message/global"):
@@ -570,18 +582,23 @@ class _Body:
                 filename = filename or (f"{subject}.eml" if subject else "")
         else:
             data = _payload(part)
+        content_id = _first_id(_get(part, "Content-ID"))
+        self._keep(data, ctype, filename, content_id=content_id,
+                   inline=disposition == "inline" or (not disposition and bool(content_id)))
+
+    def _keep(self, data: bytes, ctype: str, filename: str, *, inline: bool,
+              content_id: str) -> None:
         content_type = sniff_content_type(data, ctype)
         size = len(data)
         if size > self.max_attachment_bytes:
             self.flags.add(Flag.ATTACHMENT_DROPPED)
             data = None
-        content_id = _first_id(_get(part, "Content-ID"))
         self.attachments.append(Attachment(
-            filename=safe_filename(filename, index, content_type),
+            filename=safe_filename(filename, len(self.attachments) + 1, content_type),
             content_type=content_type,
             size=size,
             data=data,
-            inline=disposition == "inline" or (not disposition and bool(content_id)),
+            inline=inline,
             content_id=content_id,
         ))
 
@@ -704,6 +721,11 @@ def _enclosed(part: Message) -> tuple[bytes, Message | None]:
             return data, inner
         inner = BytesParser(policy=_POLICY).parsebytes(data)
     return data, inner
+
+
+# A picture pasted into HTML mail: <img src="data:image/png;base64,...">
+_DATA_IMAGE = re.compile(
+    r"""src\s*=\s*["']?data:(image/[\w.+-]{1,40});base64,([A-Za-z0-9+/=\s]+)""", re.IGNORECASE)
 
 
 def _html_to_text(html: str) -> str:

@@ -226,6 +226,12 @@ class Notifier:
     @staticmethod
     def _who_wrote(filed: Filed, machine: bool) -> str:
         thread = filed.thread
+        meta = filed.item.meta
+        if (Flag.BOUNCE in filed.item.flags and "reported-message-id" in meta
+                and "bounced-message-id" not in meta):
+            # A delay or success report about our mail: resending would give the customer
+            # the answer twice.
+            return "a delivery report about our mail: delayed or delivered, not failed"
         if machine:
             return f"an automatic reply from {filed.contact.name or filed.item.sender.value}"
         if thread.conversation and filed.item.meta.get("chat_type"):  # a customers' group

@@ -333,9 +333,15 @@ def test_long_filename_is_cut_keeping_extension():
     assert name.endswith(".pdf") and len(name.encode()) <= 200
 
 
-def test_sniffing_never_overrides_a_specific_label():
-    assert sniff_content_type(b"%PDF-1.4", "image/png") == "image/png"
+def test_the_bytes_decide_the_type_when_they_prove_it_and_a_container_keeps_its_label():
+    program = b"MZ" + b"\0" * 0x3A + (0x40).to_bytes(4, "little") + b"PE\0\0" + b"\0" * 64
+    assert sniff_content_type(program, "application/pdf") == "application/x-msdownload"
+    assert sniff_content_type(b"%PDF-1.4", "image/png") == "application/pdf"
+    assert sniff_content_type(b"\x89PNG\r\n\x1a\n....", "image/jpeg") == "image/png"
     assert sniff_content_type(b"PK\x03\x04", "") == "application/zip"
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    assert sniff_content_type(b"PK\x03\x04", docx) == docx
+    assert sniff_content_type(b"MZ-1234 order list", "text/plain") == "text/plain"
 
 
 # --- never raising ----------------------------------------------------------------------
@@ -379,3 +385,15 @@ def test_mutated_corpus_messages_never_raise(data):
                 [b"\r\n\r\n", b"=?utf-8?b?", b"--", b"boundary=", b"\xff\xfe", b"\x00", b">"]))
     msg = parse(bytes(raw))
     assert msg.raw == bytes(raw)
+
+
+def test_a_picture_pasted_into_html_is_kept_as_an_inline_attachment():
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+    encoded = base64.b64encode(picture).decode()
+    html = (f'<div>Вот квитанция об оплате:</div><div><img src="data:image/png;base64,'
+            f'{encoded[:40]}\r\n{encoded[40:]}" alt="квитанция"></div>')
+    msg = parse(message("From: a@example.com\nContent-Type: text/html; charset=utf-8",
+                        html.encode()))
+    assert msg.text == "Вот квитанция об оплате:"
+    (kept,) = msg.attachments
+    assert (kept.content_type, kept.data, kept.inline) == ("image/png", picture, True)
