@@ -42,6 +42,7 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([\w.:-]{1,40})""", re.I)
 _LENIENT_FROM = re.compile(rb"(?im)^from:[ \t]*([^\r\n]*)")
 _LENIENT_MSGID = re.compile(rb"(?im)^message-id:[ \t]*<([^<>\s]+)>")
+_LENIENT_SUBJECT = re.compile(rb"(?im)^subject:[ \t]*([^\r\n]*)")
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
 
 # Labels seen in the wild that the stdlib does not know, or knows as a narrower set.
@@ -230,6 +231,7 @@ def _quarantined(raw: bytes, account: str, source_ref: str,
         account=account,
         external_id=msgid.group(1).decode("ascii", "replace") if msgid else _digest_id(raw),
         sender=sender,
+        subject=_lenient_subject(head),
         text=raw.decode("utf-8", "replace"),
         received_at=received_at or datetime.now(UTC),
         raw=raw,
@@ -237,6 +239,16 @@ def _quarantined(raw: bytes, account: str, source_ref: str,
         flags={Flag.QUARANTINED},
         meta={"auto": ""},
     )
+
+
+def _lenient_subject(head: bytes) -> str:
+    """The Subject line of a message the parser failed on, so its thread is named by it."""
+    found = _LENIENT_SUBJECT.search(head)
+    line = found.group(1).decode("utf-8", "replace")[:500] if found else ""
+    try:
+        return one_line(decode_header_value(line))
+    except Exception:  # this runs when parsing already failed: it must not fail too
+        return one_line(line)
 
 
 def _digest_id(raw: bytes) -> str:
@@ -302,7 +314,9 @@ def decode_bytes(data: bytes, label: str | None) -> tuple[str, bool]:
     if codec in _CYRILLIC_CODECS:
         return _best_cyrillic(data, codec), False
     if codec in (None, "ascii", "utf-8", "cp1252", "iso8859-15"):
-        return _guess(data, codec)
+        text, lossy = _guess(data, codec)
+        # A guess for a charset we do not know ("x-made-up") that reads as no letters: say so.
+        return text, lossy or (bool(label) and codec is None and not _letters(text))
     text = data.decode(codec, "replace")
     return text, "\ufffd" in text and b"\xef\xbf\xbd" not in data
 
@@ -314,9 +328,20 @@ def _guess(data: bytes, codec: str | None) -> tuple[str, bool]:
     if codec != "cp1252" and broken * 10 < _non_ascii(as_utf8):
         return as_utf8, True
     cyrillic = _best_cyrillic(data, "cp1251")
-    if _cyrillic_score(cyrillic) > 0.5 * _non_ascii(cyrillic):
+    if _plausible(cyrillic):
         return cyrillic, False
     return data.decode("cp1252", "replace").replace("\ufffd", ""), False
+
+
+def _plausible(text: str) -> bool:
+    """Whether a guess reads as Cyrillic rather than cp1252 mojibake."""
+    return _cyrillic_score(text) > 0.5 * _non_ascii(text)
+
+
+def _letters(text: str) -> bool:
+    """Whether most of a guess's non-ASCII characters are letters ("Größe", not "‚ƒ„")."""
+    foreign = [ch for ch in text if not ch.isascii()]
+    return sum(ch.isalpha() for ch in foreign) * 2 >= len(foreign)
 
 
 def _non_ascii(text: str) -> int:
@@ -523,7 +548,11 @@ class _Body:
         leaves = []
         for part in _leaves(msg):
             disposition = _get(part, "Content-Disposition").split(";", 1)[0].strip().lower()
-            leaves.append((part, part.get_content_type(), disposition, self._filename(part)))
+            ctype = part.get_content_type()
+            if ctype.startswith("multipart/"):  # no boundary to split it by: read it as text
+                ctype = _PLAIN
+                self.flags.add(Flag.UNDECODABLE)
+            leaves.append((part, ctype, disposition, self._filename(part)))
         # A named text part is also the body text when nothing else is (one .txt file).
         named_body = not any(_is_body(c, d) and not f for _, c, d, f in leaves)
         for part, ctype, disposition, filename in leaves:

@@ -348,9 +348,11 @@ def test_the_bytes_decide_the_type_when_they_prove_it_and_a_container_keeps_its_
 
 
 def test_internal_failure_quarantines_with_lenient_sender_and_raw_kept():
-    raw = message("From: Ivan <IVAN@example.ru>\nMessage-ID: <q1@x>")
+    raw = message("From: Ivan <IVAN@example.ru>\nMessage-ID: <q1@x>\n"
+                  "Subject: =?utf-8?B?0KHQv9GA0LDQstC60LA=?=")
     msg = parse(raw, own_addresses=[1])  # a caller's bad argument makes the normaliser fail
     assert msg.flags == {Flag.QUARANTINED}
+    assert msg.subject == "Справка"  # names its thread, not the first raw line
     assert msg.sender.value == "ivan@example.ru" and msg.external_id == "q1@x"
     assert msg.raw == raw and "hello" in msg.text
 
@@ -397,3 +399,19 @@ def test_a_picture_pasted_into_html_is_kept_as_an_inline_attachment():
     assert msg.text == "Вот квитанция об оплате:"
     (kept,) = msg.attachments
     assert (kept.content_type, kept.data, kept.inline) == ("image/png", picture, True)
+
+
+def test_text_in_a_charset_nobody_knows_is_guessed_and_flagged_unless_it_reads_cyrillic():
+    guessed = parse(message("From: a@example.com\nContent-Type: text/plain; charset=x-made-up",
+                            b"\x81\x82\x83\x84 unknown\n"))
+    assert Flag.UNDECODABLE in guessed.flags
+    cyrillic = parse(message("From: a@example.com\nContent-Type: text/plain; charset=x-made-up",
+                             "Привет мир\n".encode("cp1251")))
+    assert (cyrillic.text.strip(), cyrillic.flags) == ("Привет мир", set())
+
+
+def test_a_multipart_without_a_boundary_is_read_as_text_and_flagged():
+    msg = parse(message("From: a@example.com\nContent-Type: multipart/mixed",
+                        b"Hello, this is the body\n"))
+    assert (msg.text.strip(), msg.attachments) == ("Hello, this is the body", [])
+    assert Flag.UNDECODABLE in msg.flags
