@@ -130,9 +130,12 @@ def _child_index(parent: str, moment: datetime) -> str:
     """``parent`` with one 5-byte reply block appended ([MS-OXOMSG] 2.2.1.3): the time
     since the conversation began, in the units the spec gives, and a random byte."""
     data = b64decode(parent)
-    began = int.from_bytes(data[1:6], "big") << 24  # the header's FILETIME, its top 40 bits
     now = int((moment - _FILETIME_EPOCH).total_seconds() * 10_000_000)
-    delta = max(now - began, 0)
+    # The header's FILETIME: the spec's top 40 bits after a 0x01 byte (Exchange Online), or
+    # Outlook desktop's top 48 bits; the reading that falls before now is the one meant.
+    began = next((t for t in (int.from_bytes(data[1:6], "big") << 24,
+                              int.from_bytes(data[0:6], "big") << 16) if 0 < t <= now), now)
+    delta = now - began
     code, value = (0, delta >> 18) if delta < 1 << 49 else (1, delta >> 23)
     block = ((code << 31) | (value & 0x7FFFFFFF)).to_bytes(4, "big") + secrets.token_bytes(1)
     return b64encode(data + block).decode("ascii")

@@ -281,9 +281,17 @@ class TelegramChannel:
             markup = _markup(msg.headers.get("reply_markup", ""), self.bot)
             topic = int(msg.headers.get("message_thread_id") or 0) or None
             for index in range(done, len(parts)):
-                sent = await self._send_part(chat_id, parts[index], reply_to if index == 0 else 0,
-                                             markup if index == 0 else None, topic)
-                first = first or f"{chat_id}:{sent.message_id}"
+                try:
+                    sent = await self._send_part(chat_id, parts[index],
+                                                 reply_to if index == 0 else 0,
+                                                 markup if index == 0 else None, topic)
+                except TelegramError as exc:
+                    if not (first and _spare(msg, parts[index], exc)):
+                        raise
+                    log.warning("%s: outbox entry %s: %s not sent to chat %s: %s", self.name,
+                                msg.id, parts[index].filename, chat_id, self._describe(exc))
+                else:
+                    first = first or f"{chat_id}:{sent.message_id}"
                 if index + 1 < len(parts):
                     self._state.set(progress, f"{index + 1} {first}")
         except TelegramError as exc:
@@ -305,8 +313,11 @@ class TelegramChannel:
         if isinstance(part, str):
             return await self.bot.send_message(chat_id, part, **common)
         if part.content_type in PHOTO_TYPES and (part.size or 0) <= MAX_PHOTO_BYTES:
-            return await self.bot.send_photo(chat_id, part.data, filename=part.filename,
-                                             **common)
+            try:
+                return await self.bot.send_photo(chat_id, part.data, filename=part.filename,
+                                                 **common)
+            except BadRequest:  # a long screenshot's proportions: it still goes, as a file
+                pass
         return await self.bot.send_document(chat_id, part.data, filename=part.filename,
                                             **common)
 
@@ -351,6 +362,15 @@ def _stored_offset(state: SyncState, name: str) -> int:
     except ValueError:
         log.warning("%s: stored offset %r is not a number; starting from Telegram's", name, value)
         return 0
+
+
+def _spare(msg: Outbound, part: str | Attachment, exc: TelegramError) -> bool:
+    """Whether a file of an agent's notification may be left out after its text went: the
+    agent must be able to answer the notification they got, and a file Telegram will not
+    take (or not now) must not hold back the chat's next ones. A customer's files are the
+    answer itself: never spared. A flood wait is waited out, not spared."""
+    return (msg.kind == "notification" and isinstance(part, Attachment)
+            and not isinstance(exc, RetryAfter))
 
 
 def _message_id(external_id: str) -> int:

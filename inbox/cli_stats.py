@@ -12,6 +12,7 @@ import click
 
 from inbox import views
 from inbox.cli import Context, Cutoff, domain_errors, emit_json
+from inbox.spans import parse_day
 from inbox.stats import COLUMNS, GROUPINGS, StatsError, build_report, row_values
 from inbox.stats_html import render
 from inbox.store import now_utc
@@ -22,12 +23,8 @@ class SchoolDay(Cutoff):
     (in Almaty a thread at 02:00 on Monday is Monday's, though it is Sunday in UTC)."""
 
     def convert(self, value: Any, param: Any, ctx: Any) -> datetime | date:
-        if isinstance(value, str) and len(value) == 10:
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
-        return super().convert(value, param, ctx)
+        day = parse_day(value) if isinstance(value, str) else None
+        return day if day is not None else super().convert(value, param, ctx)
 
 
 @click.command()

@@ -123,7 +123,7 @@ def _notices_failing(items: dict[str, str], config: Config, store: Store) -> Ite
         recipient = key.removeprefix(NOTICES_FAILING)
         failing = json.loads(items[key])
         agent, team = failing.get("agent", ""), failing.get("team", "")
-        if recipient not in _notices_go_to(config, links, agent, team):
+        if recipient.lower() not in _notices_go_to(config, links, agent, team):
             continue
         who = f"agent {agent}" if agent else f"the staff group of team {team}"
         fix = ""

@@ -29,6 +29,7 @@ class Filed:
     reopened: bool = False
     template: str = ""  # a new thread's automatic answer, named by its routing rule
     unassigned: str = ""  # why nobody could take a new thread (each member's reason)
+    attachment_ids: tuple[int, ...] = ()  # the stored files of item.attachments, in order
 
 
 class InboundHook(Protocol):

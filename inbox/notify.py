@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from connectors.printable import one_line
 from inbox.channel import NOTICES_FAILING, Delivery
 from inbox.config import ChannelConfig, Config
-from inbox.faqverdict import pending_verdict
+from inbox.faqverdict import after_verdict, pending_verdict
 from inbox.hooks import Filed
 from inbox.model import TO_STAFF, Attachment, Flag, Outbound, Status, Thread, machine_written
 from inbox.secrets import Secret
@@ -47,6 +47,8 @@ TOKEN_LENGTH = 20  # hex digits of the HMAC in a reply address: 80 bits
 _TOKEN_ADDRESS = re.compile(
     r"^(?P<local>[^@+\s]+)\+t(?P<ticket>\d{1,12})\.(?P<token>[0-9a-f]{"
     + str(TOKEN_LENGTH) + r"})@(?P<domain>[^@\s]+)$")
+_LOGO_BYTES = 20 * 1024  # an inline picture smaller than this is a signature's logo
+_NOTICE_FILES_BYTES = 7 * 2**20  # files mailed with one notification: ~9.5 MB once encoded
 _ERROR_SHOWN = 200  # characters of a channel's error that inbox status repeats
 # How a failed outbox entry is named to the agent ("auto" is an acknowledgement, FAQ answer...)
 _SENT_AS = {"reply": "Your reply", "auto": "The automatic answer", "survey": "The survey"}
@@ -215,7 +217,7 @@ class Notifier:
             return  # "it helped": the FAQ hook closes the thread, nobody needs to act
         if verdict:
             headline, text = (f"{filed.contact.name}: the automatic FAQ answer did not help;"
-                              " they want a person", "")
+                              " they want a person", after_verdict(filed.item))
         else:
             headline = _refused(filed) or self._who_wrote(filed, machine)
         if filed.reopened:
@@ -267,13 +269,16 @@ class Notifier:
             self.store.forget_topic(entry.thread_id, int(entry.headers["message_thread_id"]))
             headers = {k: v for k, v in entry.headers.items() if k != "message_thread_id"}
             self._queue_in_topic(self.store.thread(entry.thread_id), entry.recipient,
-                                 entry.text, headers)
+                                 entry.text, headers, self.store.outbound_file_ids(entry.id))
             return
         if entry.kind in TO_STAFF:
             # Never notify about a notification: a broken agent channel must not loop.
             log.warning("notification %s to %s failed: %s", entry.id, entry.recipient,
                         delivery.error)
-            self._notices_failing(entry, delivery)
+            if entry.attachments and not delivery.unreachable:
+                self._again_without_files(entry, delivery)
+            else:
+                self._notices_failing(entry, delivery)
             return
         if entry.thread_id is None:
             return
@@ -284,6 +289,17 @@ class Notifier:
             what += ("\nThe customer has blocked the bot or cannot be reached on this channel;"
                      " contact them another way.")
         self._notify(self.audience(thread), thread, what, entry.text, urgent=True)
+
+    def _again_without_files(self, entry: Outbound, delivery: Delivery) -> None:
+        """A notification its files made fail (a mailbox refusing the size) goes once more
+        without them: the agent must still learn that the customer wrote."""
+        where = f"; inbox show {entry.thread_id} lists them" if entry.thread_id else ""
+        self.store.queue_outbound(
+            channel=entry.channel, account=entry.account, recipient=entry.recipient,
+            subject=entry.subject, headers=entry.headers, kind=entry.kind,
+            thread_id=entry.thread_id, text=f"{entry.text}\n\n(Its files could not be sent"
+                                             f" along: {one_line(delivery.error)[:_ERROR_SHOWN]}"
+                                             f"{where}.)")
 
     def _notices_failing(self, entry: Outbound, delivery: Delivery) -> None:
         """Keep, for ``inbox status``, that what the staff are told no longer reaches someone.
@@ -313,7 +329,12 @@ class Notifier:
     def tell(self, agent_id: str, thread_id: int, what: str, text: str = "", *,
              urgent: bool = False) -> None:
         """Notify one agent about a thread (SLA warning, collision, assignment, failure)."""
-        self._notify([agent_id], self.store.thread(thread_id), what, text, urgent=urgent)
+        self.tell_all([agent_id], thread_id, what, text, urgent=urgent)
+
+    def tell_all(self, agent_ids: Sequence[str], thread_id: int, what: str, text: str = "",
+                 *, urgent: bool = False) -> None:
+        """Notify several agents of one thing: a staff group gets it once, not once each."""
+        self._notify(agent_ids, self.store.thread(thread_id), what, text, urgent=urgent)
 
     def alert(self, subject: str, text: str) -> None:
         """Tell the admins (``[desk] admins``) about the service itself, e.g. a failing mailbox.
@@ -390,14 +411,18 @@ class Notifier:
         return list(team.members if team is not None and team.members
                     else self.desk.settings.admins)
 
-    def _kept_files(self, filed: Filed) -> list[tuple[int, int]]:
+    @staticmethod
+    def _kept_files(filed: Filed) -> list[tuple[int, int]]:
         """(id, size) of the files the message brought that the store kept: they go along
-        with its notification, as an agent on mail or Telegram can open them nowhere else."""
-        ids = self.store.attachment_ids(filed.message_id) if filed.item.attachments else []
-        if len(ids) != len(filed.item.attachments):
+        with its notification, as an agent on mail or Telegram can open them nowhere else.
+        Not small inline pictures (signature logos; a pasted screenshot is larger) nor empty
+        files, which Telegram refuses."""
+        if len(filed.attachment_ids) != len(filed.item.attachments):
             return []
         return [(file_id, attachment.size) for file_id, attachment
-                in zip(ids, filed.item.attachments, strict=True) if attachment.data is not None]
+                in zip(filed.attachment_ids, filed.item.attachments, strict=True)
+                if attachment.data is not None and attachment.size
+                and (not attachment.inline or attachment.size >= _LOGO_BYTES)]
 
     def _notify(self, agents: Sequence[str], thread: Thread, headline: str, text: str,
                 attachments: Sequence[Attachment] = (), urgent: bool = False,
@@ -422,7 +447,7 @@ class Notifier:
             at = _next_duty(agent, now, urgent)
             if agent.client == "email":
                 self._email(agent, thread, headline, text, attachments, at, urgent,
-                            _fitting(files, self.desk.email))
+                            _fitting(files, self.desk.email, _NOTICE_FILES_BYTES))
             elif agent.client == "telegram":
                 self._telegram(agent, thread, headline, text, attachments, at,
                                _fitting(files, self.desk.telegram))
@@ -528,10 +553,18 @@ class Notifier:
         return "\n".join([*lines, "", "—", footer])
 
 
-def _fitting(files: Sequence[tuple[int, int]], channel: ChannelConfig | None) -> list[int]:
-    """The files the channel carrying a notification takes (its attachment cap)."""
+def _fitting(files: Sequence[tuple[int, int]], channel: ChannelConfig | None,
+             budget: int | None = None) -> list[int]:
+    """The files to send with a notification: each within the cap the channel has for one
+    file, and in all within ``budget`` (one mail: a mailbox refuses one too big, and the
+    notification with it); the others stay listed by name."""
     cap = getattr(channel.settings, "max_attachment_bytes", 0) if channel else 0
-    return [file_id for file_id, size in files if size <= cap]
+    chosen, total = [], 0
+    for file_id, size in files:
+        if size <= cap and (budget is None or total + size <= budget):
+            chosen.append(file_id)
+            total += size
+    return chosen
 
 
 def _refused(filed: Filed) -> str:

@@ -20,11 +20,13 @@ from inbox.config import Config
 from inbox.hooks import Filed, call
 from inbox.model import (
     MACHINE_WRITTEN,
+    TO_STAFF,
     Contact,
     DeliveryState,
     Direction,
     Flag,
     Identity,
+    Outbound,
     Status,
     Thread,
     machine_written,
@@ -145,6 +147,9 @@ class Pipeline:
         if self._filed_from_another_mailbox(item):
             report.duplicates += 1
             return
+        if self._about_staff_mail(item):
+            report.claimed += 1
+            return
         placement = self._place(item, contact)
         created_at = _arrival_time(item.received_at, now)
         thread = placement.thread
@@ -179,7 +184,8 @@ class Pipeline:
             report.stored += 1
         contact = self._remember_contact(contact, item)
         if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
-            self._bounced(item.meta["bounced-message-id"], item)
+            self._bounced(self.store.outbound_for_header_id(item.meta["bounced-message-id"]),
+                          item)
         new_thread = thread is None or placement.linked_to is not None
         template = unassigned = ""
         if new_thread:
@@ -197,7 +203,7 @@ class Pipeline:
             self.store.log_event(thread_id, "system", "customer-replied",
                                  {"reason": placement.reason, "message": stored.message_id})
         filed = Filed(self.store.thread(thread_id), stored.message_id, item, contact, new_thread,
-                      placement.reopen, template, unassigned)
+                      placement.reopen, template, unassigned, stored.attachment_ids)
         call(self.hooks, "thread_created" if new_thread else "customer_wrote", filed)
 
     def _filing_id(self, item: Inbound) -> str | None:
@@ -270,13 +276,6 @@ class Pipeline:
         thread = self.store.thread_by_header_ids(header_ids)
         if thread:
             return self._continue(thread, "in-reply-to/references", item, contact)
-        about = item.meta.get("reported-message-id")
-        reported = self.store.outbound_for_header_id(about) if about else None
-        if reported is not None and reported.thread_id is not None:
-            # A report about a notification belongs to the thread it was about: a thread of
-            # its own would notify the same full mailbox again, and again.
-            return self._continue(self.store.thread(reported.thread_id),
-                                  "a report about our mail", item, contact)
         if keys.ticket is not None:
             try:
                 thread = self.store.thread(keys.ticket)
@@ -383,9 +382,24 @@ class Pipeline:
         self.store.update_contact(contact.id, start_payload=payload)
         return replace(contact, start_payload=payload)
 
-    def _bounced(self, header_id: str, item: Inbound) -> None:
+    def _about_staff_mail(self, item: Inbound) -> bool:
+        """Whether this is a delivery report about an agent's notification: its failure is
+        recorded (``inbox status`` names the agent), and the report is not filed. It quotes
+        our internal copy, which has no place in the customer's thread (export-contact
+        hands that to the customer), and a thread of its own would notify the same full
+        mailbox again, and again."""
+        about = item.meta.get("reported-message-id")
+        entry = self.store.outbound_for_header_id(about) if about else None
+        if entry is None or entry.kind not in TO_STAFF:
+            return False
+        log.info("%s: a delivery report about notification %s to %s: %s", item.account,
+                 entry.id, entry.recipient, item.meta.get("bounce-reason") or item.subject)
+        if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
+            self._bounced(entry, item)
+        return True
+
+    def _bounced(self, entry: Outbound | None, item: Inbound) -> None:
         """Our message came back undelivered: mark it failed and let the hooks tell the agent."""
-        entry = self.store.outbound_for_header_id(header_id)
         if entry is None or entry.state is DeliveryState.FAILED:
             return
         reason = item.meta.get("bounce-reason") or item.subject or "delivery status notification"

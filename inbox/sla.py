@@ -18,7 +18,7 @@ before it fires anything, no status-changing code needs to call us.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -46,6 +46,11 @@ class Teller(Protocol):
     """What the SLA clock and the survey need from :class:`inbox.notify.Notifier`."""
 
     def tell(self, agent_id: str, thread_id: int, what: str, *, urgent: bool = False) -> None: ...
+
+    def tell_all(self, agent_ids: Sequence[str], thread_id: int, what: str, *,
+                 urgent: bool = False) -> None: ...
+
+    def audience(self, thread: Thread) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,7 @@ class SlaClock:
                 audience.append(lead)
             audience = list(dict.fromkeys(audience))
             what = _describe(target, stage, due.astimezone(self.config.calendar.zone), policy)
-            for agent_id in audience:
-                self.notifier.tell(agent_id, thread.id, what, urgent=urgent)
+            self.notifier.tell_all(audience, thread.id, what, urgent=urgent)
             moved_to = self._reassign(thread, now) if urgent else ""
             self.store.log_event(thread.id, "sla", f"sla-{stage}", {
                 "target": target, "due": due.isoformat(), "policy": policy.name,

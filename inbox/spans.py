@@ -53,10 +53,19 @@ def parse_cutoff(text: str, now: datetime, units: str = AGE_UNITS, *,
     return cutoff
 
 
-def _cutoff(text: str, now: datetime, units: str) -> datetime:
+def parse_day(text: str) -> date | None:
+    """``2024-09-01`` as a date; None for anything else (a span, a time of day)."""
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def _cutoff(text: str, now: datetime, units: str) -> datetime:
+    day = parse_day(text)
+    if day is not None:
+        return datetime.combine(day, datetime.min.time(), UTC)
+    try:
         moment = datetime.fromisoformat(text)
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     except ValueError:

@@ -176,6 +176,21 @@ def test_the_customers_file_follows_the_notification_in_the_agents_chat(bot_desk
     assert [(f.filename, f.data) for f in document.files] == [("scan.pdf", b"%PDF-1.4 scan")]
 
 
+@pytest.mark.parametrize("status", [400, 502])
+def test_a_file_telegram_refuses_leaves_the_notification_delivered_and_answerable(bot_desk,
+                                                                                  status):
+    link_boris(bot_desk)
+    bot_desk.bot.fail_next("sendDocument", status, count=20)
+    bot_desk.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "scan.pdf",
+                                    b"%PDF-1.4 scan"))
+    bot_desk.cli("run", "--once")
+    note = sent_to(bot_desk, BORIS)[-1]
+    assert note.text.startswith("[#1] New thread for you")
+    assert bot_desk.cli("status", ok=False).exit_code == 0  # nothing failed for good
+    reply_to(bot_desk, note, "Справку получили, спасибо")
+    assert body(to_customer(bot_desk)[-1]).strip() == "Справку получили, спасибо"
+
+
 def test_notification_arrives_with_ticket_text_and_buttons(bot_desk):
     note = notified(bot_desk)
     assert note.text.startswith("[#1] New thread for you\nFrom: Ольга · email · ru\n")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from base64 import b64decode
-from datetime import UTC, datetime
+from base64 import b64decode, b64encode
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
 
@@ -79,6 +79,20 @@ def test_an_answer_to_outlook_mail_extends_its_thread_index_and_keeps_its_topic(
     assert first["Thread-Index"] != second["Thread-Index"]  # each answer its own block
     topic = str(make_header(decode_header(first["Thread-Topic"])))
     assert topic == "Справка для бассейна"  # the customer's, without "Re:" or our token
+
+
+def test_the_reply_block_counts_the_time_since_the_conversation_began_in_either_form():
+    sent = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    began = int((sent - timedelta(hours=3) - datetime(1601, 1, 1, tzinfo=UTC)).total_seconds()
+                * 10_000_000)  # a FILETIME: 100 ns since 1601
+    exchange = b"\x01" + (began >> 24).to_bytes(5, "big") + bytes(16)  # the spec's header
+    desktop = (began >> 16).to_bytes(6, "big") + bytes(16)  # Outlook desktop's header
+    for header in (exchange, desktop):
+        parent = b64encode(header).decode()
+        block = b64decode(message_from_bytes(compose(
+            continues_thread_index=parent, date=sent))["Thread-Index"])[22:]
+        delta = int.from_bytes(block[:4], "big") << 18  # delta code 0: bits 49..18
+        assert abs(delta / 10_000_000 / 3600 - 3) < 0.01
 
 
 def test_references_are_capped_keeping_root_and_latest():

@@ -13,7 +13,9 @@ import json
 import pytest
 
 from inbox.config import load_config
+from inbox.notify import Notifier
 from inbox.sections import ConfigError
+from inbox.store import Store
 from tests.botapi import TOKEN
 
 STAFF = -1001234567890
@@ -148,6 +150,33 @@ def test_a_deleted_topic_is_made_again_and_the_notification_lands_in_the_new_one
     customer_writes(forum, 501, "Марат", "Алло?")
     assert in_topic(forum, new)[-1].text.startswith("[#1] Марат wrote again")
     assert len(forum.bot.topics) == 1
+
+
+def test_a_file_waiting_for_a_deleted_topic_lands_in_the_new_one_with_its_notification(forum):
+    customer_writes(forum, 501, "Марат", "Не могу войти")
+    del forum.bot.topics[(STAFF, topic_of(forum, 1))]
+    file_id = forum.bot.add_file("scan", b"%PDF-1.4 scan")
+    forum.bot.user_message(501, user={"id": 501, "is_bot": False, "first_name": "Марат"},
+                           caption="Вот справка",
+                           document=forum.bot.file_meta(file_id, file_name="справка.pdf",
+                                                        mime_type="application/pdf"))
+    forum.cli("run", "--once")
+    forum.cli("run", "--once")
+    note, document = in_topic(forum, topic_of(forum, 1))[-2:]
+    assert note.text.startswith("[#1] Марат wrote again")
+    assert [(f.filename, f.data) for f in document.files] == [("справка.pdf", b"%PDF-1.4 scan")]
+
+
+def test_news_for_several_members_lands_once_in_the_topic(forum):
+    customer_writes(forum, 501, "Марат", "Не могу войти")
+    store = Store(load_config(forum.config).store.path)
+    Notifier(store, load_config(forum.config)).tell_all(
+        ["boris", "aigerim"], 1, "SLA warning: first response is due Mon 09:00")
+    store.close()
+    forum.cli("run", "--once")
+    warned = [m for m in in_topic(forum, topic_of(forum, 1)) if "SLA warning" in m.text]
+    assert [m.text.partition("\n")[0] for m in warned] == [
+        "[#1] SLA warning: first response is due Mon 09:00"]
 
 
 def test_a_member_writing_in_the_topic_answers_the_customer_in_their_chat(forum):

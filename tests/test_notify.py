@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from inbox.channel import Delivery
-from inbox.config import load_config
-from inbox.notify import DeskSettings, Notifier, desk_settings
+from inbox.config import ChannelConfig, load_config
+from inbox.notify import DeskSettings, Notifier, _fitting, desk_settings
 from inbox.sections import Section
 from inbox.staff import Agent
 from inbox.store import Store, now_utc
@@ -228,19 +229,30 @@ def test_mail_whose_sender_asks_for_no_automatic_answer_gets_no_acknowledgement(
     assert [m["To"] for m in sent(world) if "@mail.example" in m["To"]] == ["petr@mail.example"]
 
 
-def test_the_customers_verdict_on_an_faq_answer_is_told_as_what_it_means(world):
+@pytest.mark.parametrize(("answer", "agent_first", "told", "status"), [
+    ("2\r\nИ ещё: как поменять email?", False,
+     ["Ольга: the automatic FAQ answer did not help; they want a person"], "open"),
+    ("1", False, [], "closed"),  # it helped: the thread closes and nobody needs to act
+    ("1, и ещё вопрос: где расписание?", False, ["Ольга wrote again"], "open"),
+    ("1", True, ["Ольга wrote again"], "open"),  # answering the agent's "1) or 2)?"
+])
+def test_the_customers_verdict_on_an_faq_answer_is_told_as_what_it_means(
+        world, answer, agent_first, told, status):
     world.make(DESK_TOML + f'\n[faq]\nenabled = true\nfolder = "{REPO / "faq"}"\n')
     world.deliver(mail(subject="Пароль", body="Здравствуйте, забыла пароль от личного"
                                              " кабинета, что делать?"))
     world.cli("run", "--once")
-    (answer,) = [m for m in sent(world) if m["To"] == "olga@mail.example"]
-    told = len(sent(world))
-    world.deliver(mail(subject="Re: Пароль [#1]", body="2", message_id="m2@mail.example",
-                       extra=f"In-Reply-To: {answer['Message-ID']}\r\n"))
+    if agent_first:
+        world.cli("reply", "1", "--as", "boris", "-m", "Вы ученик: 1) начальной или 2) старшей?")
+        world.cli("run", "--once")
+    before = len(sent(world))
+    world.deliver(mail(subject="Re: Пароль [#1]", body=answer, message_id="m2@mail.example"))
     world.cli("run", "--once")
-    (news,) = sent(world)[told:]
-    assert "Ольга: the automatic FAQ answer did not help; they want a person" in header(
-        news, "Subject")
+    news = [m for m in sent(world)[before:] if m["To"] == "boris@staff.example"]
+    assert [header(m, "Subject").split(" — ", 1)[1] for m in news] == told
+    if "как поменять email" in answer:
+        assert "И ещё: как поменять email?" in body(news[0])
+    assert json.loads(world.cli("show", "1", "--json").output)["status"] == status
 
 
 def test_a_bounce_of_the_acknowledgement_names_it_the_automatic_answer(world):
@@ -255,7 +267,7 @@ def test_a_bounce_of_the_acknowledgement_names_it_the_automatic_answer(world):
     assert "The automatic answer could not be delivered" in header(news, "Subject")
 
 
-def test_a_bounce_of_a_notification_joins_its_thread_and_makes_status_name_the_agent(world):
+def test_a_bounce_of_a_notification_is_recorded_not_filed_and_status_names_the_agent(world):
     world.make(DESK_TOML, 'default_team = "support"\n[[rules]]\nname = "b"\n'
                           '[rules.then]\nagent = "boris"\n')
     world.deliver(mail())
@@ -264,7 +276,9 @@ def test_a_bounce_of_a_notification_joins_its_thread_and_makes_status_name_the_a
     told = len(sent(world))
     world.deliver(dsn_for(notice["Message-ID"]))  # Boris's mailbox is full
     world.cli("run", "--once")
-    assert [t["id"] for t in json.loads(world.cli("threads", "--json").output)] == [1]
+    # Not in the customer's thread: it quotes our internal copy, which export-contact shows.
+    assert [(t["id"], t["messages"]) for t in json.loads(
+        world.cli("threads", "--json").output)] == [(1, 1)]
     assert sent(world)[told:] == []  # no new thread to tell the same full mailbox about
     status = world.cli("status", ok=False)
     assert status.exit_code == 1
@@ -280,6 +294,29 @@ def test_the_customers_files_go_along_with_the_notification(world):
     files = [part for part in note.walk() if part.get_filename()]
     assert [(p.get_filename(), p.get_payload(decode=True)) for p in files] == [
         ("справка.pdf", scan)]
+
+
+def test_a_notification_a_mailbox_refused_for_its_files_goes_again_without_them(world):
+    store = world.make(DESK_TOML)
+    world.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "scan.pdf",
+                                 b"%PDF-1.4 scan"))
+    world.cli("run", "--once")
+    (sent_one,) = [store.outbound(row[0]) for row in store.conn.execute(
+        "SELECT id FROM outbox WHERE kind = 'notification'")]
+    assert [a.filename for a in sent_one.attachments] == ["scan.pdf"]
+    Notifier(store, load_config(world.config)).delivery_failed(sent_one, Delivery(
+        ok=False, permanent=True, error="552 5.3.4 Message size exceeds fixed limit"))
+    again = store.outbound(store.conn.execute("SELECT max(id) FROM outbox").fetchone()[0])
+    assert (again.recipient, again.attachments) == (sent_one.recipient, ())
+    assert again.text.endswith("(Its files could not be sent along: 552 5.3.4 Message size"
+                               " exceeds fixed limit; inbox show 1 lists them.)")
+
+
+def test_files_mailed_with_one_notification_stay_within_a_mailbox_budget():
+    desk = ChannelConfig("email", "desk", None, SimpleNamespace(max_attachment_bytes=25 * 2**20))
+    files = [(1, 5 * 2**20), (2, 30 * 2**20), (3, 3 * 2**20), (4, 1 * 2**20)]
+    assert _fitting(files, desk, 7 * 2**20) == [1, 4]  # 2 is over the cap, 3 over the budget
+    assert _fitting(files, desk) == [1, 3, 4]  # one Telegram message per file: no budget
 
 
 def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):

@@ -407,3 +407,14 @@ def test_a_notification_released_into_its_topic_counts_as_waiting_from_then(stor
     released = now_utc()
     assert store.topic_created(thread, 7, released) == 1
     assert store.outbox_summary(released + timedelta(hours=5))["oldest_pending"] is not None
+
+
+def test_a_report_and_an_agents_reply_find_our_outbox_entry_by_index_not_by_scan(store):
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    assert store.outbound_for_header_id("lost@elsewhere.example") is None
+    assert store.notification_by_external("bot", "12:34") is None
+    store.conn.set_trace_callback(None)
+    plans = [" ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+             for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert len(plans) == 2 and not any("SCAN" in plan for plan in plans), plans

@@ -72,8 +72,8 @@ class AgentStore:
     def notification_by_external(self, account: str, external_id: str) -> Outbound | None:
         """The notification the channel delivered as ``external_id`` (what an agent replies to)."""
         row = self._one(
-            "SELECT id FROM outbox WHERE account = ? AND external_id = ? AND kind = 'notification'"
-            " ORDER BY id DESC LIMIT 1", (account, external_id))
+            "SELECT id FROM outbox WHERE account = ? AND external_id = ? AND external_id != ''"
+            " AND kind = 'notification' ORDER BY id DESC LIMIT 1", (account, external_id))
         return self.outbound(row["id"]) if row else None
 
     def other_reply_since(self, thread_id: int, agent: str,

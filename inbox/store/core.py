@@ -128,6 +128,7 @@ class Stored(NamedTuple):
     message_id: int
     thread_id: int
     created: bool
+    attachment_ids: tuple[int, ...] = ()  # of a new message, in the order given
 
 
 class FoundMail(NamedTuple):
@@ -559,13 +560,13 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                 "created_at": iso(created_at),
             })
             self._unindexed.append(message_id)
-            for attachment in attachments:
-                self._add_attachment(message_id, attachment)
+            attachment_ids = tuple(self._add_attachment(message_id, attachment)
+                                   for attachment in attachments)
             self.db.execute(
                 "UPDATE threads SET last_message_at = max(last_message_at, ?) WHERE id = ?",
                 [iso(created_at), thread_id],
             )
-        return Stored(message_id, thread_id, True)
+        return Stored(message_id, thread_id, True, attachment_ids)
 
     def update_message_text(self, message_id: int, text: str, visible_text: str) -> None:
         with self._writes():
@@ -661,7 +662,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     # -- attachments -----------------------------------------------------------------
 
-    def _add_attachment(self, message_id: int, attachment: Attachment) -> None:
+    def _add_attachment(self, message_id: int, attachment: Attachment) -> int:
         sha = attachment.sha256
         if attachment.data is not None:
             sha = content_hash(attachment.data)
@@ -676,7 +677,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                     partial.unlink(missing_ok=True)  # half a file on a full disk: give it back
                     raise
                 partial.replace(path)
-        self._insert("attachments", {
+        return self._insert("attachments", {
             "message_id": message_id, "filename": attachment.filename,
             "content_type": attachment.content_type, "size": attachment.size,
             "sha256": sha, "inline": int(attachment.inline), "content_id": attachment.content_id,
@@ -769,12 +770,18 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
     def outbound_for_header_id(self, header_id: str) -> Outbound | None:
         """The outbox entry that carried our mail with this Message-ID (a bounce names it):
         a message of a thread, or a notification, which is sent under its own."""
-        row = self._one(
-            "SELECT o.* FROM outbox o JOIN messages m ON m.id = o.message_id"
-            " WHERE m.header_message_id = ? AND m.header_message_id != ''"
-            " UNION ALL SELECT * FROM outbox WHERE external_id = ? AND external_id != ''"
-            " AND channel = 'email' ORDER BY id DESC LIMIT 1", (header_id, header_id))
+        row = self._one(  # each branch an index search (a compound ORDER BY scans)
+            "SELECT * FROM outbox WHERE id IN ("
+            " SELECT o.id FROM messages m JOIN outbox o ON o.message_id = m.id"
+            "  WHERE m.header_message_id = ? AND m.header_message_id != ''"
+            " UNION ALL SELECT id FROM outbox WHERE external_id = ? AND external_id != ''"
+            "  AND channel = 'email') ORDER BY id DESC LIMIT 1", (header_id, header_id))
         return self._outbound(row) if row else None
+
+    def outbound_file_ids(self, outbox_id: int) -> list[int]:
+        """The attachments an outbox entry sends, by id (to queue them again elsewhere)."""
+        row = self._one("SELECT attachments FROM outbox WHERE id = ?", (outbox_id,))
+        return json.loads(row["attachments"]) if row else []
 
     def attachment_ids(self, message_id: int) -> list[int]:
         return [r["id"] for r in self._rows(

@@ -268,8 +268,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX agent_claims_external ON agent_claims(external_id);
     """,
     # 13: a bounce of a notification (no message row carries its Message-ID) is found by
-    # the id the channel sent it under, as an agent's Telegram reply finds its notification.
+    # the id the channel sent it under, as an agent's Telegram reply finds its notification;
+    # a bounce of a reply goes from its message to the outbox entry by message_id.
     """
     CREATE INDEX outbox_external ON outbox(external_id) WHERE external_id != '';
+    CREATE INDEX outbox_message ON outbox(message_id) WHERE message_id IS NOT NULL;
     """,
 )
