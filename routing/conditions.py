@@ -303,7 +303,9 @@ def _sender_problem(sender: str) -> str:
         if "<" in sender or ">" in sender:  # pasted from a mail client's From
             inner = sender.rpartition("<")[2].partition(">")[0].strip()
             return f'is written as a mail client shows it: write the address alone ("{inner}")'
-        if "@" not in sender or sender == "@" or any(ch.isspace() for ch in sender):
+        if any(ch.isspace() for ch in sender):
+            return 'contains a space: write the address alone, as "name@school.kz"'
+        if "@" not in sender or sender == "@":
             return 'is not an address, "@domain" or "telegram:ID"'
         if sender.startswith("@") and "." not in sender:  # a domain has a dot; this is a nick
             return ('looks like a Telegram @username, and usernames change: write the'

@@ -234,6 +234,14 @@ def test_hash_note_in_a_telegram_reply_stays_internal(bot_desk):
     assert show(bot_desk, 1)["messages"][-1]["direction"] == "note"
 
 
+def test_a_mistyped_command_in_a_telegram_reply_sends_nothing_and_says_why(bot_desk):
+    note = notified(bot_desk)
+    reply_to(bot_desk, note, "#notes отец должен за 3 месяца")
+    assert to_customer(bot_desk) == []
+    assert sent_to(bot_desk, BORIS)[-1].text.startswith(
+        "Not done: #notes is not a command, so nothing was sent.")
+
+
 def reply_with_file(desk, notification, caption: str, size: int) -> None:
     original = {"message_id": notification.message_id, "date": 0,
                 "chat": {"id": BORIS, "type": "private"}, "text": notification.text}

@@ -242,6 +242,31 @@ def test_a_reply_by_subject_alone_joins_the_continuation_of_a_long_closed_thread
             for t in _threads(school)] == [(2, 1, 2, []), (1, None, 1, [])]
 
 
+def test_the_office_mailbox_writing_to_a_closed_thread_is_a_person_who_gets_no_ack(school):
+    (school.root / "Office").mkdir()
+    school.write(school.config.read_text() + f"""
+[[maildir]]
+name = "office"
+path = "{school.root}/Office"
+outbox = "{school.root}/OfficeSent"
+address = "office@school.example"
+
+[autoack]
+enabled = true
+""")
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("close", "1")
+    acks = len(list((school.sent / "new").iterdir()))
+    school.deliver(mail(sender="Канцелярия <office@school.example>", message_id="o1@x",
+                        body="Мама звонила, просит перезвонить",
+                        extra="In-Reply-To: <m1@mail.example>\r\n"))
+    school.cli("run", "--once")
+    (thread,) = _threads(school)
+    assert (thread["status"], thread["messages"]) == ("open", 3)  # a person: it reopens
+    assert len(list((school.sent / "new").iterdir())) == acks  # but no acknowledgement
+
+
 def test_a_late_reply_never_joins_a_continuation_someone_else_started(school):
     school.write(school.config.read_text() + "\n[threads]\nreopen_days = 0\n")
     school.deliver(mail())

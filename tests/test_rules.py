@@ -337,7 +337,7 @@ def test_sender_patterns_that_could_never_match_are_refused_naming_the_fix():
     _, problems = parse('[[rules]]\nname = "VIP"\n[rules.when]\nsender = ["telegrm:123",'
                         ' "telegram:@ivan", "email:boss@x.example", "boss", "telegram:42",'
                         ' "@school.kz", "@ivan_petrov", "Пётр Должников <debtor@mail.ru>",'
-                        ' "<gulnar@mail.kz>", "teach@", "@", "ivan@localhost"]\n'
+                        ' "<gulnar@mail.kz>", "teach@", "@", "ivan@localhost", "a b@x.kz"]\n'
                         '[rules.then]\nteam = "general"\n',
                         teams={"general"})
     where = 'routing.toml: rule 1 "VIP": when.sender'
@@ -357,7 +357,8 @@ def test_sender_patterns_that_could_never_match_are_refused_naming_the_fix():
         ' alone ("gulnar@mail.kz")',
         f'{where} "teach@" is not a whole address ("name@school.kz") nor a domain'
         ' ("@school.kz")',
-        f'{where} "@" is not an address, "@domain" or "telegram:ID"']
+        f'{where} "@" is not an address, "@domain" or "telegram:ID"',
+        f'{where} "a b@x.kz" contains a space: write the address alone, as "name@school.kz"']
 
 
 def test_time_condition_follows_the_school_calendar():
