@@ -284,7 +284,8 @@ class TelegramChannel:
                 try:
                     sent = await self._send_part(chat_id, parts[index],
                                                  reply_to if index == 0 else 0,
-                                                 markup if index == 0 else None, topic)
+                                                 markup if index == 0 else None, topic,
+                                                 _caption(msg, parts[index]))
                 except TelegramError as exc:
                     if not (first and _spare(msg, parts[index], exc)):
                         raise
@@ -305,11 +306,13 @@ class TelegramChannel:
 
     async def _send_part(self, chat_id: int, part: str | Attachment, reply_to: int,
                          markup: InlineKeyboardMarkup | None = None,
-                         topic: int | None = None) -> Message:
+                         topic: int | None = None, caption: str | None = None) -> Message:
         await self._limiter.acquire(chat_id)
         reply = (ReplyParameters(reply_to, allow_sending_without_reply=True)
                  if reply_to else None)
         common = {"reply_parameters": reply, "reply_markup": markup, "message_thread_id": topic}
+        if caption:
+            common["caption"] = caption
         if isinstance(part, str):
             return await self.bot.send_message(chat_id, part, **common)
         if part.content_type in PHOTO_TYPES and (part.size or 0) <= MAX_PHOTO_BYTES:
@@ -362,6 +365,14 @@ def _stored_offset(state: SyncState, name: str) -> int:
     except ValueError:
         log.warning("%s: stored offset %r is not a number; starting from Telegram's", name, value)
         return 0
+
+
+def _caption(msg: Outbound, part: str | Attachment) -> str | None:
+    """A notification's file says whose it is ("[#12] scan.pdf"), so that an agent who
+    answers the file, as they would the message, answers the thread."""
+    if msg.kind != "notification" or msg.thread_id is None or not isinstance(part, Attachment):
+        return None
+    return f"[#{msg.thread_id}] {part.filename}"
 
 
 def _spare(msg: Outbound, part: str | Attachment, exc: TelegramError) -> bool:

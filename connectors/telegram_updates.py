@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger("connectors.telegram")
 
 KIND = "telegram"
 UNREADABLE = "[an update the inbox could not read; its raw JSON is kept]"
+_TICKET_LEAD = re.compile(r"\[#(\d{1,12})\]")  # how our messages to agents begin
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,11 @@ def _message(message: Message, raw: bytes, source_ref: str, account: str, groups
     if chat.type != Chat.PRIVATE:
         meta["chat_type"] = str(chat.type)
     if message.reply_to_message:
-        meta["reply_to"] = f"{chat.id}:{message.reply_to_message.message_id}"
+        replied = message.reply_to_message
+        meta["reply_to"] = f"{chat.id}:{replied.message_id}"
+        ticket = _TICKET_LEAD.match(replied.caption or replied.text or "")
+        if ticket and replied.from_user and replied.from_user.is_bot:
+            meta["reply_to_ticket"] = ticket[1]  # a file of a notification, "[#12] scan.pdf"
     meta.update(_command(printable(message.text or ""), bot_username))
     inbound = Inbound(
         channel=KIND,

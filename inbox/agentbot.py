@@ -198,10 +198,12 @@ class AgentBot:
         if not reply_to:
             return None
         notification = self.store.notification_by_external(item.account, reply_to)
-        if notification is None or notification.recipient != item.meta.get("chat_id"):
-            raise CommandError("that message is not a notification about a thread;"
-                               " reply to the notification itself")
-        return notification.thread_id
+        if notification is not None and notification.recipient == item.meta.get("chat_id"):
+            return notification.thread_id
+        if item.meta.get("reply_to_ticket"):  # a file of a notification: "[#12] scan.pdf"
+            return int(item.meta["reply_to_ticket"])
+        raise CommandError("that message is not a notification about a thread;"
+                           " reply to the notification itself")
 
     def _offer_templates(self, agent_id: str, thread_id: int, in_topic: bool) -> None:
         names = self.config.desk.templates.names()

@@ -10,6 +10,7 @@ quarantined like any other failure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,8 +47,10 @@ class InboundHook(Protocol):
     def customer_wrote(self, filed: Filed) -> None:
         """The customer wrote again in an existing thread (``filed.reopened`` if it was closed)."""
 
-    def message_edited(self, thread_id: int, message_id: int, previous_text: str) -> None:
-        """The customer edited a message (messengers); the new text is already stored."""
+    def message_edited(self, thread_id: int, message_id: int, previous_text: str,
+                       files: Sequence[tuple[int, int]] = ()) -> None:
+        """The customer edited a message (messengers); the new text is already stored, and
+        ``files`` (id, size) are the ones the edit added (a photo swapped for another)."""
 
 
 class OutboundHook(Protocol):

@@ -244,12 +244,13 @@ class Notifier:
                     f" answers go to {thread.contact} only")
         return f"{filed.contact.name} wrote again"
 
-    def message_edited(self, thread_id: int, message_id: int, previous_text: str) -> None:
+    def message_edited(self, thread_id: int, message_id: int, previous_text: str,
+                       files: Sequence[tuple[int, int]] = ()) -> None:
         thread = self.store.thread(thread_id)
         message = self.store.message(message_id)
         self._notify(self.audience(thread), thread,
                      f"{thread.contact} edited a message (it said: {previous_text[:200]})",
-                     message.visible_text)
+                     message.visible_text, files=files)
 
     def delivered(self, entry: Outbound, delivery: Delivery) -> None:
         if entry.kind == "topic" and entry.thread_id is not None:

@@ -251,13 +251,16 @@ class Pipeline:
     def _edit(self, message_id: int, thread_id: int, item: Inbound,
               report: IngestReport) -> None:
         before = self.store.message(message_id)
-        if before.text == item.text:
+        added = self.store.add_new_attachments(message_id, item.attachments)
+        if before.text == item.text and not added:
             report.duplicates += 1
             return
         self.store.update_message_text(message_id, item.text, item.visible)
         self.store.log_event(thread_id, _sender(item), "edited",
-                             {"message": message_id, "previous_text": before.text})
-        call(self.hooks, "message_edited", thread_id, message_id, before.text)
+                             {"message": message_id, "previous_text": before.text,
+                              "files_added": len(added)})
+        call(self.hooks, "message_edited", thread_id, message_id, before.text,
+             [(file_id, attachment.size) for file_id, attachment in added])
         report.edited += 1
 
     def _place(self, item: Inbound, contact: Contact) -> Placement:

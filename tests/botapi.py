@@ -230,12 +230,15 @@ class BotApiServer:
                                  message_thread_id=topic, is_topic_message=True,
                                  reply_to_message=created)
 
-    def user_edit(self, chat_id: int, message_id: int, text: str, *,
-                  user: dict | None = None) -> dict:
-        """The user edits an earlier message of theirs."""
+    def user_edit(self, chat_id: int, message_id: int, text: str | None = None, *,
+                  user: dict | None = None, **changes: Any) -> dict:
+        """The user edits an earlier message of theirs: its text, or ``changes`` such as
+        ``caption=`` and ``photo=`` (a photo swapped for another)."""
         with self._lock:
             original = dict(self._messages[(chat_id, message_id)])
-        original.update(text=text, edit_date=int(time.time()))
+        original.update(changes, edit_date=int(time.time()))
+        if text is not None:
+            original["text"] = text
         if user is not None:
             original["from"] = user
         return self.add_update({"edited_message": original})

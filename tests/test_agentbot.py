@@ -81,8 +81,9 @@ def notified(desk):
 
 def reply_to(desk, notification, text: str) -> None:
     """Boris answers with Telegram's reply to ``notification``."""
-    original = {"message_id": notification.message_id, "date": 0,
-                "chat": {"id": BORIS, "type": "private"}, "text": notification.text}
+    original = {"message_id": notification.message_id, "date": 0, "from": desk.bot.bot_user,
+                "chat": {"id": BORIS, "type": "private"},
+                "caption" if notification.files else "text": notification.text}
     desk.bot.user_message(BORIS, text, reply_to_message=original)
     desk.cli("run", "--once")
 
@@ -174,6 +175,9 @@ def test_the_customers_file_follows_the_notification_in_the_agents_chat(bot_desk
     assert note.text.startswith("[#1] New thread for you") and note.reply_markup
     assert document.method == "sendDocument"
     assert [(f.filename, f.data) for f in document.files] == [("scan.pdf", b"%PDF-1.4 scan")]
+    assert document.text == "[#1] scan.pdf"  # whose it is: answering the file answers #1
+    reply_to(bot_desk, document, "Справку получили, спасибо")
+    assert body(to_customer(bot_desk)[-1]).strip() == "Справку получили, спасибо"
 
 
 @pytest.mark.parametrize("status", [400, 502])
@@ -243,8 +247,9 @@ def test_a_mistyped_command_in_a_telegram_reply_sends_nothing_and_says_why(bot_d
 
 
 def reply_with_file(desk, notification, caption: str, size: int) -> None:
-    original = {"message_id": notification.message_id, "date": 0,
-                "chat": {"id": BORIS, "type": "private"}, "text": notification.text}
+    original = {"message_id": notification.message_id, "date": 0, "from": desk.bot.bot_user,
+                "chat": {"id": BORIS, "type": "private"},
+                "caption" if notification.files else "text": notification.text}
     file_id = desk.bot.add_file(f"f{size}", b"%PDF" + b"x" * (size - 4))
     document = desk.bot.file_meta(file_id, file_name="scan.pdf", mime_type="application/pdf")
     desk.bot.user_message(BORIS, reply_to_message=original, document=document,

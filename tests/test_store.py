@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -418,3 +420,25 @@ def test_a_report_and_an_agents_reply_find_our_outbox_entry_by_index_not_by_scan
     plans = [" ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
              for sql in statements if sql.lstrip().upper().startswith("SELECT")]
     assert len(plans) == 2 and not any("SCAN" in plan for plan in plans), plans
+
+
+def test_a_write_waits_for_another_processs_write_instead_of_failing(tmp_path):
+    first, second = Store(tmp_path / "inbox.db"), Store(tmp_path / "inbox.db")
+    holding = threading.Event()
+
+    def daemon_batch() -> None:
+        with first.transaction():
+            first.set_sync("mail", "cursor", "1")
+            holding.set()
+            time.sleep(0.5)
+
+    batch = threading.Thread(target=daemon_batch)
+    batch.start()
+    holding.wait()
+    with second.transaction():  # a command reading, then writing, while the batch runs
+        assert second.get_sync("mail", "cursor") in (None, "1")
+        second.set_sync("cli", "note", "2")
+    batch.join()
+    assert (second.get_sync("mail", "cursor"), second.get_sync("cli", "note")) == ("1", "2")
+    first.close()
+    second.close()

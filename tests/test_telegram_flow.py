@@ -139,6 +139,24 @@ def test_an_edit_updates_the_stored_text_and_keeps_the_old_one_in_the_log(bot_sc
     store.close()
 
 
+def test_an_edit_that_swaps_the_photo_keeps_both_and_the_new_caption(bot_school):
+    first = bot_school.bot.add_file("receipt-1", b"\xff\xd8\xff first receipt")
+    update = bot_school.bot.user_message(
+        506, user=user(506), caption="Квитанция",
+        photo=[bot_school.bot.file_meta(first, width=800, height=600)])
+    bot_school.cli("run", "--once")
+    second = bot_school.bot.add_file("receipt-2", b"\xff\xd8\xff the right receipt")
+    bot_school.bot.user_edit(506, update["message"]["message_id"],
+                             caption="Квитанция (правильная)",
+                             photo=[bot_school.bot.file_meta(second, width=800, height=600)])
+    bot_school.cli("run", "--once")
+    (thread,) = threads(bot_school)
+    (message,) = json.loads(bot_school.cli("show", str(thread["id"]), "--json").output)[
+        "messages"]
+    assert message["text"] == "Квитанция (правильная)"
+    assert [a["size"] for a in message["attachments"]] == [17, 21]  # the first stays too
+
+
 def test_a_user_who_blocked_the_bot_is_marked_and_the_reply_fails_once(bot_school):
     bot_school.bot.user_message(505, "Вопрос про экзамен", user=user(505))
     bot_school.cli("run", "--once")

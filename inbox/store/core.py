@@ -248,17 +248,27 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         before it commits (see :meth:`_index_missing`).
         """
         with self._lock:
-            outermost = not self.conn.in_transaction
-            try:
-                with self.db.atomic():
+            if self.conn.in_transaction:
+                with self.db.atomic():  # a savepoint
                     yield
-                    if outermost:
-                        for start in range(0, len(self._unindexed), 500):
-                            chunk = self._unindexed[start:start + 500]
-                            self._index_missing(f"id IN ({','.join('?' * len(chunk))})", chunk)
+                return
+            try:
+                # IMMEDIATE: the write lock first, waiting out another writer (the daemon's
+                # batch, another command) for the busy timeout. A deferred transaction that
+                # read first fails at once when that writer commits before it writes.
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    for start in range(0, len(self._unindexed), 500):
+                        chunk = self._unindexed[start:start + 500]
+                        self._index_missing(f"id IN ({','.join('?' * len(chunk))})", chunk)
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
             finally:
-                if outermost:
-                    self._unindexed = []
+                self._unindexed = []
 
     @contextmanager
     def _writes(self) -> Iterator[None]:
@@ -567,6 +577,18 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                 [iso(created_at), thread_id],
             )
         return Stored(message_id, thread_id, True, attachment_ids)
+
+    def add_new_attachments(self, message_id: int, attachments: Sequence[Attachment]
+                            ) -> list[tuple[int, Attachment]]:
+        """Add the files a message does not have yet (a messenger edit that swapped its
+        photo; the first one stays): (new id, file) of each added."""
+        kept = {row["sha256"] for row in self._rows(
+            "SELECT sha256 FROM attachments WHERE message_id = ?", [message_id])}
+        new = [attachment for attachment in attachments if attachment.data is not None
+               and content_hash(attachment.data) not in kept]
+        with self._writes():
+            return [(self._add_attachment(message_id, attachment), attachment)
+                    for attachment in new]
 
     def update_message_text(self, message_id: int, text: str, visible_text: str) -> None:
         with self._writes():
