@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from inbox.config import load_config
+from inbox.secrets import Secret, SecretError
 from inbox.sections import ConfigError
 from tests.conftest import INBOX_TOML, REPO
 
@@ -298,6 +299,22 @@ def test_a_secret_never_shows_an_env_value_that_cannot_be_a_name():
         secret.reveal()
     for text in (secret.describe(), repr(secret), str(caught.value)):
         assert "AAHsecret" not in text
+
+
+def test_a_secret_pasted_into_a_file_key_is_never_echoed_but_a_path_is(school):
+    school.write(INBOX_TOML + '''
+[[telegram]]
+name = "bot"
+token_file = "987654:SECRET-pasted-TOKENxyzABC"
+''')
+    (secret,) = [c.settings.token for c in load_config(school.config).channels
+                 if c.name == "bot"]
+    with pytest.raises(SecretError) as caught:
+        secret.reveal()
+    assert "SECRET-pasted" not in str(caught.value) and "give the file's full path" in str(
+        caught.value)
+    located = Secret(file="/etc/school-inbox/bot-token")
+    assert "/etc/school-inbox/bot-token" in located.describe()
 
 
 def test_an_unknown_agent_key_lists_every_key_the_table_accepts(school):
