@@ -114,6 +114,9 @@ HEALTH_WARNING = "health:warning"
 # Keys, one per recipient, under which the channel that carries the staff's notifications
 # keeps that they fail for good there (an agent blocked the bot): ``inbox status`` shows it.
 NOTICES_FAILING = "health:notices-failing:"
+# The key under which the desk's mail channel keeps that the desk secret cannot be read:
+# notifications still go, but agents cannot answer them by mail.
+DESK_SECRET_FAILING = "health:desk-secret"
 
 
 class SyncState(Protocol):

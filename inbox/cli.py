@@ -345,8 +345,10 @@ def check(obj: Context, connect: bool) -> None:
 
 
 async def _check_connect(config: Config) -> bool:
-    """One line per channel; a secret that cannot be read fails that channel only."""
+    """One line per channel, and one for the desk's secret; a secret that cannot be read
+    fails its own line only."""
     from inbox.daemon import close_channels, open_channel
+    from inbox.secrets import SecretError
 
     # Before the daemon's first run there is no store yet, and a check makes none.
     store = (Store(config.store.path, config.store.attachments) if config.store.path.exists()
@@ -365,6 +367,13 @@ async def _check_connect(config: Config) -> bool:
             except Exception as exc:
                 ok = False
                 click.echo(f"{name}: FAILED {type(exc).__name__}: {exc}")
+        if config.desk.secret is not None:  # reply addresses need it: agents answering by mail
+            try:
+                config.desk.secret.reveal()
+                click.echo("desk secret: OK")
+            except SecretError as exc:
+                ok = False
+                click.echo(f"desk secret: FAILED {exc}")
     finally:
         await close_channels(opened)
         store.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 from connectors.maildir_unread import unread_names
 from inbox import views
-from inbox.channel import HEALTH_WARNING, NOTICES_FAILING
+from inbox.channel import DESK_SECRET_FAILING, HEALTH_WARNING, NOTICES_FAILING
 from inbox.config import ChannelConfig, Config
 from inbox.store import Store, iso, parse_time
 from inbox.store.care import SlaBreach
@@ -53,6 +53,7 @@ class ChannelHealth:
     lag: int | None  # messages waiting at the source, where cheaply known (Maildir new/)
     warning: str = ""  # a standing problem the channel reads around (a missing folder)
     notices_failing: tuple[str, ...] = ()  # staff its notifications no longer reach, and why
+    desk_secret: str = ""  # why the desk secret cannot be read (reply addresses need it)
 
 
 @dataclass
@@ -107,7 +108,8 @@ def _channel(channel: ChannelConfig, config: Config, store: Store, now: datetime
     return ChannelHealth(channel.name, channel.kind, state, last_ok, error_since,
                          items.get("health:last_error", "") if error_since else "",
                          _lag(channel), items.get(HEALTH_WARNING, ""),
-                         tuple(_notices_failing(items, config, store)))
+                         tuple(_notices_failing(items, config, store)),
+                         items.get(DESK_SECRET_FAILING, ""))
 
 
 def _notices_failing(items: dict[str, str], config: Config, store: Store) -> Iterator[str]:
@@ -188,6 +190,8 @@ def _problems(health: Health, limits: Thresholds, now: datetime):
             yield f"{label}: {channel.warning}"
         for failing in channel.notices_failing:
             yield f"{label}: {failing}"
+        if channel.desk_secret:
+            yield f"{label}: agents cannot answer notifications by mail: {channel.desk_secret}"
     if health.oldest_pending and now - health.oldest_pending > limits.outbox_age:
         waiting = health.outbox["queued"] + health.outbox["retrying"]
         yield (f"outbox: {waiting} waiting, the oldest for"

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connectors.printable import one_line
-from inbox.channel import NOTICES_FAILING, Delivery
+from inbox.channel import DESK_SECRET_FAILING, NOTICES_FAILING, Delivery
 from inbox.config import ChannelConfig, Config
 from inbox.faqverdict import after_verdict, pending_verdict
 from inbox.hooks import Filed
 from inbox.model import TO_STAFF, Attachment, Flag, Outbound, Status, Thread, machine_written
-from inbox.secrets import Secret
+from inbox.secrets import Secret, SecretError
 from inbox.sections import Section
 from inbox.staff import Agent
 from inbox.store import Store, iso, now_utc
@@ -188,6 +188,7 @@ class Notifier:
         self.store = store
         self.config = config
         self.desk = Desk.of(config)
+        self._secret_state: str | None = None  # the desk secret's error, "" when it read
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -461,15 +462,37 @@ class Notifier:
             return
         domain = self.desk.support_address.rpartition("@")[2] or "localhost"
         root = f"<ticket.{thread.id}.{agent.id}@{domain}>"  # groups one thread in mail clients
+        footer, reply_to = MAIL_FOOTER, self._reply_address(thread.id, agent.id)
+        if not reply_to:  # still told: a notification matters more than answering by mail
+            footer = ("Replies to this mail cannot be taken now (the desk's secret cannot be"
+                      " read: see inbox status); answer with the inbox command or in Telegram.")
         self.store.queue_outbound(
             channel="email", account=self.desk.email.name, recipient=agent.email,
             subject=f"[#{thread.id}] {thread.subject or '(no subject)'} — {_first(headline)}",
-            text=self._body(thread, headline, text, attachments, MAX_EMAIL_TEXT, MAIL_FOOTER),
-            headers={"Reply-To": self.desk.reply_address(thread.id, agent.id),
+            text=self._body(thread, headline, text, attachments, MAX_EMAIL_TEXT, footer),
+            headers={**({"Reply-To": reply_to} if reply_to else {}),
                      "In-Reply-To": root, "References": root,
                      # urgent (a breach, a failed delivery): mail clients flag it
                      **({"Importance": "high", "X-Priority": "1"} if urgent else {})},
             attachment_ids=files, kind="notification", thread_id=thread.id, at=at)
+
+    def _reply_address(self, ticket: int, agent_id: str) -> str:
+        """The agent's reply address for this thread; "" when the desk's secret cannot be
+        read (a variable missing from the service's EnvironmentFile), which ``inbox status``
+        then shows until it can. Filing the customer's message must not fail for it."""
+        name = self.desk.email.name if self.desk.email else ""
+        try:
+            address = self.desk.reply_address(ticket, agent_id)
+        except SecretError as exc:
+            if self._secret_state != str(exc):
+                log.error("%s: agents cannot answer by mail: %s", name, exc)
+                self.store.set_sync(name, DESK_SECRET_FAILING, str(exc))
+            self._secret_state = str(exc)
+            return ""
+        if self._secret_state != "":  # unknown in this process, or it was failing
+            self.store.delete_sync(name, DESK_SECRET_FAILING)
+            self._secret_state = ""
+        return address
 
     def _telegram(self, agent: Agent, thread: Thread, headline: str, text: str,
                   attachments: Sequence[Attachment], at: datetime,

@@ -319,6 +319,26 @@ def test_files_mailed_with_one_notification_stay_within_a_mailbox_budget():
     assert _fitting(files, desk) == [1, 3, 4]  # one Telegram message per file: no budget
 
 
+def test_an_unreadable_desk_secret_files_and_routes_mail_and_status_says_why(world):
+    world.make(DESK_TOML)
+    (world.root / "desk-secret").unlink()  # e.g. the file was not installed on this server
+    assert world.cli("check", "--connect", ok=False).output.splitlines()[-1].startswith(
+        "desk secret: FAILED ")
+    world.deliver(mail())
+    world.cli("run", "--once")
+    thread = json.loads(world.cli("show", "1", "--json").output)
+    assert (thread["flags"], thread["agent"]) == ([], "boris")  # not quarantined: routed
+    (note,) = sent(world)
+    assert note["Reply-To"] is None and "Replies to this mail cannot be taken now" in body(note)
+    status = world.cli("status", ok=False)
+    assert status.exit_code == 1
+    assert "agents cannot answer notifications by mail:" in status.output
+    (world.root / "desk-secret").write_text("key\n")
+    world.deliver(mail(message_id="m2@mail.example", body="Алло?"))
+    world.cli("run", "--once")
+    assert "agents cannot answer" not in world.cli("status", ok=False).output
+
+
 def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):
     world.make(DESK_TOML)
     world.write(world.config.read_text().replace(
