@@ -122,6 +122,32 @@ def backup(store: Store, archive: Path) -> Manifest:
 
 
 _SCRATCH = ".inbox-backup-"  # the folder a backup is built in, beside the archive
+_RESTORE_STAGE = ".inbox-restore-"  # where a restore unpacks, beside the store
+
+
+def _sweep(folder: Path, prefix: str, *, only_dead: bool) -> None:
+    """Remove what a backup or restore killed half-way left (a full copy of the database,
+    which would keep even a forgotten person's words): any such folder when no other can
+    be running (restore holds the store's lock), else those whose process is gone."""
+    try:
+        leftovers = [path for path in folder.iterdir() if path.name.startswith(prefix)]
+    except OSError:
+        return
+    for path in leftovers:
+        pid = path.name.removeprefix(prefix).partition("-")[0]
+        if only_dead and pid.isdigit() and _running(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _about_archive(exc: OSError, archive: Path) -> bool:
@@ -137,7 +163,9 @@ def _about_archive(exc: OSError, archive: Path) -> bool:
 
 
 def _write_backup(store: Store, archive: Path) -> Manifest:
-    with tempfile.TemporaryDirectory(prefix=_SCRATCH, dir=archive.parent) as scratch:
+    _sweep(archive.parent, _SCRATCH, only_dead=True)
+    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH}{os.getpid()}-",
+                                     dir=archive.parent) as scratch:
         snapshot = store.snapshot(Path(scratch) / "inbox.db")
         present = {sha for sha in snapshot.hashes if store.attachment_path(sha).is_file()}
         manifest = Manifest(
@@ -170,8 +198,10 @@ def restore(archive: Path, target: StoreSettings, *, force: bool = False) -> Man
 
 def _restore(archive: Path, target: StoreSettings, force: bool) -> Manifest:
     _refuse_non_empty(target, force)
-    db_stage = Path(tempfile.mkdtemp(prefix=".inbox-restore-", dir=_parent(target.path)))
-    files_stage = Path(tempfile.mkdtemp(prefix=".inbox-restore-", dir=_parent(target.attachments)))
+    for folder in {_parent(target.path), _parent(target.attachments)}:
+        _sweep(folder, _RESTORE_STAGE, only_dead=False)
+    db_stage = Path(tempfile.mkdtemp(prefix=_RESTORE_STAGE, dir=_parent(target.path)))
+    files_stage = Path(tempfile.mkdtemp(prefix=_RESTORE_STAGE, dir=_parent(target.attachments)))
     try:
         manifest = _unpack(archive, db_stage / "inbox.db", files_stage / "attachments")
         staged = Store(db_stage / "inbox.db", files_stage / "attachments")  # migrates an old one

@@ -244,3 +244,4 @@ class Outbound:
     reply_to_external: str = ""
     attempts: int = 0
     state: DeliveryState = DeliveryState.QUEUED
+    about_message_id: int | None = None  # the customer's message a notification quotes

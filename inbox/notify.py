@@ -200,7 +200,8 @@ class Notifier:
             headline = f"New thread for team {thread.team or '(none)'}, not assigned{why}"
         headline = _refused(filed) or headline
         self._notify(self.audience(thread), thread, headline, filed.item.visible,
-                     filed.item.attachments, files=self._kept_files(filed))
+                     filed.item.attachments, files=self._kept_files(filed),
+                     about=filed.message_id)
 
     def customer_wrote(self, filed: Filed) -> None:
         thread = filed.thread
@@ -224,7 +225,7 @@ class Notifier:
         if filed.reopened:
             headline += "; the thread is open again"
         self._notify(self.audience(thread), thread, headline, text, filed.item.attachments,
-                     files=self._kept_files(filed))
+                     files=self._kept_files(filed), about=filed.message_id)
 
     @staticmethod
     def _who_wrote(filed: Filed, machine: bool) -> str:
@@ -251,7 +252,7 @@ class Notifier:
         message = self.store.message(message_id)
         self._notify(self.audience(thread), thread,
                      f"{thread.contact} edited a message (it said: {previous_text[:200]})",
-                     message.visible_text, files=files)
+                     message.visible_text, files=files, about=message_id)
 
     def delivered(self, entry: Outbound, delivery: Delivery) -> None:
         if entry.kind == "topic" and entry.thread_id is not None:
@@ -271,7 +272,8 @@ class Notifier:
             self.store.forget_topic(entry.thread_id, int(entry.headers["message_thread_id"]))
             headers = {k: v for k, v in entry.headers.items() if k != "message_thread_id"}
             self._queue_in_topic(self.store.thread(entry.thread_id), entry.recipient,
-                                 entry.text, headers, self.store.outbound_file_ids(entry.id))
+                                 entry.text, headers, self.store.outbound_file_ids(entry.id),
+                                 entry.about_message_id)
             return
         if entry.kind in TO_STAFF:
             # Never notify about a notification: a broken agent channel must not loop.
@@ -299,7 +301,8 @@ class Notifier:
         self.store.queue_outbound(
             channel=entry.channel, account=entry.account, recipient=entry.recipient,
             subject=entry.subject, headers=entry.headers, kind=entry.kind,
-            thread_id=entry.thread_id, text=f"{entry.text}\n\n(Its files could not be sent"
+            thread_id=entry.thread_id, about_message_id=entry.about_message_id,
+            text=f"{entry.text}\n\n(Its files could not be sent"
                                              f" along: {one_line(delivery.error)[:_ERROR_SHOWN]}"
                                              f"{where}.)")
 
@@ -428,9 +431,10 @@ class Notifier:
 
     def _notify(self, agents: Sequence[str], thread: Thread, headline: str, text: str,
                 attachments: Sequence[Attachment] = (), urgent: bool = False,
-                files: Sequence[tuple[int, int]] = ()) -> None:
+                files: Sequence[tuple[int, int]] = (), about: int | None = None) -> None:
         """``attachments`` are listed by name; ``files`` (stored ids and sizes) go along, each
-        that the channel carrying the notification can take."""
+        that the channel carrying the notification can take; ``about`` is the customer's
+        message quoted (forgetting its writer deletes the notification too)."""
         group = self._group_chat(thread)
         if group:  # the staff group instead of the members' own clients; it has no quiet hours
             names = [self.config.agents[a].name for a in agents if a in self.config.agents]
@@ -439,7 +443,7 @@ class Notifier:
             body = self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT,
                               GROUP_FOOTER)
             self._to_group(thread, group, body, [self._buttons(thread)],
-                           _fitting(files, self.desk.telegram))
+                           _fitting(files, self.desk.telegram), about)
             return
         now = now_utc()
         for agent_id in dict.fromkeys(agents):
@@ -449,14 +453,14 @@ class Notifier:
             at = _next_duty(agent, now, urgent)
             if agent.client == "email":
                 self._email(agent, thread, headline, text, attachments, at, urgent,
-                            _fitting(files, self.desk.email, _NOTICE_FILES_BYTES))
+                            _fitting(files, self.desk.email, _NOTICE_FILES_BYTES), about)
             elif agent.client == "telegram":
                 self._telegram(agent, thread, headline, text, attachments, at,
-                               _fitting(files, self.desk.telegram))
+                               _fitting(files, self.desk.telegram), about)
 
     def _email(self, agent: Agent, thread: Thread, headline: str, text: str,
                attachments: Sequence[Attachment], at: datetime, urgent: bool = False,
-               files: Sequence[int] = ()) -> None:
+               files: Sequence[int] = (), about: int | None = None) -> None:
         if self.desk.email is None or not agent.email:
             log.warning("agent %s reads mail but no email channel is configured", agent.id)
             return
@@ -474,7 +478,8 @@ class Notifier:
                      "In-Reply-To": root, "References": root,
                      # urgent (a breach, a failed delivery): mail clients flag it
                      **({"Importance": "high", "X-Priority": "1"} if urgent else {})},
-            attachment_ids=files, kind="notification", thread_id=thread.id, at=at)
+            attachment_ids=files, kind="notification", thread_id=thread.id, at=at,
+            about_message_id=about)
 
     def _reply_address(self, ticket: int, agent_id: str) -> str:
         """The agent's reply address for this thread; "" when the desk's secret cannot be
@@ -496,7 +501,7 @@ class Notifier:
 
     def _telegram(self, agent: Agent, thread: Thread, headline: str, text: str,
                   attachments: Sequence[Attachment], at: datetime,
-                  files: Sequence[int] = ()) -> None:
+                  files: Sequence[int] = (), about: int | None = None) -> None:
         chat_id = self.telegram_chat(agent.id)
         if self.desk.telegram is None or not chat_id:
             log.warning("agent %s uses Telegram but is not linked (inbox agents link %s)",
@@ -507,7 +512,8 @@ class Notifier:
             channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
             text=self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT, footer),
             headers={"reply_markup": _keyboard([self._buttons(thread)])},
-            attachment_ids=files, kind="notification", thread_id=thread.id, at=at)
+            attachment_ids=files, kind="notification", thread_id=thread.id, at=at,
+            about_message_id=about)
 
     def _buttons(self, thread: Thread) -> list[tuple[str, str]]:
         buttons = [("Take", f"take:{thread.id}"), ("Close", f"close:{thread.id}")]
@@ -523,7 +529,8 @@ class Notifier:
         return str(team.telegram_group)
 
     def _to_group(self, thread: Thread, chat_id: str, text: str,
-                  buttons: Sequence[Sequence[tuple[str, str]]], files: Sequence[int] = ()) -> None:
+                  buttons: Sequence[Sequence[tuple[str, str]]], files: Sequence[int] = (),
+                  about: int | None = None) -> None:
         """Queue ``text`` into the thread's topic; the first one also asks for the topic.
 
         Until Telegram has created the topic the message waits in the outbox
@@ -534,10 +541,11 @@ class Notifier:
                         " configured; not sent: %s", thread.id, thread.team, _first(text))
             return
         headers = {"reply_markup": _keyboard(buttons)} if any(buttons) else {}
-        self._queue_in_topic(thread, chat_id, text, headers, files)
+        self._queue_in_topic(thread, chat_id, text, headers, files, about)
 
     def _queue_in_topic(self, thread: Thread, chat_id: str, text: str,
-                        headers: dict[str, str], files: Sequence[int] = ()) -> None:
+                        headers: dict[str, str], files: Sequence[int] = (),
+                        about: int | None = None) -> None:
         now = now_utc()
         topic = self.store.topic_of(thread.id)
         if topic is None and self.store.request_topic(thread.id, chat_id, now):
@@ -550,7 +558,7 @@ class Notifier:
         self.store.queue_outbound(
             channel="telegram", account=self.desk.telegram.name, recipient=chat_id, text=text,
             headers=headers, attachment_ids=files, kind="notification", thread_id=thread.id,
-            at=now if topic is not None else HELD)
+            at=now if topic is not None else HELD, about_message_id=about)
 
     def _body(self, thread: Thread, headline: str, text: str,
               attachments: Sequence[Attachment], limit: int, footer: str) -> str:

@@ -187,6 +187,21 @@ def test_restore_refuses_a_store_that_is_not_empty_unless_forced(filled, tmp_pat
     assert json.loads(filled.cli("show", "1", "--json").output)["status"] == "open"
 
 
+def test_what_a_killed_backup_or_restore_left_is_removed_by_the_next_one(filled, tmp_path):
+    dead = 2**22 + 7  # above Linux's default pid_max: no process has it
+    killed_backup = tmp_path / f".inbox-backup-{dead}-x1"
+    killed_restore = filled.root / "state" / ".inbox-restore-y2"
+    for leftover in (killed_backup, killed_restore):
+        leftover.mkdir()
+        (leftover / "inbox.db").write_bytes(b"a full copy of the store")
+    running = tmp_path / f".inbox-backup-{os.getpid()}-z3"  # a backup still at work
+    running.mkdir()
+    filled.cli("backup", str(tmp_path / "b.tar.gz"))
+    filled.cli("restore", str(tmp_path / "b.tar.gz"), "--force")
+    assert (killed_backup.exists(), killed_restore.exists(), running.exists()) == (
+        False, False, True)
+
+
 def test_a_restored_store_is_readable_by_its_owner_only_whatever_the_umask(filled, tmp_path):
     archive = tmp_path / "b.tar.gz"
     filled.cli("backup", str(archive))

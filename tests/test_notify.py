@@ -10,6 +10,7 @@ import pytest
 
 from inbox.channel import Delivery
 from inbox.config import ChannelConfig, load_config
+from inbox.model import Identity
 from inbox.notify import DeskSettings, Notifier, _fitting, desk_settings
 from inbox.sections import Section
 from inbox.staff import Agent
@@ -337,6 +338,23 @@ def test_an_unreadable_desk_secret_files_and_routes_mail_and_status_says_why(wor
     world.deliver(mail(message_id="m2@mail.example", body="Алло?"))
     world.cli("run", "--once")
     assert "agents cannot answer" not in world.cli("status", ok=False).output
+
+
+def test_forgetting_someone_who_wrote_in_anothers_thread_deletes_the_notices_quoting_them(
+        world):
+    store = world.make(DESK_TOML)
+    world.deliver(mail())
+    world.cli("run", "--once")
+    world.deliver(mail(sender="Мама <mama@mail.example>", message_id="m2@mail.example",
+                       body="Мой телефон квокка-555", extra="In-Reply-To: <m1@mail.example>\r\n"))
+    world.cli("run", "--once")
+    mama = store.contact_for(Identity("email", "mama@mail.example")).id
+    world.cli("export-contact", str(mama), "-o", str(world.root / "mama"))
+    exported = json.loads((world.root / "mama" / "contact.json").read_text())
+    assert ["квокка-555" in entry["text"] for entry in exported["outbox"]] == [True]
+    world.cli("forget-contact", str(mama), "--yes")
+    assert not [row for row in store.conn.execute("SELECT text FROM outbox")
+                if "квокка" in row[0]]
 
 
 def test_an_attachment_too_big_to_keep_is_listed_as_not_kept(world):

@@ -352,8 +352,10 @@ class CareStore:
             "events": rows(f"SELECT * FROM events WHERE thread_id IN ({marks}) OR"
                            f" json_extract(detail, '$.message') IN ({messages}) ORDER BY id",
                            [*ids, *message_ids]),
-            "outbox": rows(f"SELECT * FROM outbox WHERE thread_id IN ({marks}) ORDER BY id",
-                           ids),
+            # Their threads' entries, and the notifications quoting them elsewhere.
+            "outbox": rows(f"SELECT * FROM outbox WHERE thread_id IN ({marks}) OR"
+                           f" about_message_id IN ({messages}) ORDER BY id",
+                           [*ids, *message_ids]),
             "automatic_sent": rows(
                 f"SELECT * FROM automatic_sent WHERE recipient IN"
                 f" ({','.join('?' * len(values))}) ORDER BY id", values),

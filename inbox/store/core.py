@@ -740,8 +740,11 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                        kind: str, thread_id: int | None = None, message_id: int | None = None,
                        subject: str = "", headers: dict | None = None,
                        attachment_ids: Sequence[int] = (), reply_to_external: str = "",
-                       at: datetime | None = None) -> int:
-        """Write what must leave; call it inside the transaction of the event that caused it."""
+                       at: datetime | None = None, about_message_id: int | None = None) -> int:
+        """Write what must leave; call it inside the transaction of the event that caused it.
+
+        ``about_message_id``: the customer's message a notification quotes; the entry goes
+        when that message does (forget-contact)."""
         moment = iso(at or now_utc())
         with self._writes():
             return self.db["outbox"].insert({
@@ -751,6 +754,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                 "attachments": json.dumps(list(attachment_ids)),
                 "reply_to_external": reply_to_external, "state": "queued",
                 "next_attempt_at": moment, "created_at": moment,
+                "about_message_id": about_message_id,
             }).last_pk
 
     def due_outbound(self, now: datetime, limit: int = 100) -> list[Outbound]:
@@ -786,7 +790,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             thread_id=row["thread_id"], message_id=row["message_id"], subject=row["subject"],
             headers=json.loads(row["headers"]), attachments=attachments,
             reply_to_external=row["reply_to_external"], attempts=row["attempts"],
-            state=DeliveryState(row["state"]),
+            state=DeliveryState(row["state"]), about_message_id=row["about_message_id"],
         )
 
     def outbound_for_header_id(self, header_id: str) -> Outbound | None:
