@@ -56,7 +56,8 @@ def _fenced(lines: list[str]) -> list[bool]:
     return flags
 
 
-def main() -> None:
+def render() -> tuple[str, int]:
+    """The page, and how many result files it was made from."""
     results = ROOT / "bench" / "results"
     names = ORDER + sorted(p.stem for p in results.glob("*.md") if p.stem not in ORDER)
     parts = [HEADER]
@@ -64,8 +65,13 @@ def main() -> None:
         path = results / f"{name}.md"
         if path.exists():
             parts.append(demote(path.read_text(encoding="utf-8").strip()) + "\n")
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(parts), encoding="utf-8")
-    print(f"wrote docs/benchmarks.md from {len(parts) - 1} result files")
+    return "\n".join(parts), len(parts) - 1
+
+
+def main() -> None:
+    page, count = render()
+    (ROOT / "docs" / "benchmarks.md").write_text(page, encoding="utf-8")
+    print(f"wrote docs/benchmarks.md from {count} result files")
 
 
 if __name__ == "__main__":

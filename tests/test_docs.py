@@ -129,3 +129,13 @@ def test_every_shell_command_in_the_docs_units_parses():
         checked = subprocess.run(["sh", "-n", "-c", command.replace("%%", "%")],
                                  capture_output=True, text=True)
         assert checked.returncode == 0, f"{command}\n{checked.stderr}"
+
+
+def test_the_benchmarks_page_is_what_bench_results_hold():
+    """A figure edited into the page only would be lost by the next bench/collect.py."""
+    from bench.collect import render
+
+    page, _ = render()
+    assert page == (REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8"), (
+        "docs/benchmarks.md differs from bench/results/: edit the result file and run"
+        " .venv/bin/python bench/collect.py")
