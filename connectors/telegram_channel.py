@@ -372,7 +372,7 @@ def _caption(msg: Outbound, part: str | Attachment) -> str | None:
     answers the file, as they would the message, answers the thread."""
     if msg.kind != "notification" or msg.thread_id is None or not isinstance(part, Attachment):
         return None
-    return f"[#{msg.thread_id}] {part.filename}"
+    return f"[#{msg.thread_id}] {part.filename[:200]}"  # Telegram takes 1024 at most
 
 
 def _spare(msg: Outbound, part: str | Attachment, exc: TelegramError) -> bool:

@@ -27,7 +27,8 @@ log = logging.getLogger("connectors.telegram")
 
 KIND = "telegram"
 UNREADABLE = "[an update the inbox could not read; its raw JSON is kept]"
-_TICKET_LEAD = re.compile(r"\[#(\d{1,12})\]")  # how our messages to agents begin
+_TICKET_LEAD = re.compile(r"\[#(\d{1,12})\] ")  # how our notifications' files are captioned
+_FILE_KINDS = ("document", "photo", "video", "audio", "voice", "animation")
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,13 @@ def _message(message: Message, raw: bytes, source_ref: str, account: str, groups
     if message.reply_to_message:
         replied = message.reply_to_message
         meta["reply_to"] = f"{chat.id}:{replied.message_id}"
-        ticket = _TICKET_LEAD.match(replied.caption or replied.text or "")
-        if ticket and replied.from_user and replied.from_user.is_bot:
-            meta["reply_to_ticket"] = ticket[1]  # a file of a notification, "[#12] scan.pdf"
+        # A file of a notification is captioned "[#12] scan.pdf" by our bot (the agent bot
+        # checks that such a notification went to this chat just before it).
+        ticket = _TICKET_LEAD.match(replied.caption or "")
+        ours = bool(replied.from_user and bot_username
+                    and replied.from_user.username == bot_username)
+        if ticket and ours and any(getattr(replied, kind, None) for kind in _FILE_KINDS):
+            meta["reply_to_ticket"] = ticket[1]
     meta.update(_command(printable(message.text or ""), bot_username))
     inbound = Inbound(
         channel=KIND,

@@ -154,17 +154,19 @@ class Actions:
                                  {"agent": agent_id, "previous": thread.agent})
             if by != agent_id:
                 who = _NOT_A_PERSON.get(by, by)
+                text, quoted = self._handover(thread, who, note)
                 self.notifier.tell(agent_id, thread.id, f"{who} assigned this thread to you",
-                                   self._handover(thread, who, note))
+                                   text, about=quoted)
         return self.store.thread(thread.id)
 
-    def _handover(self, thread: Thread, who: str, note: str) -> str:
+    def _handover(self, thread: Thread, who: str, note: str) -> tuple[str, int | None]:
+        """The handover note and what the customer last wrote; and that message's id."""
         last = next((m for m in reversed(self.store.messages(thread.id))
                      if m.direction is Direction.IN), None)
         parts = [f"{who}'s note: {note}"] if note else []
         if last is not None:
             parts.append(f"{thread.contact} wrote:\n{last.visible_text or last.text}")
-        return "\n\n".join(parts)
+        return "\n\n".join(parts), last.id if last is not None else None
 
     def set_status(self, thread_id: int, status: Status, by: str = "cli") -> Thread:
         """Close, reopen or mark pending; doing it again is harmless and still logged.

@@ -40,6 +40,7 @@ from inbox.notify import Desk
 from inbox.store import NotFound, Store, now_utc
 
 log = logging.getLogger("inbox.agentbot")
+MAX_PARTS = 50  # messages one notification may take: its text's chunks, then files
 
 LINK_PREFIX = "link-"
 LINK_VALID = timedelta(days=1)
@@ -200,10 +201,21 @@ class AgentBot:
         notification = self.store.notification_by_external(item.account, reply_to)
         if notification is not None and notification.recipient == item.meta.get("chat_id"):
             return notification.thread_id
-        if item.meta.get("reply_to_ticket"):  # a file of a notification: "[#12] scan.pdf"
-            return int(item.meta["reply_to_ticket"])
+        ticket = item.meta.get("reply_to_ticket")  # a file of a notification: "[#12] scan.pdf"
+        if ticket and self._file_of_notification(item.account, reply_to, int(ticket)):
+            return int(ticket)
         raise CommandError("that message is not a notification about a thread;"
                            " reply to the notification itself")
+
+    def _file_of_notification(self, account: str, replied: str, thread_id: int) -> bool:
+        """Whether the message replied to follows, within its parts, a notification about
+        ``thread_id`` to this chat: a caption alone (a thread number that a purge made
+        again) must not steer an agent's answer."""
+        chat, _, number = replied.partition(":")
+        if not number.isdigit():
+            return False
+        firsts = [f"{chat}:{int(number) - back}" for back in range(1, MAX_PARTS + 1)]
+        return self.store.notification_among(account, firsts, thread_id, chat)
 
     def _offer_templates(self, agent_id: str, thread_id: int, in_topic: bool) -> None:
         names = self.config.desk.templates.names()

@@ -19,6 +19,7 @@ no thread's status.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import re
@@ -30,6 +31,7 @@ from inbox.commands import CommandError, execute, parse_reply
 from inbox.config import Config
 from inbox.model import Contact, Flag
 from inbox.notify import Desk
+from inbox.secrets import SecretError
 from inbox.staff import Agent
 from inbox.store import NotFound, Store, now_utc
 
@@ -61,12 +63,16 @@ class AgentMail:
             return False  # an agent writing to another school address, as anyone may
         # A reply to a reply address is the agent's whichever of our mailboxes reads it (the
         # desk's, a Cc'd one, the one [desk] reply_address names): acted on once, by its id.
-        agent, ticket, refusal = self._authenticate(item, tokens, agents)
+        try:
+            agent, ticket, refusal = self._authenticate(item, tokens, agents)
+        except SecretError as exc:  # the agent is told NOT SENT, and status says why
+            agent, ticket, refusal = None, 0, f"the desk's secret cannot be read ({exc})"
         if refusal:
             # Filed by the pipeline as a customer message a human must look at.
             item.flags.add(Flag.REVIEW)
             item.meta["agent-reply-refused"] = refusal
-            ticket = self._genuine_ticket(tokens, agents)
+            with contextlib.suppress(SecretError):  # no genuine ticket without the secret
+                ticket = self._genuine_ticket(tokens, agents)
             if ticket:  # filed beside the conversation it tries to answer
                 item.meta["agent-reply-ticket"] = str(ticket)
             log.warning("%s: mail %s from %s not taken as an agent's reply: %s", item.account,

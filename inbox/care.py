@@ -15,8 +15,10 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import tarfile
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -125,17 +127,26 @@ _SCRATCH = ".inbox-backup-"  # the folder a backup is built in, beside the archi
 _RESTORE_STAGE = ".inbox-restore-"  # where a restore unpacks, beside the store
 
 
-def _sweep(folder: Path, prefix: str, *, only_dead: bool) -> None:
+_STALE_AFTER = 3600  # seconds: a live backup of another host's process looks dead from here
+
+
+def _sweep(folder: Path, prefix: str) -> None:
     """Remove what a backup or restore killed half-way left (a full copy of the database,
-    which would keep even a forgotten person's words): any such folder when no other can
-    be running (restore holds the store's lock), else those whose process is gone."""
+    which would keep even a forgotten person's words): only folders named as we name them
+    (prefix, pid, random part), ours, not links, whose process is gone and an hour old."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]{8}")
     try:
-        leftovers = [path for path in folder.iterdir() if path.name.startswith(prefix)]
+        leftovers = [(path, found) for path in folder.iterdir()
+                     if (found := pattern.fullmatch(path.name))]
     except OSError:
         return
-    for path in leftovers:
-        pid = path.name.removeprefix(prefix).partition("-")[0]
-        if only_dead and pid.isdigit() and _running(int(pid)):
+    for path, found in leftovers:
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
+                or time.time() - info.st_mtime < _STALE_AFTER or _running(int(found[1]))):
             continue
         shutil.rmtree(path, ignore_errors=True)
 
@@ -163,7 +174,7 @@ def _about_archive(exc: OSError, archive: Path) -> bool:
 
 
 def _write_backup(store: Store, archive: Path) -> Manifest:
-    _sweep(archive.parent, _SCRATCH, only_dead=True)
+    _sweep(archive.parent, _SCRATCH)
     with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH}{os.getpid()}-",
                                      dir=archive.parent) as scratch:
         snapshot = store.snapshot(Path(scratch) / "inbox.db")
@@ -198,10 +209,11 @@ def restore(archive: Path, target: StoreSettings, *, force: bool = False) -> Man
 
 def _restore(archive: Path, target: StoreSettings, force: bool) -> Manifest:
     _refuse_non_empty(target, force)
+    stage = f"{_RESTORE_STAGE}{os.getpid()}-"
     for folder in {_parent(target.path), _parent(target.attachments)}:
-        _sweep(folder, _RESTORE_STAGE, only_dead=False)
-    db_stage = Path(tempfile.mkdtemp(prefix=_RESTORE_STAGE, dir=_parent(target.path)))
-    files_stage = Path(tempfile.mkdtemp(prefix=_RESTORE_STAGE, dir=_parent(target.attachments)))
+        _sweep(folder, _RESTORE_STAGE)
+    db_stage = Path(tempfile.mkdtemp(prefix=stage, dir=_parent(target.path)))
+    files_stage = Path(tempfile.mkdtemp(prefix=stage, dir=_parent(target.attachments)))
     try:
         manifest = _unpack(archive, db_stage / "inbox.db", files_stage / "attachments")
         staged = Store(db_stage / "inbox.db", files_stage / "attachments")  # migrates an old one

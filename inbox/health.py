@@ -109,7 +109,13 @@ def _channel(channel: ChannelConfig, config: Config, store: Store, now: datetime
                          items.get("health:last_error", "") if error_since else "",
                          _lag(channel), items.get(HEALTH_WARNING, ""),
                          tuple(_notices_failing(items, config, store)),
-                         items.get(DESK_SECRET_FAILING, ""))
+                         items.get(DESK_SECRET_FAILING, "") if _answering_by_mail(config) else "")
+
+
+def _answering_by_mail(config: Config) -> bool:
+    """Whether the desk secret still matters: configured, and an agent answers by mail."""
+    return config.desk.secret is not None and any(
+        agent.client == "email" for agent in config.agents.values())
 
 
 def _notices_failing(items: dict[str, str], config: Config, store: Store) -> Iterator[str]:

@@ -36,7 +36,7 @@ from inbox.model import TO_STAFF, Attachment, Flag, Outbound, Status, Thread, ma
 from inbox.secrets import Secret, SecretError
 from inbox.sections import Section
 from inbox.staff import Agent
-from inbox.store import Store, iso, now_utc
+from inbox.store import NotFound, Store, iso, now_utc
 from inbox.store.topics import HELD
 from inbox.templates import Templates, load_templates
 from routing.calendar import BusinessCalendar
@@ -188,7 +188,6 @@ class Notifier:
         self.store = store
         self.config = config
         self.desk = Desk.of(config)
-        self._secret_state: str | None = None  # the desk secret's error, "" when it read
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -270,6 +269,8 @@ class Notifier:
             # Someone deleted the thread's topic: a new one, and this waits for it (else every
             # later notification about the thread would fail too, and the team hear nothing).
             self.store.forget_topic(entry.thread_id, int(entry.headers["message_thread_id"]))
+            if not self._still_there(entry):
+                return
             headers = {k: v for k, v in entry.headers.items() if k != "message_thread_id"}
             self._queue_in_topic(self.store.thread(entry.thread_id), entry.recipient,
                                  entry.text, headers, self.store.outbound_file_ids(entry.id),
@@ -297,6 +298,8 @@ class Notifier:
     def _again_without_files(self, entry: Outbound, delivery: Delivery) -> None:
         """A notification its files made fail (a mailbox refusing the size) goes once more
         without them: the agent must still learn that the customer wrote."""
+        if not self._still_there(entry):
+            return
         where = f"; inbox show {entry.thread_id} lists them" if entry.thread_id else ""
         self.store.queue_outbound(
             channel=entry.channel, account=entry.account, recipient=entry.recipient,
@@ -305,6 +308,17 @@ class Notifier:
             text=f"{entry.text}\n\n(Its files could not be sent"
                                              f" along: {one_line(delivery.error)[:_ERROR_SHOWN]}"
                                              f"{where}.)")
+
+    def _still_there(self, entry: Outbound) -> bool:
+        """Whether the message a notification quotes is still stored (forget-contact may
+        have deleted it while the notification was being sent): else it goes no more."""
+        if entry.about_message_id is None:
+            return True
+        try:
+            self.store.message(entry.about_message_id)
+        except NotFound:
+            return False
+        return True
 
     def _notices_failing(self, entry: Outbound, delivery: Delivery) -> None:
         """Keep, for ``inbox status``, that what the staff are told no longer reaches someone.
@@ -332,14 +346,16 @@ class Notifier:
     # -- for other parts -----------------------------------------------------------------
 
     def tell(self, agent_id: str, thread_id: int, what: str, text: str = "", *,
-             urgent: bool = False) -> None:
-        """Notify one agent about a thread (SLA warning, collision, assignment, failure)."""
-        self.tell_all([agent_id], thread_id, what, text, urgent=urgent)
+             urgent: bool = False, about: int | None = None) -> None:
+        """Notify one agent about a thread (SLA warning, collision, assignment, failure);
+        ``about``: the customer's message ``text`` quotes."""
+        self.tell_all([agent_id], thread_id, what, text, urgent=urgent, about=about)
 
     def tell_all(self, agent_ids: Sequence[str], thread_id: int, what: str, text: str = "",
-                 *, urgent: bool = False) -> None:
+                 *, urgent: bool = False, about: int | None = None) -> None:
         """Notify several agents of one thing: a staff group gets it once, not once each."""
-        self._notify(agent_ids, self.store.thread(thread_id), what, text, urgent=urgent)
+        self._notify(agent_ids, self.store.thread(thread_id), what, text, urgent=urgent,
+                     about=about)
 
     def alert(self, subject: str, text: str) -> None:
         """Tell the admins (``[desk] admins``) about the service itself, e.g. a failing mailbox.
@@ -486,17 +502,18 @@ class Notifier:
         read (a variable missing from the service's EnvironmentFile), which ``inbox status``
         then shows until it can. Filing the customer's message must not fail for it."""
         name = self.desk.email.name if self.desk.email else ""
+        # What the store says, not what this process last saw: a command run from a shell
+        # without the service's environment must not leave the daemon's status wrong.
+        recorded = self.store.get_sync(name, DESK_SECRET_FAILING)
         try:
             address = self.desk.reply_address(ticket, agent_id)
         except SecretError as exc:
-            if self._secret_state != str(exc):
-                log.error("%s: agents cannot answer by mail: %s", name, exc)
+            log.error("%s: agents cannot answer notifications by mail: %s", name, exc)
+            if recorded != str(exc):
                 self.store.set_sync(name, DESK_SECRET_FAILING, str(exc))
-            self._secret_state = str(exc)
             return ""
-        if self._secret_state != "":  # unknown in this process, or it was failing
+        if recorded is not None:
             self.store.delete_sync(name, DESK_SECRET_FAILING)
-            self._secret_state = ""
         return address
 
     def _telegram(self, agent: Agent, thread: Thread, headline: str, text: str,

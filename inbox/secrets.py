@@ -33,7 +33,7 @@ class Secret:
     # Where it is configured ('inbox.toml: telegram 1 "bot": token_env'), so an admin
     # reading the journal knows which line to fix; not part of what the secret is.
     where: str = field(default="", compare=False)
-    # A ``*_file`` value without a folder could be the secret itself, pasted: not echoed.
+    # A ``*_file`` value not written as a path could be the secret itself: not echoed.
     file_shown: bool = field(default=True, compare=False)
 
     def __repr__(self) -> str:
@@ -48,8 +48,8 @@ class Secret:
             shown = self.env if is_env_name(self.env) else "(not a valid name: not shown)"
             return f"environment variable {shown}"
         if self.file and not self.file_shown:
-            return (f"the file in {Path(self.file).parent} that the config names (its name is"
-                    f" not shown: it may be a secret pasted there; give the file's full path)")
+            return ("the file the config names (not shown: it may be a secret pasted there;"
+                    " give the file's path, starting with / or ./)")
         if self.file:
             return f"file {self.file}"
         return f"command {self.command!r}"

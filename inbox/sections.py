@@ -228,9 +228,10 @@ class Section:
                 f"{key} is not the name of an environment variable (letters, digits and _);"
                 f" write the NAME of an environment variable that holds the secret"
                 f' ({key} = "SCHOOL_INBOX_{stem.upper()}"), never the secret itself')
-        # A file named without a folder may be a password pasted in by mistake: never shown.
+        # A value not written as a path may be a password pasted in by mistake: never shown.
         return Secret(**{kind: str(self.path(key)) if kind == "file" else value},
-                      where=f"{self.where}: {key}", file_shown=kind != "file" or "/" in value)
+                      where=f"{self.where}: {key}",
+                      file_shown=kind != "file" or value.startswith(("/", "~", "./", "../")))
 
     def done(self) -> None:
         for observer in OBSERVERS:

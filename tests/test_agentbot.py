@@ -82,8 +82,12 @@ def notified(desk):
 def reply_to(desk, notification, text: str) -> None:
     """Boris answers with Telegram's reply to ``notification``."""
     original = {"message_id": notification.message_id, "date": 0, "from": desk.bot.bot_user,
-                "chat": {"id": BORIS, "type": "private"},
-                "caption" if notification.files else "text": notification.text}
+                "chat": {"id": BORIS, "type": "private"}}
+    if notification.files:  # a file the bot sent: its caption, and the file
+        original.update(caption=notification.text,
+                        document={"file_id": "sent", "file_unique_id": "u-sent"})
+    else:
+        original["text"] = notification.text
     desk.bot.user_message(BORIS, text, reply_to_message=original)
     desk.cli("run", "--once")
 
@@ -180,6 +184,18 @@ def test_the_customers_file_follows_the_notification_in_the_agents_chat(bot_desk
     assert body(to_customer(bot_desk)[-1]).strip() == "Справку получили, спасибо"
 
 
+def test_a_caption_alone_does_not_steer_an_answer_to_its_thread(bot_desk):
+    notified(bot_desk)
+    forged = {"message_id": 9999, "date": 0, "from": bot_desk.bot.bot_user,
+              "chat": {"id": BORIS, "type": "private"}, "caption": "[#1] old.pdf",
+              "document": {"file_id": "old", "file_unique_id": "u-old"}}
+    bot_desk.bot.user_message(BORIS, "Это ответ?", reply_to_message=forged)
+    bot_desk.cli("run", "--once")  # no notification about #1 just before message 9999
+    assert to_customer(bot_desk) == []
+    assert sent_to(bot_desk, BORIS)[-1].text.startswith(
+        "Not done: that message is not a notification about a thread")
+
+
 @pytest.mark.parametrize("status", [400, 502])
 def test_a_file_telegram_refuses_leaves_the_notification_delivered_and_answerable(bot_desk,
                                                                                   status):
@@ -248,8 +264,12 @@ def test_a_mistyped_command_in_a_telegram_reply_sends_nothing_and_says_why(bot_d
 
 def reply_with_file(desk, notification, caption: str, size: int) -> None:
     original = {"message_id": notification.message_id, "date": 0, "from": desk.bot.bot_user,
-                "chat": {"id": BORIS, "type": "private"},
-                "caption" if notification.files else "text": notification.text}
+                "chat": {"id": BORIS, "type": "private"}}
+    if notification.files:  # a file the bot sent: its caption, and the file
+        original.update(caption=notification.text,
+                        document={"file_id": "sent", "file_unique_id": "u-sent"})
+    else:
+        original["text"] = notification.text
     file_id = desk.bot.add_file(f"f{size}", b"%PDF" + b"x" * (size - 4))
     document = desk.bot.file_meta(file_id, file_name="scan.pdf", mime_type="application/pdf")
     desk.bot.user_message(BORIS, reply_to_message=original, document=document,

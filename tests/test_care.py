@@ -9,6 +9,7 @@ import json
 import os
 import tarfile
 import threading
+import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 
@@ -188,18 +189,21 @@ def test_restore_refuses_a_store_that_is_not_empty_unless_forced(filled, tmp_pat
 
 
 def test_what_a_killed_backup_or_restore_left_is_removed_by_the_next_one(filled, tmp_path):
-    dead = 2**22 + 7  # above Linux's default pid_max: no process has it
-    killed_backup = tmp_path / f".inbox-backup-{dead}-x1"
-    killed_restore = filled.root / "state" / ".inbox-restore-y2"
-    for leftover in (killed_backup, killed_restore):
+    dead = 2**22 + 7  # above Linux's largest pid_max: no process has it
+    killed_backup = tmp_path / f".inbox-backup-{dead}-abcd1234"
+    killed_restore = filled.root / "state" / f".inbox-restore-{dead}-efgh5678"
+    running = tmp_path / f".inbox-backup-{os.getpid()}-ijkl9012"  # a backup still at work
+    just_killed = tmp_path / f".inbox-backup-{dead + 1}-mnop3456"  # or another host's
+    not_ours = tmp_path / ".inbox-backup-old"  # a folder someone named so
+    for leftover in (killed_backup, killed_restore, running, just_killed, not_ours):
         leftover.mkdir()
         (leftover / "inbox.db").write_bytes(b"a full copy of the store")
-    running = tmp_path / f".inbox-backup-{os.getpid()}-z3"  # a backup still at work
-    running.mkdir()
+        if leftover != just_killed:
+            os.utime(leftover, (time.time() - 7200, time.time() - 7200))
     filled.cli("backup", str(tmp_path / "b.tar.gz"))
     filled.cli("restore", str(tmp_path / "b.tar.gz"), "--force")
-    assert (killed_backup.exists(), killed_restore.exists(), running.exists()) == (
-        False, False, True)
+    assert [path.exists() for path in (killed_backup, killed_restore, running, just_killed,
+                                       not_ours)] == [False, False, True, True, True]
 
 
 def test_a_restored_store_is_readable_by_its_owner_only_whatever_the_umask(filled, tmp_path):

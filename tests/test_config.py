@@ -311,8 +311,15 @@ token_file = "987654:SECRET-pasted-TOKENxyzABC"
                  if c.name == "bot"]
     with pytest.raises(SecretError) as caught:
         secret.reveal()
-    assert "SECRET-pasted" not in str(caught.value) and "give the file's full path" in str(
+    assert "SECRET-pasted" not in str(caught.value) and "give the file's path" in str(
         caught.value)
+    school.write(school.config.read_text().replace(
+        "987654:SECRET-pasted-TOKENxyzABC", "Ab/cd+SECRETbase64xyz=="))  # a "/" in a secret
+    (secret,) = [c.settings.token for c in load_config(school.config).channels
+                 if c.name == "bot"]
+    with pytest.raises(SecretError) as caught:
+        secret.reveal()
+    assert "SECRETbase64" not in str(caught.value)
     located = Secret(file="/etc/school-inbox/bot-token")
     assert "/etc/school-inbox/bot-token" in located.describe()
 

@@ -351,7 +351,13 @@ def test_forgetting_someone_who_wrote_in_anothers_thread_deletes_the_notices_quo
     mama = store.contact_for(Identity("email", "mama@mail.example")).id
     world.cli("export-contact", str(mama), "-o", str(world.root / "mama"))
     exported = json.loads((world.root / "mama" / "contact.json").read_text())
-    assert ["квокка-555" in entry["text"] for entry in exported["outbox"]] == [True]
+    (quoted,) = exported["outbox"]  # that a notice quoted her, not Olga's thread's details
+    assert quoted["about_message_id"] == exported["messages"][0]["id"]
+    assert set(quoted) == {"id", "kind", "state", "created_at", "about_message_id"}
+    olga = json.loads(world.cli("show", "1", "--json").output)["contact_id"]
+    world.cli("export-contact", str(olga), "-o", str(world.root / "olga"))
+    hers = json.loads((world.root / "olga" / "contact.json").read_text())["outbox"]
+    assert hers and not [e for e in hers if "Reply-To" in e["headers"]]  # no agent's token
     world.cli("forget-contact", str(mama), "--yes")
     assert not [row for row in store.conn.execute("SELECT text FROM outbox")
                 if "квокка" in row[0]]

@@ -442,3 +442,19 @@ def test_a_write_waits_for_another_processs_write_instead_of_failing(tmp_path):
     assert (second.get_sync("mail", "cursor"), second.get_sync("cli", "note")) == ("1", "2")
     first.close()
     second.close()
+
+
+def test_a_store_at_version_13_gains_the_outbox_link_of_14(tmp_path):
+    old = Store(tmp_path / "inbox.db")
+    old.conn.execute("DROP INDEX outbox_message")
+    old.conn.execute("DROP INDEX outbox_about")
+    old.conn.execute("ALTER TABLE outbox DROP COLUMN about_message_id")
+    old.conn.execute("PRAGMA user_version = 13")
+    old.close()
+    store = Store(tmp_path / "inbox.db")
+    assert store.version == SCHEMA_VERSION == 14
+    thread = _thread(store)
+    entry = store.queue_outbound(channel="email", account="school", recipient="a@b.c",
+                                 text="news", kind="notification", thread_id=thread)
+    assert store.outbound(entry).about_message_id is None
+    store.close()

@@ -6,6 +6,7 @@ A mixin of :class:`inbox.store.Store` (it uses ``self.db``, ``self.transaction()
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from inbox.model import Outbound
@@ -75,6 +76,16 @@ class AgentStore:
             "SELECT id FROM outbox WHERE account = ? AND external_id = ? AND external_id != ''"
             " AND kind = 'notification' ORDER BY id DESC LIMIT 1", (account, external_id))
         return self.outbound(row["id"]) if row else None
+
+    def notification_among(self, account: str, external_ids: Sequence[str], thread_id: int,
+                           recipient: str) -> bool:
+        """Whether one of these sent messages began a notification about the thread to
+        this recipient (by the index on external_id)."""
+        marks = ",".join("?" * len(external_ids))
+        return self._one(
+            f"SELECT 1 AS x FROM outbox WHERE external_id IN ({marks}) AND external_id != ''"
+            " AND account = ? AND thread_id = ? AND recipient = ? AND kind = 'notification'",
+            (*external_ids, account, thread_id, recipient)) is not None
 
     def other_reply_since(self, thread_id: int, agent: str,
                           since: datetime) -> tuple[str, str] | None:

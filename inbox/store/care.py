@@ -353,9 +353,9 @@ class CareStore:
                            f" json_extract(detail, '$.message') IN ({messages}) ORDER BY id",
                            [*ids, *message_ids]),
             # Their threads' entries, and the notifications quoting them elsewhere.
-            "outbox": rows(f"SELECT * FROM outbox WHERE thread_id IN ({marks}) OR"
-                           f" about_message_id IN ({messages}) ORDER BY id",
-                           [*ids, *message_ids]),
+            "outbox": [_outbox_as_exported(row, set(ids)) for row in rows(
+                f"SELECT * FROM outbox WHERE thread_id IN ({marks}) OR"
+                f" about_message_id IN ({messages}) ORDER BY id", [*ids, *message_ids])],
             "automatic_sent": rows(
                 f"SELECT * FROM automatic_sent WHERE recipient IN"
                 f" ({','.join('?' * len(values))}) ORDER BY id", values),
@@ -461,6 +461,17 @@ def _same_attachment(row: dict, attachment: Attachment) -> bool:
             row["content_id"]) == (attachment.filename, attachment.content_type,
                                    attachment.size, int(attachment.inline),
                                    attachment.content_id) and row["sha256"] == sha
+
+
+def _outbox_as_exported(row: dict, own_threads: set[int]) -> dict:
+    """An outbox row as the person may have it: never a reply address (its token lets mail
+    pass as an agent's), and of someone else's thread only that a notice quoted them."""
+    if row.get("thread_id") not in own_threads:
+        return {key: row.get(key) for key in
+                ("id", "kind", "state", "created_at", "about_message_id")}
+    headers = {key: value for key, value in (row.get("headers") or {}).items()
+               if key.lower() != "reply-to"}
+    return {**row, "headers": headers}
 
 
 def _plain(row: dict) -> dict:

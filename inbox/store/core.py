@@ -10,6 +10,7 @@ batch around it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -265,7 +266,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                     self.conn.execute("COMMIT")
                 except BaseException:
                     if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
+                        with contextlib.suppress(sqlite3.Error):  # the first error is the one
+                            self.conn.execute("ROLLBACK")        # to report (a full disk)
                     raise
             finally:
                 self._unindexed = []

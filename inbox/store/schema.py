@@ -268,12 +268,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX agent_claims_external ON agent_claims(external_id);
     """,
     # 13: a bounce of a notification (no message row carries its Message-ID) is found by
-    # the id the channel sent it under, as an agent's Telegram reply finds its notification;
-    # a bounce of a reply goes from its message to the outbox entry by message_id. A
+    # the id the channel sent it under, as an agent's Telegram reply finds its notification.
+    """
+    CREATE INDEX outbox_external ON outbox(external_id) WHERE external_id != '';
+    """,
+    # 14: a bounce of a reply goes from its message to the outbox entry by message_id. A
     # notification names the customer's message it quotes (about_message_id): forgetting
     # that person deletes it with the message, and export-contact finds it.
     """
-    CREATE INDEX outbox_external ON outbox(external_id) WHERE external_id != '';
     CREATE INDEX outbox_message ON outbox(message_id) WHERE message_id IS NOT NULL;
     ALTER TABLE outbox ADD COLUMN about_message_id INTEGER
         REFERENCES messages(id) ON DELETE CASCADE;
