@@ -79,15 +79,21 @@ def notified(desk):
     return sent_to(desk, BORIS)[-1]
 
 
-def reply_to(desk, notification, text: str) -> None:
-    """Boris answers with Telegram's reply to ``notification``."""
+def as_replied_to(desk, notification) -> dict:
+    """The bot's message as Telegram puts it in a reply: text, or a file with its caption."""
     original = {"message_id": notification.message_id, "date": 0, "from": desk.bot.bot_user,
                 "chat": {"id": BORIS, "type": "private"}}
-    if notification.files:  # a file the bot sent: its caption, and the file
+    if notification.files:
         original.update(caption=notification.text,
                         document={"file_id": "sent", "file_unique_id": "u-sent"})
     else:
         original["text"] = notification.text
+    return original
+
+
+def reply_to(desk, notification, text: str) -> None:
+    """Boris answers with Telegram's reply to ``notification``."""
+    original = as_replied_to(desk, notification)
     desk.bot.user_message(BORIS, text, reply_to_message=original)
     desk.cli("run", "--once")
 
@@ -263,13 +269,7 @@ def test_a_mistyped_command_in_a_telegram_reply_sends_nothing_and_says_why(bot_d
 
 
 def reply_with_file(desk, notification, caption: str, size: int) -> None:
-    original = {"message_id": notification.message_id, "date": 0, "from": desk.bot.bot_user,
-                "chat": {"id": BORIS, "type": "private"}}
-    if notification.files:  # a file the bot sent: its caption, and the file
-        original.update(caption=notification.text,
-                        document={"file_id": "sent", "file_unique_id": "u-sent"})
-    else:
-        original["text"] = notification.text
+    original = as_replied_to(desk, notification)
     file_id = desk.bot.add_file(f"f{size}", b"%PDF" + b"x" * (size - 4))
     document = desk.bot.file_meta(file_id, file_name="scan.pdf", mime_type="application/pdf")
     desk.bot.user_message(BORIS, reply_to_message=original, document=document,
