@@ -358,7 +358,8 @@ def test_forgetting_someone_who_wrote_in_anothers_thread_deletes_the_notices_quo
     world.cli("export-contact", str(olga), "-o", str(world.root / "olga"))
     hers = json.loads((world.root / "olga" / "contact.json").read_text())["outbox"]
     assert hers and not [e for e in hers if "Reply-To" in e["headers"]]  # no agent's token
-    world.cli("forget-contact", str(mama), "--yes")
+    done = world.cli("forget-contact", str(mama), "--yes").output
+    assert "1 messages, 1 raw, 0 attachments, 1 events, 1 outbox" in done  # the notice quoting her
     assert not [row for row in store.conn.execute("SELECT text FROM outbox")
                 if "квокка" in row[0]]
 

@@ -217,9 +217,13 @@ class CareStore:
         row = self._one(f"""SELECT
             (SELECT count(*) FROM messages WHERE raw_id IS NOT NULL AND id IN ({marks})) AS raw,
             (SELECT count(*) FROM attachments WHERE message_id IN ({marks})) AS attachments,
-            (SELECT count(*) FROM events WHERE {events}) AS events""", ids * 3)
+            (SELECT count(*) FROM events WHERE {events}) AS events,
+            (SELECT count(*) FROM outbox WHERE about_message_id IN ({marks})) AS outbox""",
+                        ids * 4)
+        # The notifications quoting these messages go with them (ON DELETE CASCADE).
         removed = Removed(messages=len(ids), raw=row["raw"], attachments=row["attachments"],
-                          events=row["events"], hashes=self._hashes(f"m.id IN ({marks})", ids))
+                          events=row["events"], outbox=row["outbox"],
+                          hashes=self._hashes(f"m.id IN ({marks})", ids))
         if dry_run:
             return removed
         self._index_missing(f"id IN ({marks})", ids)  # the delete trigger takes them out
