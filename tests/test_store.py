@@ -444,11 +444,16 @@ def test_a_write_waits_for_another_processs_write_instead_of_failing(tmp_path):
     second.close()
 
 
-def test_a_store_at_version_13_gains_the_outbox_link_of_14(tmp_path):
-    old = Store(tmp_path / "inbox.db")
-    old.conn.execute("DROP INDEX outbox_message")
-    old.conn.execute("DROP INDEX outbox_about")
-    old.conn.execute("ALTER TABLE outbox DROP COLUMN about_message_id")
+@pytest.mark.parametrize("made_with", ["index", "index and column", "everything"])
+def test_a_store_at_version_13_of_any_build_gains_the_outbox_link_of_14(tmp_path, made_with):
+    old = Store(tmp_path / "inbox.db")  # what a build of this session left at version 13
+    if made_with == "index":
+        old.conn.execute("DROP INDEX outbox_about")
+        old.conn.execute("DROP INDEX outbox_message")
+        old.conn.execute("ALTER TABLE outbox DROP COLUMN about_message_id")
+    elif made_with == "index and column":
+        old.conn.execute("DROP INDEX outbox_about")
+        old.conn.execute("ALTER TABLE outbox DROP COLUMN about_message_id")
     old.conn.execute("PRAGMA user_version = 13")
     old.close()
     store = Store(tmp_path / "inbox.db")

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -215,12 +216,23 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                 try:
                     if self.version == number:  # else another process has just done it
                         for statement in _statements(MIGRATIONS[number]):
-                            self.conn.execute(statement)
+                            if not self._column_there(statement):
+                                self.conn.execute(statement)
                         self.conn.execute(f"PRAGMA user_version = {number + 1}")
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):  # report the first error
+                        self.conn.execute("ROLLBACK")
                     raise
                 self.conn.execute("COMMIT")
+
+    def _column_there(self, statement: str) -> bool:
+        """Whether ``statement`` adds a column the table already has. Development builds of
+        the seventh session made stores at version 13 that hold what 14 adds; SQLite has no
+        ADD COLUMN IF NOT EXISTS, and a store must open whichever build made it."""
+        found = _ADD_COLUMN.match(statement)
+        return bool(found) and any(
+            row[1] == found["column"]
+            for row in self.conn.execute(f"PRAGMA table_info({found['table']})"))
 
     def close(self) -> None:
         self.conn.close()
@@ -972,6 +984,10 @@ class AccountState:
 
     def delete(self, key: str) -> None:
         self._store.delete_sync(self._account, key)
+
+
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(?P<table>\w+)\s+ADD\s+COLUMN\s+(?P<column>\w+)",
+                         re.IGNORECASE)
 
 
 def _statements(script: str) -> list[str]:

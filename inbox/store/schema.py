@@ -275,10 +275,14 @@ MIGRATIONS: tuple[str, ...] = (
     # 14: a bounce of a reply goes from its message to the outbox entry by message_id. A
     # notification names the customer's message it quotes (about_message_id): forgetting
     # that person deletes it with the message, and export-contact finds it.
+    # (IF NOT EXISTS, and an ADD COLUMN the store skips when the column is there: stores of
+    # the session's development builds already had some of it at version 13.)
     """
-    CREATE INDEX outbox_message ON outbox(message_id) WHERE message_id IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS outbox_message ON outbox(message_id)
+        WHERE message_id IS NOT NULL;
     ALTER TABLE outbox ADD COLUMN about_message_id INTEGER
         REFERENCES messages(id) ON DELETE CASCADE;
-    CREATE INDEX outbox_about ON outbox(about_message_id) WHERE about_message_id IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS outbox_about ON outbox(about_message_id)
+        WHERE about_message_id IS NOT NULL;
     """,
 )
