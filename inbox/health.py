@@ -150,8 +150,8 @@ def _notices_go_to(config: Config, links: dict[str, str], agent: str, team: str)
     if agent not in config.agents:
         return set()
     staff = config.agents[agent]
-    chat = str(staff.telegram_id) if staff.telegram_id else links.get(agent, "")
-    return {address for address in (staff.email.lower(), chat) if address}
+    return {address for address in (staff.email.lower(), staff.telegram_chat(lambda: links))
+            if address}
 
 
 def _free_bytes(folders: list[Path]) -> int | None:

@@ -301,13 +301,12 @@ class Notifier:
         if not self._still_there(entry):
             return
         where = f"; inbox show {entry.thread_id} lists them" if entry.thread_id else ""
+        why = one_line(delivery.error)[:_ERROR_SHOWN]
         self.store.queue_outbound(
             channel=entry.channel, account=entry.account, recipient=entry.recipient,
             subject=entry.subject, headers=entry.headers, kind=entry.kind,
             thread_id=entry.thread_id, about_message_id=entry.about_message_id,
-            text=f"{entry.text}\n\n(Its files could not be sent"
-                                             f" along: {one_line(delivery.error)[:_ERROR_SHOWN]}"
-                                             f"{where}.)")
+            text=f"{entry.text}\n\n(Its files could not be sent along: {why}{where}.)")
 
     def _still_there(self, entry: Outbound) -> bool:
         """Whether the message a notification quotes is still stored (forget-contact may
@@ -402,9 +401,9 @@ class Notifier:
     def telegram_chat(self, agent_id: str) -> str:
         """The agent's Telegram user id: configured ``telegram_id``, else a linked account."""
         agent = self.config.agents.get(agent_id)
-        if agent and agent.telegram_id:
-            return str(agent.telegram_id)
-        return self.store.agent_links("telegram").get(agent_id, "")
+        if agent is None:
+            return self.store.agent_links("telegram").get(agent_id, "")
+        return agent.telegram_chat(lambda: self.store.agent_links("telegram"))
 
     def agent_for_telegram(self, user_id: str) -> str:
         """The agent a Telegram user id belongs to ("" for a customer)."""

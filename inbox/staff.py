@@ -6,6 +6,7 @@ the store only keeps agent ids, so it does not import this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -31,6 +32,12 @@ class Agent:
     telegram_id: int | None = None
     hours: WorkingHours | None = None  # None: always on duty
     available: bool = True
+
+    def telegram_chat(self, links: Callable[[], Mapping[str, str]]) -> str:
+        """Where their Telegram notifications go: the configured ``telegram_id``, else the
+        account ``inbox agents link`` linked (``links()``: agent id -> Telegram user id,
+        read only then)."""
+        return str(self.telegram_id) if self.telegram_id else links().get(self.id, "")
 
 
 @dataclass(frozen=True)
