@@ -596,6 +596,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                             ) -> list[tuple[int, Attachment]]:
         """Add the files a message does not have yet (a messenger edit that swapped its
         photo; the first one stays): (new id, file) of each added."""
+        if not any(attachment.data is not None for attachment in attachments):
+            return []  # a text edit: nothing to look up
         kept = {row["sha256"] for row in self._rows(
             "SELECT sha256 FROM attachments WHERE message_id = ?", [message_id])}
         new = [attachment for attachment in attachments if attachment.data is not None
