@@ -274,6 +274,25 @@ def test_a_stranger_writing_to_a_made_up_reply_address_cannot_add_to_that_thread
     assert "review" in threads[2]["flags"]
 
 
+def test_an_answer_to_a_forgotten_tickets_notification_reaches_no_other_family(desk):
+    """The next customer's thread does not get the forgotten ticket's number, so the reply
+    address on the old notification (ticket + token) names no one's conversation."""
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    olga = show(desk, 1)["contact_id"]
+    desk.cli("forget-contact", str(olga), "--yes")
+    desk.deliver(mail(sender="Dana <dana@mail.example>", message_id="d1@mail.example",
+                      body="Когда родительское собрание?"))
+    desk.cli("run", "--once")
+    (dana,) = json.loads(desk.cli("threads", "--json").output)
+    assert dana["id"] == 2
+    assert show(desk, 2)["contact_id"] != olga
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "Счёт на 45 000 тенге во вложении"))
+    desk.cli("run", "--once")
+    assert [m for m in sent(desk) if m["To"] == "dana@mail.example"] == []
+    assert [m["direction"] for m in show(desk, 2)["messages"]] == ["in"]
+
+
 def _token_address(school, shown_ticket: int, real_ticket: int, agent: str) -> str:
     """A valid token for ``real_ticket`` put into the address of ``shown_ticket``."""
     valid = reply_address(school, real_ticket, agent)

@@ -455,11 +455,38 @@ def test_a_store_at_version_13_of_any_build_gains_the_outbox_link_of_14(tmp_path
         old.conn.execute("DROP INDEX outbox_about")
         old.conn.execute("ALTER TABLE outbox DROP COLUMN about_message_id")
     old.conn.execute("PRAGMA user_version = 13")
+    for trigger in ("threads_retire", "contacts_retire", "messages_retire"):  # 15's
+        old.conn.execute(f"DROP TRIGGER {trigger}")
+    old.conn.execute("DROP TABLE retired_ids")
     old.close()
     store = Store(tmp_path / "inbox.db")
-    assert store.version == SCHEMA_VERSION == 14
+    assert store.version == SCHEMA_VERSION
     thread = _thread(store)
     entry = store.queue_outbound(channel="email", account="school", recipient="a@b.c",
                                  text="news", kind="notification", thread_id=thread)
     assert store.outbound(entry).about_message_id is None
     store.close()
+
+
+def _message(store, thread_id, external_id):
+    return store.add_message(
+        thread_id=thread_id, direction=Direction.IN, channel="email", account="school",
+        text="Здравствуйте", visible_text="Здравствуйте", external_id=external_id,
+        raw=b"raw", raw_kind="rfc822", created_at=now_utc()).message_id
+
+
+def test_ids_of_deleted_threads_contacts_and_messages_are_never_given_again(store):
+    """SQLite alone numbers a row after the largest id left, so deleting the newest thread
+    would give its number (and the reply addresses quoting it) to the next one."""
+    kept = _thread(store)
+    _message(store, kept, "k1")
+    gone = _thread(store, Identity("email", "boris@example.org"))
+    gone_message = _message(store, gone, "g1")
+    gone_contact = store.thread(gone).contact_id
+    store.delete_contact(gone_contact)
+    newer = _thread(store, Identity("email", "dana@example.org"))
+    assert newer == gone + 1
+    assert store.thread(newer).contact_id == gone_contact + 1
+    assert _message(store, newer, "d1") == gone_message + 1
+    store.delete_threads([kept])  # an older id lost changes nothing
+    assert _thread(store, Identity("email", "emil@example.org")) == newer + 1

@@ -355,8 +355,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         with self._writes():
             existing = next(filter(None, map(self.contact_for, identities)), None)
             if existing is None:
-                contact_id = self.db["contacts"].insert(
-                    {"name": name or identities[0].value, "created_at": iso(now_utc())}).last_pk
+                contact_id = self._insert(
+                    "contacts", {"name": name or identities[0].value, "created_at": iso(now_utc())})
             else:
                 contact_id = existing.id
             fields: dict[str, Any] = {"segment": segment, "tags": json.dumps(list(tags))}
@@ -924,6 +924,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         """
         columns = ", ".join(row)
         marks = ", ".join("?" * len(row))
+        if table in _NEVER_REUSED:  # numbered above any id it ever had (migration 15)
+            columns, marks = f"id, {columns}", f"{_NEXT_ID.format(table=table)}, {marks}"
         return self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
                                list(row.values())).lastrowid
 
@@ -988,6 +990,11 @@ class AccountState:
         self._store.delete_sync(self._account, key)
 
 
+# Tables whose ids people see and quote (tickets, contacts, messages): Store._insert gives
+# a new row an id above both the largest in the table and the largest it ever deleted.
+_NEVER_REUSED = frozenset({"threads", "contacts", "messages"})
+_NEXT_ID = ("max(ifnull((SELECT max(id) FROM {table}), 0),"  # max(id) alone: an index seek
+            " ifnull((SELECT high FROM retired_ids WHERE name = '{table}'), 0)) + 1")
 _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(?P<table>\w+)\s+ADD\s+COLUMN\s+(?P<column>\w+)",
                          re.IGNORECASE)
 

@@ -285,4 +285,30 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS outbox_about ON outbox(about_message_id)
         WHERE about_message_id IS NOT NULL;
     """,
+    # 15: an id is never given twice. SQLite gives a new row the largest id + 1, so once
+    # forget-contact or purge deleted the newest thread its number went to the next
+    # customer's, and an agent's answer to a notification of the deleted one (its reply
+    # address names the ticket) reached that other family. The highest id each table ever
+    # lost is kept here; Store._insert numbers new threads, contacts and messages above it.
+    """
+    CREATE TABLE retired_ids (
+        name TEXT PRIMARY KEY,
+        high INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TRIGGER threads_retire AFTER DELETE ON threads
+        WHEN old.id > ifnull((SELECT high FROM retired_ids WHERE name = 'threads'), 0)
+    BEGIN
+        INSERT OR REPLACE INTO retired_ids(name, high) VALUES ('threads', old.id);
+    END;
+    CREATE TRIGGER contacts_retire AFTER DELETE ON contacts
+        WHEN old.id > ifnull((SELECT high FROM retired_ids WHERE name = 'contacts'), 0)
+    BEGIN
+        INSERT OR REPLACE INTO retired_ids(name, high) VALUES ('contacts', old.id);
+    END;
+    CREATE TRIGGER messages_retire AFTER DELETE ON messages
+        WHEN old.id > ifnull((SELECT high FROM retired_ids WHERE name = 'messages'), 0)
+    BEGIN
+        INSERT OR REPLACE INTO retired_ids(name, high) VALUES ('messages', old.id);
+    END;
+    """,
 )
