@@ -16,7 +16,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import Bot, CallbackQuery, Chat, Message, Update, User
+from telegram import (
+    Bot,
+    CallbackQuery,
+    Chat,
+    Message,
+    MessageOrigin,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    Update,
+    User,
+)
 
 from connectors.filenames import safe_filename
 from connectors.printable import one_line, printable
@@ -29,6 +41,7 @@ KIND = "telegram"
 UNREADABLE = "[an update the inbox could not read; its raw JSON is kept]"
 _TICKET_LEAD = re.compile(r"\[#(\d{1,12})\] ")  # how our notifications' files are captioned
 _FILE_KINDS = ("document", "photo", "video", "audio", "voice", "animation")
+_REPLIED_CHARS = 200  # of the message a customer answers, quoted to the agents
 
 
 @dataclass(frozen=True)
@@ -150,9 +163,17 @@ def _message(message: Message, raw: bytes, source_ref: str, account: str, groups
         meta["placeholder"] = "1"  # our words, not the customer's: no clue to their language
     if chat.type != Chat.PRIVATE:
         meta["chat_type"] = str(chat.type)
+    origin = _forwarded_from(message.forward_origin)
+    if origin:  # someone else's words, a teacher's message passed on: agents must know
+        meta["forwarded_from"] = origin
     if message.reply_to_message:
         replied = message.reply_to_message
         meta["reply_to"] = f"{chat.id}:{replied.message_id}"
+        # What the customer answers (one of several questions the agent asked, or an old
+        # message): the part they quoted, else the start of the message.
+        answered = message.quote.text if message.quote else (replied.text or replied.caption)
+        if answered and not replied.forum_topic_created:
+            meta["replied_text"] = one_line(printable(answered))[:_REPLIED_CHARS]
         # A file of a notification is captioned "[#12] scan.pdf" by our bot (the agent bot
         # checks that such a notification went to this chat just before it).
         ticket = _TICKET_LEAD.match(replied.caption or "")
@@ -175,6 +196,22 @@ def _message(message: Message, raw: bytes, source_ref: str, account: str, groups
         meta=meta,
     )
     return Normalised(inbound, files)
+
+
+def _forwarded_from(origin: MessageOrigin | None) -> str:
+    """Who first wrote a forwarded message, as Telegram names them; "" when not forwarded."""
+    if isinstance(origin, MessageOriginUser):
+        name = origin.sender_user.full_name
+    elif isinstance(origin, MessageOriginHiddenUser):
+        name = origin.sender_user_name
+    elif isinstance(origin, MessageOriginChat):
+        name = origin.sender_chat.title or origin.sender_chat.full_name or ""
+    elif isinstance(origin, MessageOriginChannel):
+        name = origin.chat.title or ""
+    else:
+        return ""
+    signature = getattr(origin, "author_signature", None)
+    return one_line(printable(", ".join(filter(None, (name, signature))))) or "someone"
 
 
 def _content(message: Message) -> tuple[str, list[FileRef], str]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connectors.printable import one_line
-from inbox.channel import DESK_SECRET_FAILING, NOTICES_FAILING, Delivery
+from inbox.channel import DESK_SECRET_FAILING, NOTICES_FAILING, Delivery, Inbound
 from inbox.config import ChannelConfig, Config
 from inbox.faqverdict import after_verdict, pending_verdict
 from inbox.hooks import Filed
@@ -197,8 +197,8 @@ class Notifier:
         if not thread.agent:  # the fallback or lead must learn why nobody could take it
             why = f": {filed.unassigned}" if filed.unassigned else ""
             headline = f"New thread for team {thread.team or '(none)'}, not assigned{why}"
-        headline = _refused(filed) or headline
-        self._notify(self.audience(thread), thread, headline, filed.item.visible,
+        headline = (_refused(filed) or headline) + _forwarded(filed.item)
+        self._notify(self.audience(thread), thread, headline, _answering(filed.item),
                      filed.item.attachments, files=self._kept_files(filed),
                      about=filed.message_id)
 
@@ -212,7 +212,7 @@ class Notifier:
             self.store.outbound_for_header_id(bounced) is not None)
         if told_as_failure or (machine and thread.status is Status.CLOSED):
             return
-        text = filed.item.visible
+        text = _answering(filed.item)
         verdict = pending_verdict(self.store, thread, filed.item)
         if verdict == "solved":
             return  # "it helped": the FAQ hook closes the thread, nobody needs to act
@@ -220,7 +220,8 @@ class Notifier:
             headline, text = (f"{filed.contact.name}: the automatic FAQ answer did not help;"
                               " they want a person", after_verdict(filed.item))
         else:
-            headline = _refused(filed) or self._who_wrote(filed, machine)
+            headline = (_refused(filed) or self._who_wrote(filed, machine)) + _forwarded(
+                filed.item)
         if filed.reopened:
             headline += "; the thread is open again"
         self._notify(self.audience(thread), thread, headline, text, filed.item.attachments,
@@ -613,6 +614,19 @@ def _fitting(files: Sequence[tuple[int, int]], channel: ChannelConfig | None,
             chosen.append(file_id)
             total += size
     return chosen
+
+
+def _forwarded(item: Inbound) -> str:
+    """Said after the headline when the customer passed on someone else's message."""
+    origin = item.meta.get("forwarded_from", "")
+    return f" (forwarded from {origin})" if origin else ""
+
+
+def _answering(item: Inbound) -> str:
+    """The customer's words, below the message of ours (or theirs) they reply to in Telegram:
+    "yes" means little without the question."""
+    replied = item.meta.get("replied_text", "")
+    return f"> {replied}\n{item.visible}" if replied else item.visible
 
 
 def _refused(filed: Filed) -> str:

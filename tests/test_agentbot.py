@@ -445,3 +445,25 @@ def test_an_agent_who_pressed_start_again_or_left_is_no_longer_a_problem(bot_des
         'default_team = "support"\n')
     left = bot_desk.cli("status", ok=False).output
     assert left.startswith("school-inbox:") and "notifications to" not in left  # Boris left
+
+
+def test_a_forwarded_message_and_the_message_a_customer_answers_are_told_to_the_agent(
+        bot_desk):
+    link_boris(bot_desk)
+    parent = {"id": 601, "is_bot": False, "first_name": "Айгуль"}
+    bot_desk.bot.user_message(601, "Завтра экскурсия, взнос 5000", user=parent, forward_origin={
+        "type": "hidden_user", "sender_user_name": "Мария Ивановна", "date": 1763800000})
+    bot_desk.cli("run", "--once")
+    (told,) = [m for m in bot_desk.bot.sent if m.chat_id in (777, 888) and "[#1]" in m.text]
+    assert told.text.startswith(
+        "[#1] New thread for you (forwarded from Мария Ивановна)\n")
+    bot_desk.cli("reply", "1", "--as", "boris", "-m", "Взнос до пятницы.\nРебёнок едет?")
+    bot_desk.cli("run", "--once")
+    (answer,) = sent_to(bot_desk, 601)
+    bot_desk.bot.user_message(601, "Да", user=parent, reply_to_message={
+        "message_id": answer.message_id, "date": 0, "from": bot_desk.bot.bot_user,
+        "chat": {"id": 601, "type": "private"}, "text": answer.text})
+    bot_desk.cli("run", "--once")
+    told = [m for m in bot_desk.bot.sent if m.chat_id in (777, 888)][-1]
+    assert told.text.startswith("[#1] Айгуль wrote again\n")
+    assert "\n\n> Взнос до пятницы. Ребёнок едет?\nДа\n" in told.text
