@@ -456,10 +456,10 @@ class Notifier:
             names = [self.config.agents[a].name for a in agents if a in self.config.agents]
             if len(names) == 1:
                 headline = f"{names[0]}: {headline}"
+            sent = _fitting(files, self.desk.telegram)
             body = self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT,
-                              GROUP_FOOTER)
-            self._to_group(thread, group, body, [self._buttons(thread)],
-                           _fitting(files, self.desk.telegram), about)
+                              GROUP_FOOTER, len(files) - len(sent))
+            self._to_group(thread, group, body, [self._buttons(thread)], sent, about)
             return
         now = now_utc()
         for agent_id in dict.fromkeys(agents):
@@ -469,14 +469,16 @@ class Notifier:
             at = _next_duty(agent, now, urgent)
             if agent.client == "email":
                 self._email(agent, thread, headline, text, attachments, at, urgent,
-                            _fitting(files, self.desk.email, _NOTICE_FILES_BYTES), about)
+                            _fitting(files, self.desk.email, _NOTICE_FILES_BYTES), about,
+                            len(files))
             elif agent.client == "telegram":
                 self._telegram(agent, thread, headline, text, attachments, at,
-                               _fitting(files, self.desk.telegram), about)
+                               _fitting(files, self.desk.telegram), about, len(files))
 
     def _email(self, agent: Agent, thread: Thread, headline: str, text: str,
                attachments: Sequence[Attachment], at: datetime, urgent: bool = False,
-               files: Sequence[int] = (), about: int | None = None) -> None:
+               files: Sequence[int] = (), about: int | None = None, kept: int = 0) -> None:
+        """``files`` go along, of the ``kept`` ones the customer's message brought."""
         if self.desk.email is None or not agent.email:
             log.warning("agent %s reads mail but no email channel is configured", agent.id)
             return
@@ -489,7 +491,8 @@ class Notifier:
         self.store.queue_outbound(
             channel="email", account=self.desk.email.name, recipient=agent.email,
             subject=f"[#{thread.id}] {thread.subject or '(no subject)'} — {_first(headline)}",
-            text=self._body(thread, headline, text, attachments, MAX_EMAIL_TEXT, footer),
+            text=self._body(thread, headline, text, attachments, MAX_EMAIL_TEXT, footer,
+                            kept - len(files)),
             headers={**({"Reply-To": reply_to} if reply_to else {}),
                      "In-Reply-To": root, "References": root,
                      # urgent (a breach, a failed delivery): mail clients flag it
@@ -518,7 +521,7 @@ class Notifier:
 
     def _telegram(self, agent: Agent, thread: Thread, headline: str, text: str,
                   attachments: Sequence[Attachment], at: datetime,
-                  files: Sequence[int] = (), about: int | None = None) -> None:
+                  files: Sequence[int] = (), about: int | None = None, kept: int = 0) -> None:
         chat_id = self.telegram_chat(agent.id)
         if self.desk.telegram is None or not chat_id:
             log.warning("agent %s uses Telegram but is not linked (inbox agents link %s)",
@@ -527,7 +530,8 @@ class Notifier:
         footer = TELEGRAM_FOOTER.format(n=thread.id)
         self.store.queue_outbound(
             channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
-            text=self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT, footer),
+            text=self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT, footer,
+                            kept - len(files)),
             headers={"reply_markup": _keyboard([self._buttons(thread)])},
             attachment_ids=files, kind="notification", thread_id=thread.id, at=at,
             about_message_id=about)
@@ -578,7 +582,9 @@ class Notifier:
             at=now if topic is not None else HELD, about_message_id=about)
 
     def _body(self, thread: Thread, headline: str, text: str,
-              attachments: Sequence[Attachment], limit: int, footer: str) -> str:
+              attachments: Sequence[Attachment], limit: int, footer: str,
+              left_out: int = 0) -> str:
+        """``left_out``: files kept in the store that are too big to come along here."""
         contact = self.store.contact(thread.contact_id)
         who = contact.name + (f" ({thread.segment or contact.segment})"
                               if thread.segment or contact.segment else "")
@@ -599,6 +605,10 @@ class Notifier:
             lines += ["", "Attachments: " + ", ".join(
                 f"{a.filename} ({size_text(a.size)}"
                 f"{', too big: not kept' if a.data is None else ''})" for a in attachments)]
+        if left_out:
+            lines.append(f"{'One file is' if left_out == 1 else f'{left_out} files are'} too"
+                         f" big to come along here: inbox show {thread.id} has"
+                         f" {'it' if left_out == 1 else 'them'}.")
         return "\n".join([*lines, "", "—", footer])
 
 

@@ -297,6 +297,17 @@ def test_the_customers_files_go_along_with_the_notification(world):
         ("справка.pdf", scan)]
 
 
+def test_a_file_too_big_to_come_along_is_said_to_be_in_inbox_show(world):
+    world.make(DESK_TOML)
+    video = b"%PDF-1.4 " + b"x" * (8 * 2**20)  # over the ~7 MB a notification mail carries
+    world.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "урок.pdf", video))
+    world.cli("run", "--once")
+    (note,) = sent(world)
+    assert [part.get_filename() for part in note.walk() if part.get_filename()] == []
+    assert "Attachments: урок.pdf (8.0 MB)\nOne file is too big to come along here:" \
+           " inbox show 1 has it.\n" in body(note)
+
+
 def test_a_notification_a_mailbox_refused_for_its_files_goes_again_without_them(world):
     store = world.make(DESK_TOML)
     world.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "scan.pdf",
