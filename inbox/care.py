@@ -33,7 +33,7 @@ from inbox.config import Config
 from inbox.config_file import StoreSettings
 from inbox.sections import Section
 from inbox.spans import AGE_UNITS, MIN_AGE_DAYS, parse_span
-from inbox.store import Store, iso, now_utc
+from inbox.store import Store, StoreDamaged, iso, now_utc
 
 BACKUP_FORMAT = "school-inbox-backup"
 BACKUP_VERSION = 1
@@ -121,6 +121,11 @@ def backup(store: Store, archive: Path) -> Manifest:
         raise CareError(f"{archive}: cannot write the backup: {exc.strerror or exc}") from None
     except sqlite3.OperationalError as exc:  # the database's copy, made beside the archive
         raise CareError(f"{archive}: cannot write the backup: {exc}") from None
+    except StoreDamaged as exc:
+        raise CareError(
+            f"{archive}: not written: the store {store.path} is damaged ({exc}); a backup of it"
+            " would not restore. Keep the last good backup: docs/install.md, \"A damaged"
+            " store\", says what to do") from None
 
 
 _SCRATCH = ".inbox-backup-"  # the folder a backup is built in, beside the archive
@@ -216,15 +221,20 @@ def _restore(archive: Path, target: StoreSettings, force: bool) -> Manifest:
     files_stage = Path(tempfile.mkdtemp(prefix=stage, dir=_parent(target.attachments)))
     try:
         manifest = _unpack(archive, db_stage / "inbox.db", files_stage / "attachments")
-        staged = Store(db_stage / "inbox.db", files_stage / "attachments")  # migrates an old one
         try:
-            staged.index_missing()  # a backup made while an old daemon filed unindexed mail
-            problems = staged.integrity_problems()
-        finally:
-            staged.close()
+            staged = Store(db_stage / "inbox.db", files_stage / "attachments")  # migrates
+            try:
+                staged.index_missing()  # a backup made while an old daemon filed unindexed mail
+                problems = staged.integrity_problems()
+            finally:
+                staged.close()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # the disk, not the backup: the command says so as for any write
+            problems = [str(exc)]  # too damaged to be read
         if problems:
-            raise CareError(f"{archive}: the database fails its integrity check: "
-                            + "; ".join(problems[:5]))
+            raise CareError(f"{archive}: the database in the backup is damaged"
+                            f" ({StoreDamaged(problems)}); nothing was replaced")
         for suffix in ("-wal", "-shm"):  # a stale WAL would be replayed into the restored file
             Path(f"{target.path}{suffix}").unlink(missing_ok=True)
         os.replace(db_stage / "inbox.db", target.path)

@@ -4,14 +4,17 @@ exported and forgotten, reparse after a parser change, and the durations they ac
 from __future__ import annotations
 
 import gc
+import hashlib
 import io
 import json
 import os
+import sqlite3
 import tarfile
 import threading
 import time
 import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -243,14 +246,61 @@ def test_a_damaged_archive_is_refused_before_anything_is_replaced(filled, tmp_pa
     assert result.exit_code == 2  # click: the path does not exist
 
 
+def damage_a_page(database: Path, page: int = 4) -> None:
+    """What a bad disk sector does: part of one page overwritten (the file checkpointed first,
+    so the page is in it)."""
+    conn = sqlite3.connect(database)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with database.open("r+b") as file:
+        file.seek(4096 * (page - 1))
+        file.write(b"A" * 2000)
+
+
+def test_a_damaged_store_makes_no_backup_and_says_so_in_one_line(filled, tmp_path):
+    gc.collect()  # the in-process commands' connections close, as the processes' would
+    database = load_config(filled.config).store.path
+    damage_a_page(database)
+    archive = tmp_path / "nightly.tar.gz"
+    result = filled.cli("backup", str(archive), ok=False)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {archive}: not written: the store {database} is damaged (")
+    assert not archive.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".inbox-backup-")] == []
+
+
+def test_an_archive_whose_database_is_damaged_is_refused_in_one_line(filled, tmp_path):
+    archive, damaged = tmp_path / "b.tar.gz", tmp_path / "damaged.tar.gz"
+    filled.cli("backup", str(archive))
+    with tarfile.open(archive) as source:
+        source.extractall(tmp_path / "unpacked", filter="data")
+    database = tmp_path / "unpacked" / "inbox.db"
+    damage_a_page(database)
+    manifest = json.loads((tmp_path / "unpacked" / "manifest.json").read_text())
+    manifest["database"]["sha256"] = hashlib.sha256(database.read_bytes()).hexdigest()
+    (tmp_path / "unpacked" / "manifest.json").write_text(json.dumps(manifest))
+    with tarfile.open(damaged, "w:gz") as target:
+        for name in ("manifest.json", "inbox.db", "attachments"):
+            target.add(tmp_path / "unpacked" / name, name)
+    elsewhere = School(tmp_path / "elsewhere")
+    result = elsewhere.cli("restore", str(damaged), ok=False)
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {damaged}: the database in the backup is damaged (")
+    assert line.endswith("); nothing was replaced")
+    assert not (elsewhere.root / "state" / "inbox.db").exists()
+
+
 # -- purge -------------------------------------------------------------------------------
 
 
 def close_long_ago(school: School, *thread_ids: int, days: int = 800) -> None:
     store = open_store(school)
     for thread_id in thread_ids:
-        store.update_thread(thread_id, status=Status.CLOSED,
-                            closed_at=now_utc() - timedelta(days=days))
+        moment = now_utc() - timedelta(days=days)
+        store.update_thread(thread_id, status=Status.CLOSED, closed_at=moment,
+                            last_message_at=moment)
     store.close()
 
 
@@ -279,6 +329,21 @@ def test_purge_removes_old_closed_threads_and_only_unshared_files(filled):
     store.close()
 
 
+def test_purge_keeps_a_long_closed_thread_answered_since_or_with_a_reply_still_to_send(
+        filled):
+    close_long_ago(filled, 1, 2, 3)
+    filled.cli("reply", "2", "--as", "boris", "-m", "Простите за долгий ответ")  # queued
+    store = open_store(filled)
+    store.add_message(thread_id=3, direction=Direction.NOTE, channel="email", account="support",
+                      text="звонили родителям", created_at=now_utc())
+    store.close()
+    done = filled.cli("purge", "--older-than", "2y").output
+    assert done.startswith("removed 1 threads, 1 messages, ")
+    assert [t["id"] for t in json.loads(filled.cli("threads", "--json").output)] == [3, 2]
+    filled.cli("run", "--once")  # the reply goes; the thread still counts from it
+    assert filled.cli("purge", "--older-than", "2y").output.startswith("removed 0 threads, ")
+
+
 def printed_cutoff(output: str) -> datetime:
     return datetime.fromisoformat(output.rsplit("closed before ", 1)[1].rstrip(")\n"))
 
@@ -295,7 +360,8 @@ def test_purge_refuses_a_cutoff_less_than_a_day_ago_and_prints_the_exact_one(fil
     done = filled.cli("purge", "--older-than", "1d").output
     assert done.startswith("removed 0 threads, ")
     assert abs(printed_cutoff(done) - (now_utc() - timedelta(days=1))) < timedelta(seconds=5)
-    assert [t["id"] for t in json.loads(filled.cli("threads", "--json").output)] == [3, 2, 1]
+    assert sorted(t["id"] for t in json.loads(filled.cli("threads", "--json").output)) == [
+        1, 2, 3]
 
 
 def test_purge_without_a_cutoff_asks_for_one(filled):

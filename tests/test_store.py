@@ -455,7 +455,8 @@ def test_a_store_at_version_13_of_any_build_gains_the_outbox_link_of_14(tmp_path
         old.conn.execute("DROP INDEX outbox_about")
         old.conn.execute("ALTER TABLE outbox DROP COLUMN about_message_id")
     old.conn.execute("PRAGMA user_version = 13")
-    for trigger in ("threads_retire", "contacts_retire", "messages_retire"):  # 15's
+    for trigger in ("threads_retire", "contacts_retire", "messages_retire",
+                    "outbox_retire"):  # what 15 adds
         old.conn.execute(f"DROP TRIGGER {trigger}")
     old.conn.execute("DROP TABLE retired_ids")
     old.close()
@@ -483,10 +484,14 @@ def test_ids_of_deleted_threads_contacts_and_messages_are_never_given_again(stor
     gone = _thread(store, Identity("email", "boris@example.org"))
     gone_message = _message(store, gone, "g1")
     gone_contact = store.thread(gone).contact_id
+    gone_entry = store.queue_outbound(channel="email", account="school", recipient="b@c.d",
+                                      text="answer", kind="reply", thread_id=gone)
     store.delete_contact(gone_contact)
     newer = _thread(store, Identity("email", "dana@example.org"))
     assert newer == gone + 1
     assert store.thread(newer).contact_id == gone_contact + 1
     assert _message(store, newer, "d1") == gone_message + 1
+    assert store.queue_outbound(channel="email", account="school", recipient="d@c.d",
+                                text="answer", kind="reply", thread_id=newer) == gone_entry + 1
     store.delete_threads([kept])  # an older id lost changes nothing
     assert _thread(store, Identity("email", "emil@example.org")) == newer + 1

@@ -12,6 +12,7 @@ from inbox.store.core import (
     NotFound,
     Store,
     Stored,
+    StoreDamaged,
     StoreError,
     iso,
     missing_store,
@@ -19,5 +20,5 @@ from inbox.store.core import (
     parse_time,
 )
 
-__all__ = ["IN_MEMORY", "SCHEMA_VERSION", "AccountState", "NotFound", "Store", "StoreError",
-           "Stored", "iso", "missing_store", "now_utc", "parse_time"]
+__all__ = ["IN_MEMORY", "SCHEMA_VERSION", "AccountState", "NotFound", "Store", "StoreDamaged",
+           "StoreError", "Stored", "iso", "missing_store", "now_utc", "parse_time"]

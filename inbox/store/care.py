@@ -128,7 +128,10 @@ class CareStore:
         target.unlink(missing_ok=True)
         copy = sqlite3.connect(target)
         try:
-            self.conn.backup(copy)
+            self.conn.backup(copy)  # copies pages as they are, damaged ones too
+            damage = _check(copy, "quick_check")
+            if damage:  # a backup that no restore would take must fail tonight's job
+                raise core.StoreDamaged(damage)
             copy.execute("PRAGMA journal_mode=DELETE")
             version = copy.execute("PRAGMA user_version").fetchone()[0]
             counts = {table: copy.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -148,9 +151,14 @@ class CareStore:
     # -- deleting --------------------------------------------------------------------
 
     def closed_threads_before(self, before: datetime) -> list[int]:
+        """Threads closed before ``before`` with no message since (an agent may answer a
+        closed thread) and nothing still waiting to be sent: a reply queued today must not
+        go with a thread closed years ago."""
         return [row["id"] for row in self._rows(
-            "SELECT id FROM threads WHERE status = 'closed' AND closed_at < ? ORDER BY id",
-            [core.iso(before)])]
+            "SELECT id FROM threads WHERE status = 'closed' AND closed_at < :before"
+            " AND last_message_at < :before AND id NOT IN (SELECT thread_id FROM outbox"
+            "   WHERE state IN ('queued', 'retrying') AND thread_id IS NOT NULL)"
+            " ORDER BY id", {"before": core.iso(before)})]
 
     def delete_threads(self, thread_ids: Sequence[int], *, dry_run: bool = False) -> Removed:
         """Remove threads with their messages, raw forms, attachments rows, events and
@@ -448,8 +456,9 @@ class CareStore:
 
     def integrity_problems(self) -> list[str]:
         """SQLite's integrity check plus the full-text index's; empty when all is well."""
-        found = [row[0] for row in self.db.execute("PRAGMA integrity_check").fetchall()]
-        problems = [] if found == ["ok"] else found
+        problems = _check(self.conn, "integrity_check")
+        if problems:
+            return problems
         try:
             # rank 1: the index is also checked against the messages, so one missing is found
             self.db.execute("INSERT INTO messages_fts(messages_fts, rank)"
@@ -457,6 +466,19 @@ class CareStore:
         except sqlite3.DatabaseError as exc:
             problems.append(f"full-text index: {exc}")
         return problems
+
+
+def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
+    """What SQLite's ``integrity_check`` or ``quick_check`` finds, one line per problem
+    (a report may run to a line per row: the first few say enough); [] when all is well."""
+    try:
+        found = [row[0] for row in conn.execute(f"PRAGMA {pragma}(20)")]
+    except sqlite3.DatabaseError as exc:  # too damaged to be checked at all
+        return [str(exc)]
+    if found == ["ok"]:
+        return []
+    return [line.strip() for row in found for line in row.splitlines()
+            if line.strip() and not line.startswith("***")]
 
 
 def _same_attachment(row: dict, attachment: Attachment) -> bool:

@@ -71,6 +71,15 @@ class StoreError(Exception):
     """The database cannot be used: newer schema than this program, or not a store at all."""
 
 
+class StoreDamaged(StoreError):
+    """SQLite finds the database file damaged (a bad disk sector, a copy cut short)."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__("; ".join(self.problems[:3]) + more)
+
+
 class NotFound(StoreError):
     """A thread, message or contact id that does not exist."""
 
@@ -763,7 +772,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         when that message does (forget-contact)."""
         moment = iso(at or now_utc())
         with self._writes():
-            return self.db["outbox"].insert({
+            return self._insert("outbox", {
                 "thread_id": thread_id, "message_id": message_id, "channel": channel,
                 "account": account, "recipient": recipient, "kind": kind, "subject": subject,
                 "text": text, "headers": json.dumps(headers or {}, ensure_ascii=False),
@@ -771,7 +780,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                 "reply_to_external": reply_to_external, "state": "queued",
                 "next_attempt_at": moment, "created_at": moment,
                 "about_message_id": about_message_id,
-            }).last_pk
+            })
 
     def due_outbound(self, now: datetime, limit: int = 100) -> list[Outbound]:
         """Entries to try now, oldest first; none overtakes a failed one to its recipient.
@@ -990,9 +999,10 @@ class AccountState:
         self._store.delete_sync(self._account, key)
 
 
-# Tables whose ids people see and quote (tickets, contacts, messages): Store._insert gives
-# a new row an id above both the largest in the table and the largest it ever deleted.
-_NEVER_REUSED = frozenset({"threads", "contacts", "messages"})
+# Tables whose ids people see and quote (tickets, contacts, messages, outbox entries):
+# Store._insert gives a new row an id above both the largest in the table and the largest
+# it ever deleted.
+_NEVER_REUSED = frozenset({"threads", "contacts", "messages", "outbox"})
 _NEXT_ID = ("max(ifnull((SELECT max(id) FROM {table}), 0),"  # max(id) alone: an index seek
             " ifnull((SELECT high FROM retired_ids WHERE name = '{table}'), 0)) + 1")
 _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(?P<table>\w+)\s+ADD\s+COLUMN\s+(?P<column>\w+)",

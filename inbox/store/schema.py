@@ -289,7 +289,8 @@ MIGRATIONS: tuple[str, ...] = (
     # forget-contact or purge deleted the newest thread its number went to the next
     # customer's, and an agent's answer to a notification of the deleted one (its reply
     # address names the ticket) reached that other family. The highest id each table ever
-    # lost is kept here; Store._insert numbers new threads, contacts and messages above it.
+    # lost is kept here; Store._insert numbers new threads, contacts, messages and outbox
+    # entries ("reply to #3 queued (outbox 6)") above it.
     """
     CREATE TABLE retired_ids (
         name TEXT PRIMARY KEY,
@@ -309,6 +310,11 @@ MIGRATIONS: tuple[str, ...] = (
         WHEN old.id > ifnull((SELECT high FROM retired_ids WHERE name = 'messages'), 0)
     BEGIN
         INSERT OR REPLACE INTO retired_ids(name, high) VALUES ('messages', old.id);
+    END;
+    CREATE TRIGGER outbox_retire AFTER DELETE ON outbox
+        WHEN old.id > ifnull((SELECT high FROM retired_ids WHERE name = 'outbox'), 0)
+    BEGIN
+        INSERT OR REPLACE INTO retired_ids(name, high) VALUES ('outbox', old.id);
     END;
     """,
 )
