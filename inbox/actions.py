@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from inbox import subjects
 from inbox.config import Config
-from inbox.model import Attachment, Direction, Flag, Status, Thread
+from inbox.model import Attachment, Direction, Flag, Message, Status, Thread
 from inbox.notify import Notifier
 from inbox.store import Store, now_utc
 from inbox.templates import TemplateError
@@ -137,12 +137,14 @@ class Actions:
             self.store.log_event(thread.id, agent_id, "note", {"message": stored.message_id})
         return stored.message_id
 
-    def assign(self, thread_id: int, agent_id: str, by: str = "cli", note: str = "") -> Thread:
+    def assign(self, thread_id: int, agent_id: str, by: str = "cli", note: str = "",
+               note_id: int | None = None) -> Thread:
         """Give the thread to an agent; they are notified unless they took it themselves.
 
         The notification carries ``note`` (what the one handing over wrote) and what the
-        customer last wrote: an agent on mail or Telegram has nothing else to answer from.
-        Giving it to the agent who has it changes nothing and tells no one again.
+        customer last wrote, with the files of both (``note_id``: the note they were filed
+        with): an agent on mail or Telegram has nothing else to answer from. Giving it to
+        the agent who has it changes nothing and tells no one again.
         """
         self._agent(agent_id)
         thread = self.store.thread(thread_id)
@@ -154,19 +156,22 @@ class Actions:
                                  {"agent": agent_id, "previous": thread.agent})
             if by != agent_id:
                 who = _NOT_A_PERSON.get(by, by)
-                text, quoted = self._handover(thread, who, note)
+                text, last, with_files = self._handover(thread, who, note, note_id)
                 self.notifier.tell(agent_id, thread.id, f"{who} assigned this thread to you",
-                                   text, about=quoted)
+                                   text, about=last, files_of=with_files)
         return self.store.thread(thread.id)
 
-    def _handover(self, thread: Thread, who: str, note: str) -> tuple[str, int | None]:
-        """The handover note and what the customer last wrote; and that message's id."""
-        last = next((m for m in reversed(self.store.messages(thread.id))
-                     if m.direction is Direction.IN), None)
+    def _handover(self, thread: Thread, who: str, note: str, note_id: int | None
+                  ) -> tuple[str, int | None, list[Message]]:
+        """The handover note and what the customer last wrote; that message's id; and the
+        messages whose files go along (the note's, the customer's)."""
+        messages = self.store.messages(thread.id)
+        last = next((m for m in reversed(messages) if m.direction is Direction.IN), None)
         parts = [f"{who}'s note: {note}"] if note else []
         if last is not None:
             parts.append(f"{thread.contact} wrote:\n{last.visible_text or last.text}")
-        return "\n\n".join(parts), last.id if last is not None else None
+        with_files = [m for m in messages if m.id == note_id or m is last]
+        return "\n\n".join(parts), last.id if last is not None else None, with_files
 
     def set_status(self, thread_id: int, status: Status, by: str = "cli") -> Thread:
         """Close, reopen or mark pending; doing it again is harmless and still logged.

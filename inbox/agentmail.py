@@ -115,8 +115,9 @@ class AgentMail:
         return None, 0, "the reply token does not belong to this agent and ticket"
 
     def _act(self, item: Inbound, agent: Agent, ticket: int) -> None:
-        # Inline parts are signature logos and the like; only real attachments go along.
-        files = [a for a in item.attachments if not a.inline]
+        # Not a signature's logo; a photo pasted into the reply, or a PDF Apple Mail marks
+        # inline, is what the agent sends.
+        files = [a for a in item.attachments if not a.decoration]
         # Send pressed on the quoted notification: its routing details and help text are
         # for agents, never for the customer. Nothing of the agent's own is no reply.
         text = "" if Flag.QUOTED_ONLY in item.flags else item.visible

@@ -158,10 +158,11 @@ def execute(command: Command, actions: Actions, agent_id: str, *, via: str,
         actions.send_template(thread_id, agent_id, command.argument, via=via,
                               attachments=attachments)
         return f"Template {command.argument!r} queued for #{thread_id}."
-    if verb == "assign":
-        actions.assign(thread_id, command.argument, by=agent_id, note=command.text)
-        if command.text or attachments:
-            actions.note(thread_id, agent_id, command.text, attachments=attachments)
+    if verb == "assign":  # the note first: its files go with the handover's notification
+        noted = (actions.note(thread_id, agent_id, command.text, attachments=attachments)
+                 if command.text or attachments else None)
+        actions.assign(thread_id, command.argument, by=agent_id, note=command.text,
+                       note_id=noted)
         return f"#{thread_id} assigned to {command.argument}."
     said = []
     if verb == "reopen":

@@ -69,6 +69,9 @@ def machine_written(flags: Collection[str]) -> bool:
     return any(flag in flags for flag in MACHINE_WRITTEN)
 
 
+DECORATION_BYTES = 20 * 1024  # an inline picture smaller than this is a logo (Attachment)
+
+
 @dataclass(frozen=True)
 class Identity:
     """One address a person writes from: an email address or a messenger user.
@@ -103,6 +106,14 @@ class Attachment:
     sha256: str = ""
     inline: bool = False
     content_id: str = ""
+
+    @property
+    def decoration(self) -> bool:
+        """A small picture shown inside a mail: a signature's logo, a social-network icon. It
+        stays with the message but is no file anyone meant to send on. A pasted screenshot
+        or photo is larger, and Apple Mail marks every attachment inline (a PDF too)."""
+        return self.inline and self.content_type.startswith("image/") and (
+            self.size < DECORATION_BYTES)
 
 
 @dataclass(frozen=True)

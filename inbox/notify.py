@@ -32,7 +32,16 @@ from inbox.channel import DESK_SECRET_FAILING, NOTICES_FAILING, Delivery, Inboun
 from inbox.config import ChannelConfig, Config
 from inbox.faqverdict import after_verdict, pending_verdict
 from inbox.hooks import Filed
-from inbox.model import TO_STAFF, Attachment, Flag, Outbound, Status, Thread, machine_written
+from inbox.model import (
+    TO_STAFF,
+    Attachment,
+    Flag,
+    Message,
+    Outbound,
+    Status,
+    Thread,
+    machine_written,
+)
 from inbox.secrets import Secret, SecretError
 from inbox.sections import Section
 from inbox.staff import Agent
@@ -47,7 +56,6 @@ TOKEN_LENGTH = 20  # hex digits of the HMAC in a reply address: 80 bits
 _TOKEN_ADDRESS = re.compile(
     r"^(?P<local>[^@+\s]+)\+t(?P<ticket>\d{1,12})\.(?P<token>[0-9a-f]{"
     + str(TOKEN_LENGTH) + r"})@(?P<domain>[^@\s]+)$")
-_LOGO_BYTES = 20 * 1024  # an inline picture smaller than this is a signature's logo
 _NOTICE_FILES_BYTES = 7 * 2**20  # files mailed with one notification: ~9.5 MB once encoded
 _ERROR_SHOWN = 200  # characters of a channel's error that inbox status repeats
 # How a failed outbox entry is named to the agent ("auto" is an acknowledgement, FAQ answer...)
@@ -346,16 +354,25 @@ class Notifier:
     # -- for other parts -----------------------------------------------------------------
 
     def tell(self, agent_id: str, thread_id: int, what: str, text: str = "", *,
-             urgent: bool = False, about: int | None = None) -> None:
+             urgent: bool = False, about: int | None = None,
+             files_of: Sequence[Message] = ()) -> None:
         """Notify one agent about a thread (SLA warning, collision, assignment, failure);
-        ``about``: the customer's message ``text`` quotes."""
-        self.tell_all([agent_id], thread_id, what, text, urgent=urgent, about=about)
+        ``about``: the customer's message ``text`` quotes; ``files_of``: stored messages
+        whose files are listed and go along (a handover's note and the customer's)."""
+        self.tell_all([agent_id], thread_id, what, text, urgent=urgent, about=about,
+                      files_of=files_of)
 
     def tell_all(self, agent_ids: Sequence[str], thread_id: int, what: str, text: str = "",
-                 *, urgent: bool = False, about: int | None = None) -> None:
+                 *, urgent: bool = False, about: int | None = None,
+                 files_of: Sequence[Message] = ()) -> None:
         """Notify several agents of one thing: a staff group gets it once, not once each."""
-        self._notify(agent_ids, self.store.thread(thread_id), what, text, urgent=urgent,
-                     about=about)
+        self._notify(agent_ids, self.store.thread(thread_id), what, text,
+                     [a for message in files_of for a in message.attachments], urgent=urgent,
+                     files=self._stored_files(files_of), about=about)
+
+    def _stored_files(self, messages: Sequence[Message]) -> list[tuple[int, int]]:
+        return [file for message in messages for file in _sendable(
+            self.store.attachment_ids(message.id), message.attachments)]
 
     def alert(self, subject: str, text: str) -> None:
         """Tell the admins (``[desk] admins``) about the service itself, e.g. a failing mailbox.
@@ -434,16 +451,7 @@ class Notifier:
 
     @staticmethod
     def _kept_files(filed: Filed) -> list[tuple[int, int]]:
-        """(id, size) of the files the message brought that the store kept: they go along
-        with its notification, as an agent on mail or Telegram can open them nowhere else.
-        Not small inline pictures (signature logos; a pasted screenshot is larger) nor empty
-        files, which Telegram refuses."""
-        if len(filed.attachment_ids) != len(filed.item.attachments):
-            return []
-        return [(file_id, attachment.size) for file_id, attachment
-                in zip(filed.attachment_ids, filed.item.attachments, strict=True)
-                if attachment.data is not None and attachment.size
-                and (not attachment.inline or attachment.size >= _LOGO_BYTES)]
+        return _sendable(filed.attachment_ids, filed.item.attachments)
 
     def _notify(self, agents: Sequence[str], thread: Thread, headline: str, text: str,
                 attachments: Sequence[Attachment] = (), urgent: bool = False,
@@ -601,15 +609,28 @@ class Notifier:
                 shown = shown[:limit].rstrip() + f"\n[… {len(text) - limit} more characters:"\
                                                   f" inbox show {thread.id}]"
             lines += ["", shown]
-        if attachments:  # as received: no bytes means over the size cap, not kept
+        if attachments:  # as received (bytes) or stored (a file): neither, over the size cap
             lines += ["", "Attachments: " + ", ".join(
                 f"{a.filename} ({size_text(a.size)}"
-                f"{', too big: not kept' if a.data is None else ''})" for a in attachments)]
+                f"{', too big: not kept' if a.data is None and not a.sha256 else ''})"
+                for a in attachments)]
         if left_out:
             lines.append(f"{'One file is' if left_out == 1 else f'{left_out} files are'} too"
                          f" big to come along here: inbox show {thread.id} has"
                          f" {'it' if left_out == 1 else 'them'}.")
         return "\n".join([*lines, "", "—", footer])
+
+
+def _sendable(ids: Sequence[int], attachments: Sequence[Attachment]) -> list[tuple[int, int]]:
+    """(id, size) of the files (stored under ``ids``) that go along with a notification, as
+    an agent on mail or Telegram can open them nowhere else: those the store kept (bytes
+    in hand, or stored), not empty (Telegram refuses those), not a signature's logo."""
+    if len(ids) != len(attachments):
+        return []
+    return [(file_id, attachment.size)
+            for file_id, attachment in zip(ids, attachments, strict=True)
+            if (attachment.data is not None or attachment.sha256) and attachment.size
+            and not attachment.decoration]
 
 
 def _fitting(files: Sequence[tuple[int, int]], channel: ChannelConfig | None,

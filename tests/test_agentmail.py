@@ -182,6 +182,33 @@ def test_agent_attachments_go_to_the_customer(desk):
     assert files == [("invoice.pdf", b"%PDF-1.4\n")]
 
 
+def test_files_apple_mail_marks_inline_go_to_the_customer_but_not_a_signatures_logo(desk):
+    import base64
+
+    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 120  # a 30 KB photo
+    logo = b"\x89PNG\r\n\x1a\n" + b"\0" * 900
+    parts = [("application/pdf", "invoice.pdf", b"%PDF-1.4\n"), ("image/jpeg", "IMG_1.jpeg", photo),
+             ("image/png", "logo.png", logo)]
+    inline = "".join(
+        f"--b\r\nContent-Type: {kind}\r\nContent-Disposition: inline; filename=\"{name}\"\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.b64encode(data).decode()}\r\n"
+        for kind, name, data in parts)
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver((
+        "From: Boris <boris@staff.example>\r\n"
+        f"To: {reply_address(desk, 1, 'boris')}\r\nSubject: Re: [#1] Оплата\r\n"
+        "Message-ID: <r2@staff.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nСчёт и фото квитанции.\r\n"
+        f"{inline}--b--\r\n").encode())
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    files = [(p.get_filename(), p.get_payload(decode=True)) for p in answer.walk()
+             if p.get_filename()]
+    assert files == [("invoice.pdf", b"%PDF-1.4\n"), ("IMG_1.jpeg", photo)]
+
+
 def test_an_agents_client_that_sets_reply_to_is_still_the_agent(desk):
     desk.deliver(mail())
     desk.cli("run", "--once")
@@ -366,6 +393,21 @@ def test_hash_assign_hands_over_and_the_new_agent_is_notified(desk):
     assert "boris's note: Она знает про скидки\n\nОльга wrote:\n" in body(note)
     assert "Как оплатить обучение?" in body(note)
     assert note["Reply-To"] == reply_address(desk, 1, "aigerim")
+
+
+def test_a_handover_brings_the_notes_files_and_the_customers(desk):
+    from tests.test_care import mail_with_file
+
+    desk.deliver(mail_with_file("m1@mail.example", "Ольга <olga@mail.example>", "справка.pdf",
+                                b"%PDF-1.4 spravka"))
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail_with_pdf(desk, "#assign aigerim\nПроверь пункт 4 договора"))
+    desk.cli("run", "--once")
+    (note,) = notifications(desk, "aigerim@staff.example")
+    assert "\nAttachments: справка.pdf (16 B), invoice.pdf (9 B)\n" in body(note)
+    files = [(p.get_filename(), p.get_payload(decode=True)) for p in note.walk()
+             if p.get_filename()]
+    assert files == [("справка.pdf", b"%PDF-1.4 spravka"), ("invoice.pdf", b"%PDF-1.4\n")]
 
 
 @pytest.mark.parametrize(("customer_text", "expected"), [
