@@ -90,8 +90,19 @@ def split_reply(text: str) -> Reply:
     reply, quoted = _split_quotes(text)
     if not reply:
         return Reply(text.strip(), "", bool(quoted))
+    if quoted and _nothing_of_their_own(reply):  # Send pressed: the client's additions only
+        return Reply(text.strip(), "", True)
     body, signature = split_signature(reply)
     return Reply(body, "\n\n".join(p for p in (signature, quoted) if p), False)
+
+
+def _nothing_of_their_own(reply: str) -> bool:
+    """Whether the text above a quote is only what mail clients add by themselves: a
+    signature ("-- " first), "Sent from my iPhone", an "Original Message" line."""
+    lines = [line.strip() for line in reply.split("\n") if line.strip()]
+    return bool(_SIG_DELIMITER.match(lines[0])) or all(
+        _MOBILE_SIGNATURE.match(line) or _SEPARATOR.match(line) or _RULE.match(line)
+        for line in lines)
 
 
 def strip_quotes(text: str) -> tuple[str, str]:
@@ -146,6 +157,11 @@ def split_signature(reply: str) -> tuple[str, str]:
     if not body:
         return reply, ""
     return body, "\n".join(lines[cut:]).strip()
+
+
+def _depth(line: str) -> int:
+    """How deeply a line is quoted: the ">" before its text."""
+    return line[:len(line) - len(line.lstrip("> \t"))].count(">")
 
 
 def _is_quote(line: str) -> bool:
@@ -222,8 +238,11 @@ def _outlook_block(lines: list[str], i: int) -> bool:
     """
     if i >= len(lines) or _field(lines[i]) not in _HEADER_FIELDS:
         return False
+    depth = _depth(lines[i])
     seen_from = seen_date = seen_to = False
     for line in lines[i : i + 7]:
+        if line.strip() and _depth(line) != depth:
+            break  # "Date: 28.11" typed above a quoted notification's "> From:" is text
         name = _field(line)
         seen_from = seen_from or name in _FROM_FIELDS
         seen_date = seen_date or name in _DATE_FIELDS

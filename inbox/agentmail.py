@@ -30,7 +30,7 @@ from inbox.channel import Inbound
 from inbox.commands import CommandError, execute, parse_reply
 from inbox.config import Config
 from inbox.model import Contact, Flag
-from inbox.notify import Desk
+from inbox.notify import Desk, without_notification
 from inbox.secrets import SecretError
 from inbox.staff import Agent
 from inbox.store import NotFound, Store, now_utc
@@ -120,7 +120,7 @@ class AgentMail:
         files = [a for a in item.attachments if not a.decoration]
         # Send pressed on the quoted notification: its routing details and help text are
         # for agents, never for the customer. Nothing of the agent's own is no reply.
-        text = "" if Flag.QUOTED_ONLY in item.flags else item.visible
+        text = "" if Flag.QUOTED_ONLY in item.flags else without_notification(item.visible)
         try:
             with self.store.transaction():  # a failing command leaves nothing half done
                 command = replace(parse_reply(text), thread_id=ticket)

@@ -33,6 +33,8 @@ _REPLY_COMMAND = re.compile(
     r"^#(?P<verb>note|pending|close|reopen|take|assign|t)(?:\s+(?P<rest>.*))?$", re.I)
 # "#notes", "#note:", "#priority": a first line meant as a command that is not one of ours
 _LIKE_COMMAND = re.compile(r"^#[^\W\d]\S*")
+# "*#note* …": a mail client's plain text of a bold or italic command (Gmail writes so)
+_EMPHASIS = re.compile(r"^[*_~]+(#[^\W\d]\w*)[*_~]+")
 _SLASH_VERBS = {"threads", "take", "assign", "note", "close", "reopen", "pending", "t",
                 "templates", "help"}
 _STATUS = {"close": Status.CLOSED, "pending": Status.PENDING, "reopen": Status.OPEN}
@@ -66,9 +68,10 @@ def parse_reply(text: str) -> Command:
     """A mail or Telegram reply: a first-line ``#command``, or plain text to send."""
     body = text.strip()
     first, _, rest = body.partition("\n")
-    found = _REPLY_COMMAND.match(first.strip())
+    first = _EMPHASIS.sub(r"\1", first.strip())
+    found = _REPLY_COMMAND.match(first)
     if not found:
-        mistyped = _LIKE_COMMAND.match(first.strip())
+        mistyped = _LIKE_COMMAND.match(first)
         if mistyped:  # sending it would hand the customer what was meant for the desk
             raise CommandError(
                 f"{mistyped[0]} is not a command, so nothing was sent. A first line may be"

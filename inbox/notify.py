@@ -621,6 +621,19 @@ class Notifier:
         return "\n".join([*lines, "", "—", footer])
 
 
+# The first lines of a notification (Notifier._body): "[#12] headline", "From: … · …", "Subject:".
+_NOTIFICATION_START = re.compile(r"^\[#\d+\] [^\n]*\n\s*From: [^\n]* · [^\n]*\n\s*Subject: ",
+                                 re.MULTILINE)
+
+
+def without_notification(text: str) -> str:
+    """An agent's reply up to our notification, which some mail clients paste below the
+    answer with no quote marks or header ("include original"): its routing details and
+    help are for agents, never for the customer."""
+    found = _NOTIFICATION_START.search(text)
+    return text[:found.start()].rstrip() if found else text
+
+
 def _sendable(ids: Sequence[int], attachments: Sequence[Attachment]) -> list[tuple[int, int]]:
     """(id, size) of the files (stored under ``ids``) that go along with a notification, as
     an agent on mail or Telegram can open them nowhere else: those the store kept (bytes

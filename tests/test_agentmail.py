@@ -209,6 +209,17 @@ def test_files_apple_mail_marks_inline_go_to_the_customer_but_not_a_signatures_l
     assert files == [("invoice.pdf", b"%PDF-1.4\n"), ("IMG_1.jpeg", photo)]
 
 
+def test_a_notification_pasted_below_the_answer_without_quote_marks_is_not_sent(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    (notification,) = notifications(desk, "boris@staff.example")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"),
+                            "Оплата до пятницы.\r\n\r\n" + body(notification)))
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert body(answer).strip() == "Оплата до пятницы."
+
+
 def test_an_agents_client_that_sets_reply_to_is_still_the_agent(desk):
     desk.deliver(mail())
     desk.cli("run", "--once")
@@ -230,12 +241,18 @@ def test_a_hash_note_keeps_the_files_the_agent_attached_and_sends_nothing(desk):
     assert [(a["filename"], a["size"]) for a in note["attachments"]] == [("invoice.pdf", 9)]
 
 
-def test_send_pressed_on_the_quoted_notification_sends_nothing_and_tells_the_agent(desk):
+@pytest.mark.parametrize("added", [
+    "", "Sent from my iPhone", "-- \r\nBoris Petrov, +7 700 000 00 00", "pasted unquoted"])
+def test_send_pressed_on_the_quoted_notification_sends_nothing_and_tells_the_agent(desk, added):
+    """Whatever the client adds by itself (a signature, "Sent from my iPhone", the
+    notification pasted without quote marks) is nothing of the agent's own."""
     desk.deliver(mail())
     desk.cli("run", "--once")
     (notification,) = notifications(desk, "boris@staff.example")
-    quoted = "\r\n".join(["On Fri, 20 Nov 2026 at 09:01, Test School <support@school.example>"
-                           " wrote:", *(f"> {line}" for line in body(notification).split("\n"))])
+    lines = body(notification).split("\n")
+    quoted = "\r\n".join(lines if added == "pasted unquoted" else [
+        added, "", "On Fri, 20 Nov 2026 at 09:01, Test School <support@school.example> wrote:",
+        *(f"> {line}" for line in lines)]).strip()
     desk.deliver(mail(subject="Re: [#1] Оплата за декабрь", body=quoted,
                       sender="Boris <boris@staff.example>", message_id="r1@staff.example")
                  .replace(b"To: support@school.example",
@@ -326,11 +343,12 @@ def _token_address(school, shown_ticket: int, real_ticket: int, agent: str) -> s
     return valid.replace(f"+t{real_ticket}.", f"+t{shown_ticket}.")
 
 
-def test_hash_note_is_stored_and_never_sent(desk):
+@pytest.mark.parametrize("command", ["#note", "*#note*", "_#NOTE_"])  # bold: Gmail's plain text
+def test_hash_note_is_stored_and_never_sent(desk, command):
     desk.deliver(mail())
     desk.cli("run", "--once")
     desk.deliver(agent_mail(reply_address(desk, 1, "boris"),
-                            "#note\nРодитель звонил, ждём квитанцию"))
+                            f"{command}\nРодитель звонил, ждём квитанцию"))
     desk.cli("run", "--once")
     assert to_customer(desk) == []
     (first, note) = show(desk, 1)["messages"]

@@ -79,6 +79,28 @@ def test_a_message_that_is_only_a_quote_stays_visible_and_says_so():
     assert not split_reply("").quoted_only
 
 
+QUOTED_NOTIFICATION = ("On Mon, 23 Nov 2026 at 10:00, School <support@school.example> wrote:\n"
+                       "> [#1] New thread for you\n> From: Ольга · email · ru\n"
+                       "> Subject: Оплата\n>\n> Как оплатить?")
+
+
+@pytest.mark.parametrize("own", ["-- \nOlga Ivanova\nSunny School office",
+                                 "--\nС уважением,\nОльга", "Sent from my iPhone",
+                                 "Отправлено с iPhone", "-----Original Message-----"])
+def test_only_what_the_client_adds_above_a_quote_is_no_new_words(own):
+    assert split_reply(f"{own}\n\n{QUOTED_NOTIFICATION}").quoted_only
+    assert not split_reply(f"Спасибо!\n{own}\n\n{QUOTED_NOTIFICATION}").quoted_only
+
+
+@pytest.mark.parametrize("own", [
+    "Проверьте почту.\nОтправлено: вчера в 15:00\nСсылка действует 3 дня.",
+    "Расписание:\nDate: 28.11, 18:00\nTo: родителям 5А\nКабинет 12.",
+    "Из бухгалтерии:\nFrom: бухгалтерия\nSent: вчера\nСумма к оплате 5000 тг.",
+])
+def test_field_like_lines_above_a_quote_do_not_join_its_quoted_fields(own):
+    assert split_reply(f"{own}\n\n{QUOTED_NOTIFICATION}").visible == own
+
+
 def test_a_line_like_a_field_above_an_outlook_block_is_the_reply_not_the_history():
     text = ("#close\n\nNB: the payment arrived, thank you\n\nFrom: School <s@school.example>\n"
             "Sent: Monday, November 23, 2026 10:00\nTo: Olga\nSubject: [#1] Q\n\nold")
