@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import html2text
 
-from connectors import automail, quotes
+from connectors import automail, quotes, signatures
 from connectors.filenames import safe_filename, sniff_content_type
 from connectors.printable import one_line, printable
 from inbox import subjects
@@ -657,9 +657,16 @@ class _Body:
             text = (f"{text.rstrip()}\n\n---------- Forwarded message ----------\n{header}"
                     f"\n\n{inner.text()[0]}")
         reply = quotes.split_reply(text)
+        visible = reply.visible
+        if self.html_parts and not reply.quoted_only:  # Outlook marks its signature there
+            own = signatures.cut(visible, signatures.first_line("\n".join(self.html_parts)))
+            if own is None and reply.rest:  # Send pressed: the signature above the quote
+                self.flags.add(Flag.QUOTED_ONLY)
+                return text, text.strip()
+            visible = own or visible
         if reply.quoted_only:
             self.flags.add(Flag.QUOTED_ONLY)
-        return text, reply.visible
+        return text, visible
 
     def html(self) -> str | None:
         return "\n".join(self.html_parts) if self.html_parts else None

@@ -273,6 +273,45 @@ def test_forward_as_attachment_without_text_shows_the_forwarded_text():
     assert msg.attachments[0].content_type == "message/rfc822"
 
 
+OUTLOOK_QUOTE = ("<div id=\"divRplyFwdMsg\"><b>From:</b> School &lt;support@school.example&gt;"
+                 "<br><b>Sent:</b> Monday, November 23, 2026 4:56 PM<br><b>To:</b> Olga<br>"
+                 "<b>Subject:</b> [#1] Оплата</div><div>[#1] New thread for you</div>")
+OWA_SIGNATURE = ("<div id=\"Signature\"><div>Olga Ivanova<br>olga@staff.example |"
+                 " +7 701 111 22 33</div></div>")
+WORD_SIGNATURE = ("<p class=MsoNormal><a name=\"_MailAutoSig\"><span>С уважением,<o:p></o:p>"
+                  "</span></a></p><p class=MsoNormal>Ольга Иванова<br>olga@staff.example</p>")
+
+
+def outlook(html: str, plain: str = "") -> bytes:
+    head = "From: Olga <olga@staff.example>\nSubject: RE: [#1] Оплата\nMIME-Version: 1.0\n"
+    html_part = f"<html><body>{html}</body></html>".encode()
+    if not plain:
+        return message(head + "Content-Type: text/html; charset=utf-8", html_part)
+    return message(head + "Content-Type: multipart/alternative; boundary=XYZ",
+                   b"--XYZ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + plain.encode()
+                   + b"\r\n--XYZ\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html_part
+                   + b"\r\n--XYZ--\r\n")
+
+
+@pytest.mark.parametrize("signature", [OWA_SIGNATURE, WORD_SIGNATURE])
+def test_the_signature_outlook_marks_in_its_html_is_not_the_reply(signature):
+    html = f"<div>Собрание в четверг.</div>{signature}{OUTLOOK_QUOTE}"
+    assert parse(outlook(html)).visible == "Собрание в четверг."
+    plain = ("Собрание в четверг.\n\nOlga Ivanova\nolga@staff.example | +7 701 111 22 33\n\n"
+             if signature == OWA_SIGNATURE else
+             "Собрание в четверг.\n\nС уважением,\nОльга Иванова\nolga@staff.example\n\n")
+    plain += ("From: School <support@school.example>\nSent: Monday, November 23, 2026 4:56 PM\n"
+              "To: Olga\nSubject: [#1] Оплата\n\n[#1] New thread for you")
+    parsed = parse(outlook(html, plain))
+    assert parsed.visible == "Собрание в четверг."
+    assert "olga@staff.example" in parsed.text  # the full text keeps it
+
+
+def test_only_the_signature_outlook_marks_above_the_quote_is_no_new_words():
+    parsed = parse(outlook(f"{OWA_SIGNATURE}{OUTLOOK_QUOTE}"))
+    assert Flag.QUOTED_ONLY in parsed.flags
+
+
 # --- attachments ------------------------------------------------------------------------
 
 

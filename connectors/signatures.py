@@ -1,0 +1,78 @@
+"""Where a mail client says its signature starts: Outlook marks it in the HTML it writes.
+
+Outlook on the web and the new Outlook wrap the signature in ``<div id="Signature">``;
+Outlook for Windows puts a ``_MailAutoSig`` bookmark at its start. An agent's signature
+(their own address and phone) must not reach the parents, and few write the "-- " line
+that :mod:`connectors.quotes` knows. The plain-text part of the same mail carries no
+marker, so the signature's first line of text is what :func:`cut` looks for in the text
+the reply was taken from, whichever part that was.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+_IDS = frozenset({"signature", "x_signature"})  # x_: the same div in a reply's quote
+_BOOKMARKS = frozenset({"_mailautosig", "x__mailautosig"})
+_LINE_ENDS = frozenset({"p", "div", "br", "li", "tr", "table"})
+
+
+def first_line(html: str) -> str:
+    """The first line of text of the signature the HTML marks; "" when it marks none."""
+    lowered = html.lower()
+    if "signature" not in lowered and "_mailautosig" not in lowered:
+        return ""  # most mail: no second pass over the HTML
+    finder = _Finder()
+    finder.feed(html)
+    finder.close()
+    return _words(finder.line) if finder.done else ""
+
+
+def cut(text: str, signature: str) -> str | None:
+    """``text`` without the signature starting at its last line that reads ``signature``;
+    None when nothing stands above it (all there is, is the signature); ``text`` itself
+    when no line reads so."""
+    if not signature:
+        return text
+    lines = text.split("\n")
+    for index in range(len(lines) - 1, -1, -1):
+        if _words(lines[index]) == signature:
+            above = "\n".join(lines[:index]).rstrip()
+            return above if above.strip() else None
+    return text
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())  # no-break spaces too: Outlook pads with &nbsp;
+
+
+class _Finder(HTMLParser):
+    """Collects the signature's first line: its text up to the first line break after
+    some text (a paragraph's or a division's end, a <br>)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.inside = False
+        self.done = False
+        self.line = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.done:
+            return
+        if self.inside:
+            self._line_break(tag)
+            return
+        values = {name: (value or "").lower() for name, value in attrs}
+        self.inside = values.get("id") in _IDS or values.get("name") in _BOOKMARKS
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.inside and not self.done:
+            self._line_break(tag)
+
+    def handle_data(self, data: str) -> None:
+        if self.inside and not self.done:
+            self.line += data
+
+    def _line_break(self, tag: str) -> None:
+        if tag in _LINE_ENDS and self.line.strip():
+            self.done = True
