@@ -65,7 +65,8 @@ _NAME_SIGNATURE = re.compile(r"^-\w[^-]{0,40}$")  # "-Abhishek Kona"
 _HEADER_START = re.compile(r"^(?:(?:on|le|am|el|il|op|em|w|в|у|den|pe|dne)\s|.{0,40}?\d)", re.I)
 _MOBILE_SIGNATURE = re.compile(
     r"^\s*(?:sent\s+from\s+(?:my|yandex|mail\.ru|outlook|mail\s+for|samsung|gmail|yahoo|aol)"
-    r"|sent\s+with\s+\w+|get\s+outlook\s+for|von\s+meinem\s+\w+|envoyé\s+de\s+mon"
+    r"|sent\s+with\s+\w+|get\s+outlook\s+for|получить\s+outlook\s+для|отримати\s+outlook\s+для"
+    r"|von\s+meinem\s+\w+|envoyé\s+de\s+mon"
     r"|отправлено\s+(?:с|со|из)\s|надіслано\s+(?:з|із)\s|"
     r"(?:iphone|android|samsung)\s+(?:арқылы|жіберілді))[^,!?]{0,80}$",
     re.IGNORECASE,

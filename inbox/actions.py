@@ -99,6 +99,9 @@ class Actions:
                     agent_id, thread.id,
                     f"{other} also answered #{thread.id} a moment ago; yours goes out too",
                     f"{other} wrote:\n{their_text}", urgent=True)
+            if thread.agent and thread.agent != agent_id:  # a colleague, or who handed it on
+                self.notifier.tell(thread.agent, thread.id, f"{agent_id} answered your thread",
+                                   f"{agent_id} wrote:\n{text}")
         return Replied(stored.message_id, outbox_id, self.store.thread(thread.id), other)
 
     def send_template(self, thread_id: int, agent_id: str, name: str, via: str = "cli", *,

@@ -413,6 +413,18 @@ def test_hash_assign_hands_over_and_the_new_agent_is_notified(desk):
     assert note["Reply-To"] == reply_address(desk, 1, "aigerim")
 
 
+def test_the_threads_agent_is_told_when_a_colleague_answers_for_them(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.cli("assign", "1", "aigerim")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "Ссылка на оплату: pay.example/1"))
+    desk.cli("run", "--once")
+    assert body(to_customer(desk)[0]).strip() == "Ссылка на оплату: pay.example/1"
+    told = notifications(desk, "aigerim@staff.example")[-1]
+    assert body(told).startswith("[#1] boris answered your thread\n")
+    assert "boris wrote:\nСсылка на оплату: pay.example/1" in body(told)
+
+
 def test_a_handover_brings_the_notes_files_and_the_customers(desk):
     from tests.test_care import mail_with_file
 

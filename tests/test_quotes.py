@@ -55,6 +55,7 @@ def test_history_is_cut_in_every_language(history):
     "Sent from Yandex Mail",
     "Von meinem iPhone gesendet",
     "Get Outlook for Android",
+    "Получить Outlook для Android<https://aka.ms/AAb9ysg>",
 ])
 def test_signature_is_split_off(signature):
     body, found = split_signature(f"Спасибо!\n\n{signature}")

@@ -141,7 +141,8 @@ def test_a_follow_up_starting_with_a_digit_in_the_thread_is_a_question_not_a_sco
     school.deliver(mail())
     answered_and_closed(school, config, store)
     asked(store, config, later())
-    (ours,) = [m for m in sent_mail(school) if "Готово" in m.get_body(("plain",)).get_content()]
+    (ours,) = [m for m in sent_mail(school) if m["To"] == "olga@mail.example"
+               and "Готово" in m.get_body(("plain",)).get_content()]
     school.deliver(mail(subject="Re: Оплата за декабрь [#1]", message_id="m2@mail.example",
                         body="2 урока в январе выпадают на праздники. Их перенесут?",
                         extra=f"In-Reply-To: {ours['Message-ID']}\r\n"))
