@@ -115,6 +115,7 @@ class Daemon:
                        for channel in config.channels}
         self.stopping = asyncio.Event()
         self.polling: set[asyncio.Task] = set()  # poll and flush jobs running now
+        self._outbox_failure = ""  # why the outbox cannot record what it sends (said once)
         self.scheduler: AsyncIOScheduler | None = None
         self.on_ingest: list = []  # callables(channel_name, report); the demo prints from here
         self.routing_mtime = _mtime(config.routing_path)
@@ -352,8 +353,18 @@ class Daemon:
         async with self._job():
             try:
                 await self.flush_outbox()
-            except Exception:
-                log.exception("outbox flush failed; will try again")
+            except Exception as exc:
+                failure = self.store.write_failure(
+                    exc, "nothing more is sent until it can be recorded")
+                if not failure:
+                    log.exception("outbox flush failed; will try again")
+                elif failure != self._outbox_failure:  # once per outage, not every flush
+                    log.error("outbox: %s", failure)
+                self._outbox_failure = failure
+            else:
+                if self._outbox_failure:
+                    log.info("outbox: the store can be written again; sending")
+                self._outbox_failure = ""
 
     # -- health ----------------------------------------------------------------------
 

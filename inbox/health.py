@@ -67,6 +67,7 @@ class Health:
     breached: list[SlaBreach]
     store_path: str = ""
     store_free: int | None = None  # bytes free on the fuller disk of the database's and files'
+    store_unwritable: str = ""  # a store file or folder the service cannot write, if any
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -87,7 +88,9 @@ def check_health(config: Config, store: Store, now: datetime,
         oldest_pending=summary["oldest_pending"],
         failed_last_day=store.failed_deliveries_since(now - DAY),
         breaches=breaches, breached=breached, store_path=str(config.store.path),
-        store_free=_free_bytes([config.store.path.parent, config.store.attachments]))
+        store_free=_free_bytes([config.store.path.parent, config.store.attachments]),
+        store_unwritable=_unwritable([config.store.path, Path(f"{config.store.path}-wal"),
+                                      config.store.path.parent, config.store.attachments]))
     health.problems = list(_problems(health, thresholds, now))
     return health
 
@@ -170,6 +173,21 @@ def _free_bytes(folders: list[Path]) -> int | None:
     return min(free, default=None)
 
 
+def _unwritable(paths: list[Path]) -> str:
+    """The first of the store's files and folders that cannot be written (a disk remounted
+    read-only, an immutable file), judged by the service user (who owns the database) or
+    root only: a monitoring user may read and not write. The daemon cannot record its own
+    health then either, so the channels would look fine until --stale-after."""
+    try:
+        owner = paths[0].stat().st_uid
+    except OSError:
+        return ""
+    if os.geteuid() not in (0, owner):
+        return ""
+    return next((str(path) for path in paths if path.exists()
+                 and not os.access(path, os.W_OK)), "")
+
+
 def _lag(channel: ChannelConfig) -> int | None:
     """Unread messages waiting at the source, when counting them costs nothing."""
     if channel.kind == "maildir":
@@ -206,6 +224,9 @@ def _problems(health: Health, limits: Thresholds, now: datetime):
         yield f"outbox: {health.failed_last_day} deliveries failed in the last 24 h"
     if limits.max_breaches is not None and health.breaches > limits.max_breaches:
         yield f"SLA: {health.breaches} threads past their deadline"
+    if health.store_unwritable:
+        yield (f"store: {health.store_unwritable} cannot be written (a read-only disk or"
+               " file): nothing is filed or sent until it can")
     if health.store_free is not None and health.store_free < limits.min_free_mb * 2**20:
         yield (f"store: {_megabytes(health.store_free)} free on the disk of"
                f" {health.store_path} (less than {limits.min_free_mb} MB): mail stops being"

@@ -51,6 +51,7 @@ class OutboxSender:
             recipient = (entry.account, entry.recipient)
             if recipient in waiting:
                 continue
+            self.store.begin_attempt(entry.id)  # raises while the result could not be kept
             delivery = await self._send(entry)
             self._record(entry, delivery, report)
             if not delivery.ok:

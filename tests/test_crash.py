@@ -388,6 +388,47 @@ def test_a_store_that_turns_read_only_is_reported_and_the_daemon_recovers(school
     assert_intact_and_stored_once(db, ids | {"before@mail.example"})
 
 
+@pytest.mark.slow
+def test_a_reply_waiting_while_the_store_is_read_only_is_not_sent_until_it_can_be_recorded(
+        school):
+    """Sent but not marked sent, it would go out again at every flush: to one family, once
+    every two seconds, for as long as the store stayed read-only (or its disk full)."""
+    school.write(school.config.read_text() + "\n[outbox]\nfirst_retry_seconds = 1\n")
+    state, sent = school.root / "state", school.root / "Sent"
+    db = state / "inbox.db"
+    school.deliver(mail())
+    school.cli("run", "--once")
+    school.cli("reply", "1", "--as", "boris", "-m", "Ответ один раз")
+    sent.write_text("not a folder")  # the first attempt fails: the reply waits
+    daemon = DaemonProcess(school)
+    try:
+        daemon.wait(lambda: _states(db) == ["retrying"], 30, "the reply waiting for a retry")
+        _immutable([db, state / "inbox.db-wal", state], True)
+        try:
+            sent.unlink()  # the Maildir could take it now
+            daemon.wait_log(f"outbox: cannot write the store {db} (", timeout=30)
+            time.sleep(5)  # flushes come every 2 s
+            assert not (sent / "new").exists() or list((sent / "new").iterdir()) == []
+            status = school.cli("status", ok=False)
+            assert status.exit_code == 1
+            assert (f"store: {db} cannot be written (a read-only disk or file): nothing is"
+                    " filed or sent until it can") in status.output
+        finally:
+            _immutable([db, state / "inbox.db-wal", state], False)
+        daemon.wait(lambda: _states(db) == ["sent"], 30, "the reply sent once writable again")
+        daemon.wait_log("outbox: the store can be written again; sending", timeout=10)
+    finally:
+        daemon.signal(signal.SIGTERM)
+        daemon.finish()
+    assert len(list((sent / "new").iterdir())) == 1
+    assert daemon.log.count("outbox: cannot write the store") == 1
+
+
+def _states(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT state FROM outbox WHERE kind = 'reply'")]
+
+
 def test_a_lock_on_a_read_only_disk_says_read_only(small_disk, caplog):
     if subprocess.run(["mount", "-o", "remount,ro", str(small_disk)]).returncode != 0:
         pytest.skip("cannot remount the tmpfs read-only here")

@@ -162,6 +162,7 @@ def test_outbox_entry_moves_from_queued_to_retrying_to_sent(store):
     outbox_id = store.queue_outbound(channel="email", account="school", recipient="a@x",
                                      text="hello", kind="reply", thread_id=thread_id, at=now)
     assert [o.id for o in store.due_outbound(now)] == [outbox_id]
+    store.begin_attempt(outbox_id)  # counted before the try
     store.record_delivery(outbox_id, DeliveryState.RETRYING, at=now,
                           next_attempt_at=now + timedelta(minutes=1), error="451 try later")
     assert store.due_outbound(now) == []

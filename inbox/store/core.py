@@ -838,6 +838,15 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         return [r["id"] for r in self._rows(
             "SELECT id FROM attachments WHERE message_id = ? ORDER BY id", [message_id])]
 
+    def begin_attempt(self, outbox_id: int) -> None:
+        """Count an attempt at sending before it is made, and commit it. A store that cannot
+        be written (a full disk, a read-only file) fails here, before anything leaves: a
+        message whose sending could not be recorded would otherwise go out again at every
+        flush. A crash after the send still sends it once more: the one duplicate allowed."""
+        with self._writes():
+            self.db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?",
+                            [outbox_id])
+
     def record_delivery(self, outbox_id: int, state: DeliveryState, *, at: datetime,
                         next_attempt_at: datetime | None = None, error: str = "",
                         external_id: str = "") -> None:
@@ -847,10 +856,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             fields["external_id"] = external_id
         if next_attempt_at is not None:
             fields["next_attempt_at"] = iso(next_attempt_at)
-        with self._writes():
-            self.db.execute(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [outbox_id])
-            self.db["outbox"].update(outbox_id, fields)
+        self._update("outbox", outbox_id, fields)
 
     def outbox_summary(self, now: datetime | None = None) -> dict[str, Any]:
         """Entries by state, and since when the oldest undelivered one has been due.
