@@ -11,6 +11,8 @@ import mimetypes
 import re
 import unicodedata
 
+from inbox.model import PROGRAM
+
 _MAX_NAME_BYTES = 200  # under the 255-byte limit of common file systems, with room for a suffix
 _MAX_EXT_CHARS = 16
 _GENERIC_TYPES = frozenset(
@@ -58,11 +60,10 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"BEGIN:VCALENDAR", "text/calendar"),
     (0, b"BEGIN:VCARD", "text/vcard"),
 )
-_PROGRAM = "application/x-msdownload"
 # What the bytes prove whatever the label says: an .exe sent as "application/pdf", a PNG
 # as "image/jpeg". Containers (zip: .docx, .xlsx; OLE: .doc) keep their specific label.
 _DEFINITE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif",
-                       "image/webp", "application/x-msdownload"})
+                       "image/webp", PROGRAM})
 _DROP_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _WINDOWS_FORBIDDEN = str.maketrans(dict.fromkeys('<>:"|?*', "_"))  # agents save on Windows too
 _RESERVED_WINDOWS = re.compile(r"(?i)^(con|prn|aux|nul|com\d|lpt\d)(\.|$)")
@@ -74,7 +75,7 @@ def sniff_content_type(data: bytes | None, label: str) -> str:
     label = label.lower()
     if not data:
         return label or "application/octet-stream"
-    sniffed = _PROGRAM if _is_windows_program(data) else next(
+    sniffed = PROGRAM if _is_windows_program(data) else next(
         (ctype for offset, prefix, ctype in _MAGIC if data.startswith(prefix, offset)), "")
     if sniffed and (label in _GENERIC_TYPES or sniffed in _DEFINITE):
         return sniffed

@@ -70,6 +70,7 @@ def machine_written(flags: Collection[str]) -> bool:
 
 
 DECORATION_BYTES = 20 * 1024  # an inline picture smaller than this is a logo (Attachment)
+PROGRAM = "application/x-msdownload"  # a Windows program, whatever its name or label says
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,12 @@ class Attachment:
         or photo is larger, and Apple Mail marks every attachment inline (a PDF too)."""
         return self.inline and self.content_type.startswith("image/") and (
             self.size < DECORATION_BYTES)
+
+    @property
+    def program(self) -> bool:
+        """Bytes that are a Windows program (connectors.filenames sniffs them): kept, shown by
+        name, never passed on to a staff mailbox or chat, where one click would run it."""
+        return self.content_type == PROGRAM
 
 
 @dataclass(frozen=True)

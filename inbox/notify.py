@@ -612,7 +612,8 @@ class Notifier:
         if attachments:  # as received (bytes) or stored (a file): neither, over the size cap
             lines += ["", "Attachments: " + ", ".join(
                 f"{a.filename} ({size_text(a.size)}"
-                f"{', too big: not kept' if a.data is None and not a.sha256 else ''})"
+                f"{', too big: not kept' if a.data is None and not a.sha256 else ''}"
+                f"{', a program: not sent along' if a.program else ''})"
                 for a in attachments)]
         if left_out:
             lines.append(f"{'One file is' if left_out == 1 else f'{left_out} files are'} too"
@@ -637,13 +638,14 @@ def without_notification(text: str) -> str:
 def _sendable(ids: Sequence[int], attachments: Sequence[Attachment]) -> list[tuple[int, int]]:
     """(id, size) of the files (stored under ``ids``) that go along with a notification, as
     an agent on mail or Telegram can open them nowhere else: those the store kept (bytes
-    in hand, or stored), not empty (Telegram refuses those), not a signature's logo."""
+    in hand, or stored), not empty (Telegram refuses those), not a signature's logo, not a
+    program (a parent's infected PC, or a phisher, must not reach staff through us)."""
     if len(ids) != len(attachments):
         return []
     return [(file_id, attachment.size)
             for file_id, attachment in zip(ids, attachments, strict=True)
             if (attachment.data is not None or attachment.sha256) and attachment.size
-            and not attachment.decoration]
+            and not attachment.decoration and not attachment.program]
 
 
 def _fitting(files: Sequence[tuple[int, int]], channel: ChannelConfig | None,

@@ -297,6 +297,17 @@ def test_the_customers_files_go_along_with_the_notification(world):
         ("справка.pdf", scan)]
 
 
+def test_a_program_the_customer_sent_is_listed_and_not_passed_on_to_staff(world):
+    world.make(DESK_TOML)
+    program = b"MZ" + b"\0" * 58 + (64).to_bytes(4, "little") + b"PE\0\0" + b"\x90" * 200
+    world.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "счёт.pdf.exe",
+                                 program))
+    world.cli("run", "--once")
+    (note,) = sent(world)
+    assert [part.get_filename() for part in note.walk() if part.get_filename()] == []
+    assert "Attachments: счёт.pdf.exe (268 B, a program: not sent along)" in body(note)
+
+
 def test_a_file_too_big_to_come_along_is_said_to_be_in_inbox_show(world):
     world.make(DESK_TOML)
     video = b"%PDF-1.4 " + b"x" * (8 * 2**20)  # over the ~7 MB a notification mail carries
