@@ -33,7 +33,7 @@ from inbox.model import Contact, Flag
 from inbox.notify import Desk, without_notification
 from inbox.secrets import SecretError
 from inbox.staff import Agent
-from inbox.store import NotFound, Store, now_utc
+from inbox.store import NotFound, Store, iso, now_utc
 
 log = logging.getLogger("inbox.agentmail")
 
@@ -91,10 +91,22 @@ class AgentMail:
         secret = self.desk.settings.secret
         for ticket, token in tokens:
             if agents or (secret is not None and any(
-                    hmac.compare_digest(token, self.desk.token(ticket, agent_id))
-                    for agent_id in self.config.agents)):
+                    self._signed_for(ticket, token, agent_id) for agent_id in self.config.agents)):
                 return ticket
         return 0
+
+    def _signed_for(self, ticket: int, token: str, agent_id: str) -> bool:
+        """Whether ``token`` is the desk's for this agent and this thread: made with the
+        thread's opening time, or in the first form for a thread numbered before migration
+        15 (the older notifications of an upgraded store; a number given again since then
+        never takes one)."""
+        try:
+            opened = iso(self.store.thread(ticket).created_at)
+        except NotFound:
+            return False
+        return hmac.compare_digest(token, self.desk.token(ticket, agent_id, opened)) or (
+            ticket <= self.store.first_form_tickets()
+            and hmac.compare_digest(token, self.desk.token(ticket, agent_id)))
 
     def _authenticate(self, item: Inbound, tokens: list[tuple[int, str]],
                       agents: list[Agent]) -> tuple[Agent | None, int, str]:
@@ -110,7 +122,7 @@ class AgentMail:
             return None, 0, f"the receiving server says {checks.group(0)}"
         for ticket, token in tokens:
             for agent in agents:
-                if hmac.compare_digest(token, self.desk.token(ticket, agent.id)):
+                if self._signed_for(ticket, token, agent.id):
                     return agent, ticket, ""
         return None, 0, "the reply token does not belong to this agent and ticket"
 

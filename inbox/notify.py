@@ -160,17 +160,21 @@ class Desk:
     def support_address(self) -> str:
         return getattr(self.email.settings, "address", "") if self.email else ""
 
-    def token(self, ticket: int, agent_id: str) -> str:
-        """HMAC(secret, "ticket:agent"): proof a reply address was handed out to this agent."""
+    def token(self, ticket: int, agent_id: str, opened: str = "") -> str:
+        """HMAC(secret, "ticket:agent:opened"): proof a reply address was handed out to this
+        agent for this thread. ``opened``, the thread's ``created_at``, tells it apart from a
+        thread that had its number before: a store from before migration 15 may have given a
+        deleted thread's number again. Without it, the first form, which only threads
+        numbered before that migration accept (their agents' older notifications)."""
         if self.settings.secret is None:
             raise LookupError("[desk] has no secret_file: agents cannot answer by email")
         key = self.settings.secret.reveal().encode()
-        digest = hmac.new(key, f"{ticket}:{agent_id}".encode(), hashlib.sha256).hexdigest()
-        return digest[:TOKEN_LENGTH]
+        signed = f"{ticket}:{agent_id}" + (f":{opened}" if opened else "")
+        return hmac.new(key, signed.encode(), hashlib.sha256).hexdigest()[:TOKEN_LENGTH]
 
-    def reply_address(self, ticket: int, agent_id: str) -> str:
+    def reply_address(self, ticket: int, agent_id: str, opened: str) -> str:
         local, _, domain = (self.settings.reply_address or self.support_address).partition("@")
-        return f"{local}+t{ticket}.{self.token(ticket, agent_id)}@{domain}"
+        return f"{local}+t{ticket}.{self.token(ticket, agent_id, opened)}@{domain}"
 
     def parse_reply_address(self, address: str) -> tuple[int, str] | None:
         """(ticket, token) when ``address`` is one of our reply addresses."""
@@ -492,7 +496,7 @@ class Notifier:
             return
         domain = self.desk.support_address.rpartition("@")[2] or "localhost"
         root = f"<ticket.{thread.id}.{agent.id}@{domain}>"  # groups one thread in mail clients
-        footer, reply_to = MAIL_FOOTER, self._reply_address(thread.id, agent.id)
+        footer, reply_to = MAIL_FOOTER, self._reply_address(thread, agent.id)
         if not reply_to:  # still told: a notification matters more than answering by mail
             footer = ("Replies to this mail cannot be taken now (the desk's secret cannot be"
                       " read: see inbox status); answer with the inbox command or in Telegram.")
@@ -508,7 +512,7 @@ class Notifier:
             attachment_ids=files, kind="notification", thread_id=thread.id, at=at,
             about_message_id=about)
 
-    def _reply_address(self, ticket: int, agent_id: str) -> str:
+    def _reply_address(self, thread: Thread, agent_id: str) -> str:
         """The agent's reply address for this thread; "" when the desk's secret cannot be
         read (a variable missing from the service's EnvironmentFile), which ``inbox status``
         then shows until it can. Filing the customer's message must not fail for it."""
@@ -517,7 +521,7 @@ class Notifier:
         # without the service's environment must not leave the daemon's status wrong.
         recorded = self.store.get_sync(name, DESK_SECRET_FAILING)
         try:
-            address = self.desk.reply_address(ticket, agent_id)
+            address = self.desk.reply_address(thread.id, agent_id, iso(thread.created_at))
         except SecretError as exc:
             log.error("%s: agents cannot answer notifications by mail: %s", name, exc)
             if recorded != str(exc):

@@ -16,7 +16,7 @@ import pytest
 
 from inbox.config import load_config
 from inbox.notify import Desk
-from inbox.store import Store
+from inbox.store import NotFound, Store, iso
 from tests.conftest import SCHOOL_TOML, mail, mailbox_read_first
 
 DESK_TOML = SCHOOL_TOML + """
@@ -93,7 +93,17 @@ def notifications(school, address: str) -> list[Message]:
 
 
 def reply_address(school, ticket: int, agent: str) -> str:
-    return Desk.of(load_config(school.config)).reply_address(ticket, agent)
+    """The address the desk gives ``agent`` for ``ticket`` (a ticket that does not exist gets
+    the first form, which no thread numbered since migration 15 takes)."""
+    config = load_config(school.config)
+    store = Store(config.store.path)
+    try:
+        opened = iso(store.thread(ticket).created_at)
+    except NotFound:
+        opened = ""
+    finally:
+        store.close()
+    return Desk.of(config).reply_address(ticket, agent, opened)
 
 
 def agent_mail(to: str, text: str, *, sender: str = "Boris <boris@staff.example>",
@@ -324,6 +334,7 @@ def test_an_answer_to_a_forgotten_tickets_notification_reaches_no_other_family(d
     desk.deliver(mail())
     desk.cli("run", "--once")
     olga = show(desk, 1)["contact_id"]
+    answering = reply_address(desk, 1, "boris")  # on Boris's notification of her thread
     desk.cli("forget-contact", str(olga), "--yes")
     desk.deliver(mail(sender="Dana <dana@mail.example>", message_id="d1@mail.example",
                       body="Когда родительское собрание?"))
@@ -331,10 +342,42 @@ def test_an_answer_to_a_forgotten_tickets_notification_reaches_no_other_family(d
     (dana,) = json.loads(desk.cli("threads", "--json").output)
     assert dana["id"] == 2
     assert show(desk, 2)["contact_id"] != olga
-    desk.deliver(agent_mail(reply_address(desk, 1, "boris"), "Счёт на 45 000 тенге во вложении"))
+    desk.deliver(agent_mail(answering, "Счёт на 45 000 тенге во вложении"))
     desk.cli("run", "--once")
     assert [m for m in sent(desk) if m["To"] == "dana@mail.example"] == []
     assert [m["direction"] for m in show(desk, 2)["messages"]] == ["in"]
+
+
+def test_a_number_an_older_build_gave_twice_takes_no_reply_to_the_deleted_threads_notices(
+        desk):
+    """Before migration 15 a purge or forget-contact of the newest thread let its number go
+    to the next one, and what was deleted then is known to no one: the first form of reply
+    address (ticket and agent only) is taken for the threads numbered before the upgrade."""
+    desk.deliver(mail())
+    desk.deliver(mail(sender="Mark <mark@mail.example>", message_id="k1@mail.example",
+                      subject="Физкультура", body="Можно пропустить физкультуру?"))
+    desk.cli("run", "--once")
+    config = load_config(desk.config)
+    desk_of = Desk.of(config)
+    first_form = {ticket: desk_of.reply_address(ticket, "boris", "") for ticket in (1, 2)}
+    old = Store(config.store.path)  # as the build before migration 15 left it: #2 forgotten
+    for trigger in ("threads_retire", "contacts_retire", "messages_retire", "outbox_retire"):
+        old.conn.execute(f"DROP TRIGGER {trigger}")
+    old.conn.execute("DROP TABLE retired_ids")
+    old.conn.execute("DELETE FROM sync_state WHERE key = 'reply-tokens:first-form-up-to'")
+    old.delete_threads([2])
+    old.conn.execute("PRAGMA user_version = 14")
+    old.close()
+    desk.deliver(mail(sender="Dana <dana@mail.example>", message_id="d1@mail.example",
+                      subject="Экскурсия", body="Когда экскурсия?"))
+    desk.cli("run", "--once")  # the upgraded build: Dana's thread is #2 again
+    assert show(desk, 2)["subject"] == "Экскурсия"
+    desk.deliver(agent_mail(first_form[2], "Марк может пропустить физкультуру",
+                            message_id="r2@staff.example"))
+    desk.deliver(agent_mail(first_form[1], "Ссылка на оплату: pay.example/1"))
+    desk.cli("run", "--once")
+    assert [m for m in sent(desk) if m["To"] == "dana@mail.example"] == []
+    assert [body(m).strip() for m in to_customer(desk)] == ["Ссылка на оплату: pay.example/1"]
 
 
 def _token_address(school, shown_ticket: int, real_ticket: int, agent: str) -> str:

@@ -881,6 +881,11 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             "SELECT value FROM sync_state WHERE account = ? AND key = ?", (account, key))
         return row["value"] if row else None
 
+    def first_form_tickets(self) -> int:
+        """The highest thread number whose agents' reply addresses may be of the first form
+        (signed without the thread's opening time): those numbered before migration 15."""
+        return int(self.get_sync("", "reply-tokens:first-form-up-to") or 0)
+
     def set_sync(self, account: str, key: str, value: str) -> None:
         with self._writes():
             self.db["sync_state"].upsert(

@@ -290,7 +290,10 @@ MIGRATIONS: tuple[str, ...] = (
     # customer's, and an agent's answer to a notification of the deleted one (its reply
     # address names the ticket) reached that other family. The highest id each table ever
     # lost is kept here; Store._insert numbers new threads, contacts, messages and outbox
-    # entries ("reply to #3 queued (outbox 6)") above it.
+    # entries ("reply to #3 queued (outbox 6)") above it. What an older build deleted is
+    # not known, and it may have numbered a thread twice already: reply addresses now sign
+    # the thread's opening time too (notify.Desk.token), and the first form, without it, is
+    # taken only for the threads numbered up to this migration.
     """
     CREATE TABLE retired_ids (
         name TEXT PRIMARY KEY,
@@ -316,5 +319,9 @@ MIGRATIONS: tuple[str, ...] = (
     BEGIN
         INSERT OR REPLACE INTO retired_ids(name, high) VALUES ('outbox', old.id);
     END;
+    INSERT OR IGNORE INTO sync_state(account, key, value, updated_at)
+        SELECT '', 'reply-tokens:first-form-up-to', CAST(ifnull(max(id), 0) AS TEXT),
+               strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
+        FROM threads;
     """,
 )
