@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-_IDS = frozenset({"signature", "x_signature"})  # x_: the same div in a reply's quote
-_BOOKMARKS = frozenset({"_mailautosig", "x__mailautosig"})
+_IDS = frozenset({"signature"})  # not "x_signature": that is a quoted mail's, in the history
+_BOOKMARKS = frozenset({"_mailautosig"})
+_MAX_HTML_CHARS = 256_000  # as connectors.mime reads: a signature sits near the top
 _LINE_ENDS = frozenset({"p", "div", "br", "li", "tr", "table"})
 
 
 def first_line(html: str) -> str:
     """The first line of text of the signature the HTML marks; "" when it marks none."""
+    html = html[:_MAX_HTML_CHARS]
     lowered = html.lower()
     if "signature" not in lowered and "_mailautosig" not in lowered:
         return ""  # most mail: no second pass over the HTML
@@ -47,30 +49,39 @@ def _words(text: str) -> str:
 
 
 class _Finder(HTMLParser):
-    """Collects the signature's first line: its text up to the first line break after
-    some text (a paragraph's or a division's end, a <br>)."""
+    """Collects the marked element's first line of text: up to the first line break after
+    some text (a paragraph's or a division's end, a <br>), and never beyond the element's
+    own end (an empty signature placeholder marks nothing)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.inside = False
+        self.marked = ""  # the marked element's tag while inside it
+        self.depth = 0  # of that tag, nested inside the marked element
         self.done = False
         self.line = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self.done:
             return
-        if self.inside:
+        if self.marked:
+            self.depth += tag == self.marked
             self._line_break(tag)
             return
         values = {name: (value or "").lower() for name, value in attrs}
-        self.inside = values.get("id") in _IDS or values.get("name") in _BOOKMARKS
+        if values.get("id") in _IDS or values.get("name") in _BOOKMARKS:
+            self.marked, self.depth = tag, 1
 
     def handle_endtag(self, tag: str) -> None:
-        if self.inside and not self.done:
-            self._line_break(tag)
+        if self.done or not self.marked:
+            return
+        self._line_break(tag)
+        if tag == self.marked:
+            self.depth -= 1
+            if self.depth == 0:  # the element ends: what it held is all there is
+                self.done = True
 
     def handle_data(self, data: str) -> None:
-        if self.inside and not self.done:
+        if self.marked and not self.done:
             self.line += data
 
     def _line_break(self, tag: str) -> None:

@@ -29,7 +29,7 @@ from inbox.actions import ActionError, Actions
 from inbox.channel import Inbound
 from inbox.commands import CommandError, execute, parse_reply
 from inbox.config import Config
-from inbox.model import Contact, Flag
+from inbox.model import Contact, Flag, machine_written
 from inbox.notify import Desk, without_notification
 from inbox.secrets import SecretError
 from inbox.staff import Agent
@@ -61,6 +61,14 @@ class AgentMail:
             return False  # a customer
         if not tokens and item.account != self.desk.email.name:
             return False  # an agent writing to another school address, as anyone may
+        if tokens and machine_written(item.flags):
+            # An out-of-office reply to a notice (an absent agent's, with their private
+            # phone): nobody wrote it to the parent. Not filed, nobody told (a notice could
+            # draw the next one); acted on never.
+            log.info("%s: automatic mail %s from %s to a reply address: not relayed",
+                     item.account, item.external_id, item.sender.value)
+            self.store.record_claim(item.account, item.external_id, "", None, now_utc())
+            return True
         # A reply to a reply address is the agent's whichever of our mailboxes reads it (the
         # desk's, a Cc'd one, the one [desk] reply_address names): acted on once, by its id.
         try:

@@ -468,6 +468,18 @@ def test_the_threads_agent_is_told_when_a_colleague_answers_for_them(desk):
     assert "boris wrote:\nСсылка на оплату: pay.example/1" in body(told)
 
 
+def test_an_agents_out_of_office_reply_to_a_notice_never_reaches_the_parent(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "boris"),
+                            "Я в отпуске до 1 декабря. Мой личный телефон +7 700 123 45 67.",
+                            extra="Auto-Submitted: auto-replied\r\n"))
+    desk.cli("run", "--once")
+    assert to_customer(desk) == []
+    assert [m["direction"] for m in show(desk, 1)["messages"]] == ["in"]
+    assert len(notifications(desk, "boris@staff.example")) == 1  # no notice to answer it
+
+
 def test_a_handover_brings_the_notes_files_and_the_customers(desk):
     from tests.test_care import mail_with_file
 

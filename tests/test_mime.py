@@ -307,6 +307,21 @@ def test_the_signature_outlook_marks_in_its_html_is_not_the_reply(signature):
     assert "olga@staff.example" in parsed.text  # the full text keeps it
 
 
+@pytest.mark.parametrize(("reply", "quoted"), [
+    # an empty placeholder (a signature deleted by hand): the words after it are the reply
+    ("<div>Здравствуйте!</div><div id=\"Signature\"><br></div>"
+     "<div>Оплата прошла, квитанция в приложении.</div><div>Ольга</div>", ""),
+    # a signature in the quoted mail (Outlook prefixes its ids with x_ there)
+    ("<div>Здравствуйте!</div><div>Оплата прошла, квитанция в приложении.</div><div>Ольга</div>",
+     "<div id=\"x_Signature\"><p>Ольга</p></div>"),
+])
+def test_words_outside_a_marked_signature_are_never_cut(reply, quoted):
+    parsed = parse(outlook(f"{reply}{OUTLOOK_QUOTE}{quoted}"))
+    assert " ".join(parsed.visible.split()) == (
+        "Здравствуйте! Оплата прошла, квитанция в приложении. Ольга")
+    assert Flag.QUOTED_ONLY not in parsed.flags
+
+
 def test_only_the_signature_outlook_marks_above_the_quote_is_no_new_words():
     parsed = parse(outlook(f"{OWA_SIGNATURE}{OUTLOOK_QUOTE}"))
     assert Flag.QUOTED_ONLY in parsed.flags
