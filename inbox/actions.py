@@ -99,7 +99,7 @@ class Actions:
                     agent_id, thread.id,
                     f"{other} also answered #{thread.id} a moment ago; yours goes out too",
                     f"{other} wrote:\n{their_text}", urgent=True)
-            if thread.agent and thread.agent != agent_id:  # a colleague, or who handed it on
+            if self._someone_elses(thread, agent_id):  # a colleague, or who handed it on
                 self.notifier.tell(thread.agent, thread.id, f"{agent_id} answered your thread",
                                    f"{agent_id} wrote:\n{text}")
         return Replied(stored.message_id, outbox_id, self.store.thread(thread.id), other)
@@ -157,12 +157,21 @@ class Actions:
             self.store.update_thread(thread.id, agent=agent_id)
             self.store.log_event(thread.id, by, "assigned",
                                  {"agent": agent_id, "previous": thread.agent})
+            who = _NOT_A_PERSON.get(by, by)
+            if self._someone_elses(thread, by):  # they must not answer it any more
+                taken = "took this thread" if by == agent_id else f"gave this thread to {agent_id}"
+                self.notifier.tell(thread.agent, thread.id, f"{who} {taken}")
             if by != agent_id:
-                who = _NOT_A_PERSON.get(by, by)
                 text, last, with_files = self._handover(thread, who, note, note_id)
                 self.notifier.tell(agent_id, thread.id, f"{who} assigned this thread to you",
                                    text, about=last, files_of=with_files)
         return self.store.thread(thread.id)
+
+    def _someone_elses(self, thread: Thread, agent_id: str) -> bool:
+        """Whether the thread is another agent's, who must hear what ``agent_id`` did to it
+        (not in a staff group, where everyone sees it)."""
+        return bool(thread.agent) and thread.agent != agent_id and (
+            thread.agent in self.config.agents) and not self.notifier.in_staff_group(thread)
 
     def _handover(self, thread: Thread, who: str, note: str, note_id: int | None
                   ) -> tuple[str, int | None, list[Message]]:

@@ -554,6 +554,11 @@ class Notifier:
             buttons.append(("Templates", f"templates:{thread.id}"))
         return buttons
 
+    def in_staff_group(self, thread: Thread) -> bool:
+        """Whether the thread's team talks in a Telegram staff group: its members see there
+        what a colleague does, and need no notice of it."""
+        return bool(self._group_chat(thread))
+
     def _group_chat(self, thread: Thread) -> str:
         """The chat id of the staff group the thread's team uses ("" = members' own clients)."""
         team = self.config.teams.get(thread.team)

@@ -344,6 +344,8 @@ def test_buttons_take_and_send_a_template_in_the_threads_language(bot_desk):
     bot_desk.bot.callback_query(888, "take:1", message_id=1)
     bot_desk.cli("run", "--once")
     assert show(bot_desk, 1)["agent"] == "aigerim"
+    assert sent_to(bot_desk, BORIS)[-1].text.startswith("[#1] aigerim took this thread\n")
+    time.sleep(1.1)  # Telegram's one message a second to a chat: that notice went just now
     bot_desk.bot.callback_query(BORIS, "templates:1", message_id=note.message_id)
     bot_desk.cli("run", "--once")
     offer = sent_to(bot_desk, BORIS)[-1]

@@ -480,6 +480,17 @@ def test_an_agents_out_of_office_reply_to_a_notice_never_reaches_the_parent(desk
     assert len(notifications(desk, "boris@staff.example")) == 1  # no notice to answer it
 
 
+def test_the_threads_agent_is_told_when_a_colleague_takes_it(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver(agent_mail(reply_address(desk, 1, "aigerim"), "#take\nОтвечу я: ссылка ниже",
+                            sender="Aigerim <aigerim@staff.example>"))
+    desk.cli("run", "--once")
+    assert show(desk, 1)["agent"] == "aigerim"
+    told = notifications(desk, "boris@staff.example")[-1]
+    assert body(told).startswith("[#1] aigerim took this thread\n")
+
+
 def test_a_handover_brings_the_notes_files_and_the_customers(desk):
     from tests.test_care import mail_with_file
 
