@@ -34,6 +34,9 @@ _THUNDERBIRD = re.compile(
     r"|\d{1,2}\.\d{1,2}\.\d{2,4}\s+\d{1,2}:\d{2},\s+[^:]{1,80}\s+пишет):\s*$",  # ru
     re.IGNORECASE)
 _TIME = re.compile(r"\d{1,2}[:.]\d{2}")
+# An attribution has a date or an address: "В дневнике учитель написал:" is the parent's own
+_DATED = re.compile(r"\d|@")
+_CLOCK = re.compile(r"\d{1,2}[\u200e\u200f]*:[\u200e\u200f]*\d{2}")  # Windows Mail: "15‎:‎05"
 # Gmail in other locales: "пт, 20 нояб. 2026 г. в 10:00, Иван <ivan@example.ru>:"
 _ADDRESS_END = re.compile(
     r"(?:@[^\s<>]+\s*>|\[mailto:[^\]]+\]|@[^\s<>]+\.\w+)\s*\)?\s*(?:(?:" + _WROTE + r")\s*)?:\s*$",
@@ -151,7 +154,7 @@ def split_signature(reply: str) -> tuple[str, str]:
             break
     nonblank = [i for i in range(cut) if lines[i].strip()]
     for i in nonblank[-_TAIL_LINES:]:
-        if i and (_MOBILE_SIGNATURE.match(lines[i]) or _NAME_SIGNATURE.match(lines[i].strip())):
+        if i and (_MOBILE_SIGNATURE.match(lines[i]) or _name_signature(lines, nonblank, i)):
             cut = i
             break
     body = "\n".join(lines[:cut]).strip()
@@ -163,6 +166,14 @@ def split_signature(reply: str) -> tuple[str, str]:
 def _depth(line: str) -> int:
     """How deeply a line is quoted: the ">" before its text."""
     return line[:len(line) - len(line.lstrip("> \t"))].count(">")
+
+
+def _name_signature(lines: list[str], nonblank: list[int], i: int) -> bool:
+    """ "-Abhishek Kona" as the last line; not the last item of a list ("-ткань", "-нитки")."""
+    if i != nonblank[-1] or not _NAME_SIGNATURE.match(lines[i].strip()):
+        return False
+    before = nonblank[-2] if len(nonblank) > 1 else None
+    return before is None or not lines[before].strip().startswith("-")
 
 
 def _is_quote(line: str) -> bool:
@@ -219,7 +230,7 @@ def _is_header_text(joined: str) -> bool:
     """ "On <date>, <name> wrote:" or "<date> <time>, Name <address>:" in any of our
     languages, or Thunderbird's de/ru line ("Am <date> um <time> schrieb <name>:")."""
     tail = joined[-_TAIL:]
-    if _ON_START.match(joined) and _WROTE_END.search(tail):
+    if _ON_START.match(joined) and _WROTE_END.search(tail) and _DATED.search(joined):
         return True
     if _THUNDERBIRD.match(joined):
         return True
@@ -246,6 +257,7 @@ def _outlook_block(lines: list[str], i: int) -> bool:
             break  # "Date: 28.11" typed above a quoted notification's "> From:" is text
         name = _field(line)
         seen_from = seen_from or name in _FROM_FIELDS
-        seen_date = seen_date or name in _DATE_FIELDS
+        # a client stamps the time it was sent; a form a parent types has a date at most
+        seen_date = seen_date or (name in _DATE_FIELDS and bool(_CLOCK.search(line)))
         seen_to = seen_to or name in _TO_FIELDS
     return seen_from and seen_date and seen_to

@@ -36,7 +36,8 @@ def words(text: str) -> str:
     "Тема: Вопрос\n\nстарое",
     "Von: Max <max@example.de>\nGesendet: Freitag, 20. November 2026 10:00\nAn: Schule\n"
     "Betreff: Frage\n\nalt",
-    "________________________________\nFrom: Ivan\nSent: Friday\nTo: Support\n\nold",
+    "________________________________\nFrom: Ivan\nSent: Friday, November 20, 2026 10:00 AM\n"
+    "To: Support\n\nold",
     "> just a quote\n> more",
     "Am 20.11.26 um 10:00 schrieb Test School:\n> alt",  # Thunderbird de
     "20.11.2026 10:00, Test School пишет:\n> старое",  # Thunderbird ru
@@ -100,6 +101,18 @@ def test_only_what_the_client_adds_above_a_quote_is_no_new_words(own):
 ])
 def test_field_like_lines_above_a_quote_do_not_join_its_quoted_fields(own):
     assert split_reply(f"{own}\n\n{QUOTED_NOTIFICATION}").visible == own
+
+
+@pytest.mark.parametrize("text", [
+    'Здравствуйте!\nВ дневнике учитель написал:\n"Не выполнил домашнее задание"\n'
+    "Но сын болел, справка есть. Прошу исправить оценку.",
+    'Hi,\nOn Monday my son wrote:\n"I don\'t want to go to school"\nCan the psychologist call?',
+    "Добрый день!\nКому: директору школы №5\nОт: Ивановой Марии Петровны\nДата: 23.11.2026\n"
+    "Тема: заявление\n\nПрошу освободить моего сына от физкультуры.",
+    "Что нужно купить на урок технологии:\n-ткань\n-нитки\n-иголки?",
+])
+def test_a_parents_own_lines_that_look_like_a_quote_or_signature_are_kept(text):
+    assert split_reply(text).visible == text
 
 
 def test_a_line_like_a_field_above_an_outlook_block_is_the_reply_not_the_history():
