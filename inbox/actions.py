@@ -180,8 +180,9 @@ class Actions:
         messages = self.store.messages(thread.id)
         last = next((m for m in reversed(messages) if m.direction is Direction.IN), None)
         parts = [f"{who}'s note: {note}"] if note else []
-        if last is not None:
-            parts.append(f"{thread.contact} wrote:\n{last.visible_text or last.text}")
+        if last is not None:  # one flagged review came from someone else (a parent in Cc)
+            writer = last.sender if Flag.REVIEW in last.flags else thread.contact
+            parts.append(f"{writer} wrote:\n{last.visible_text or last.text}")
         with_files = [m for m in messages if m.id == note_id or m is last]
         return "\n\n".join(parts), last.id if last is not None else None, with_files
 

@@ -290,7 +290,10 @@ class Pipeline:
                 # A token alone from a stranger must not leak the thread to them.
                 return Placement(None, f"ticket token [#{keys.ticket}] from an unknown sender",
                                  review=True)
-        if item.channel == "email" and subjects.is_reply(item.subject):
+        # A forward passes on someone else's mail: two parents forwarding the teacher's
+        # letter quote the same text, which proves nothing about either's thread.
+        if (item.channel == "email" and subjects.is_reply(item.subject)
+                and not subjects.is_forward(item.subject)):
             placement = self._by_subject(item, contact)
             if placement is not None:
                 return placement

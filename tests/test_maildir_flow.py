@@ -446,6 +446,21 @@ def test_a_reply_without_headers_that_quotes_a_thread_joins_it_even_from_someone
     assert "review" in shown["messages"][1]["flags"]
 
 
+def test_two_parents_forwarding_the_same_letter_get_a_thread_each(school):
+    letter = ("---------- Forwarded message ---------\nFrom: Классный руководитель"
+              " <teacher@school.example>\nSubject: Родительское собрание\n\n"
+              "Уважаемые родители! Собрание в четверг в 18:00 в кабинете 12.\n"
+              "Просьба не опаздывать, будем обсуждать экскурсию.")
+    school.deliver(mail(subject="Fwd: Родительское собрание", body=letter,
+                        sender="Мария <maria@mail.example>", message_id="f1@mail.example"))
+    school.cli("run", "--once")
+    school.deliver(mail(subject="Fwd: Родительское собрание", sender="Ольга <olga@mail.example>",
+                        message_id="f2@mail.example",
+                        body=f"Я работаю до 19:00, можно прийти позже?\n\n{letter}"))
+    school.cli("run", "--once")
+    assert sorted(t["contact"] for t in _threads(school)) == ["Мария", "Ольга"]
+
+
 def test_quoting_picks_one_of_the_senders_threads_with_the_same_subject(school):
     school.deliver(mail(body="Первый вопрос: как получить справку для бассейна?",
                         message_id="a@mail.example"))
