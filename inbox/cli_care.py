@@ -116,10 +116,10 @@ def restore_command(obj: Context, archive: Path, force: bool) -> None:
     click.echo(f"restored {obj.config.store.path} from {archive} (made {manifest.created_at}):"
                f" {manifest.counts['threads']} threads, {manifest.counts['messages']} messages,"
                f" {manifest.files} attachment files")
-    click.echo(f"What came after {manifest.created_at} is not in it: mail is fetched again from"
-               " the servers when the daemon starts (not mail moved out of a watched folder);"
-               " Telegram messages and the agents' replies, notes and changes since then are"
-               " gone.")
+    click.echo(f"What came after {manifest.created_at} is not in it: IMAP mail is fetched again"
+               " when the daemon starts (not mail moved out of a watched folder, nor a"
+               " Maildir's), agents' answers by mail with it, which go out again; Telegram"
+               " messages and the agents' other replies, notes and changes since then are gone.")
 
 
 @click.command()

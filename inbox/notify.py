@@ -601,7 +601,8 @@ class Notifier:
     def _body(self, thread: Thread, headline: str, text: str,
               attachments: Sequence[Attachment], limit: int, footer: str,
               left_out: int = 0) -> str:
-        """``left_out``: files kept in the store that are too big to come along here."""
+        """``left_out``: files kept in the store that do not fit here (over what the channel
+        carries in one file, or in one notification mail)."""
         contact = self.store.contact(thread.contact_id)
         who = contact.name + (f" ({thread.segment or contact.segment})"
                               if thread.segment or contact.segment else "")
@@ -625,8 +626,8 @@ class Notifier:
                 f"{', a program: not sent along' if a.program else ''})"
                 for a in attachments)]
         if left_out:
-            lines.append(f"{'One file is' if left_out == 1 else f'{left_out} files are'} too"
-                         f" big to come along here: inbox show {thread.id} has"
+            lines.append(f"{'One file' if left_out == 1 else f'{left_out} files'} did not fit in"
+                         f" this message: inbox show {thread.id} has"
                          f" {'it' if left_out == 1 else 'them'}.")
         return "\n".join([*lines, "", "—", footer])
 

@@ -344,6 +344,18 @@ def test_purge_keeps_a_long_closed_thread_answered_since_or_with_a_reply_still_t
     assert filled.cli("purge", "--older-than", "2y").output.startswith("removed 0 threads, ")
 
 
+def test_purge_keeps_a_thread_whose_reply_waits_and_not_one_whose_staff_notice_waits(filled):
+    close_long_ago(filled, 1, 2, 3)
+    store = open_store(filled)
+    for thread, kind in ((2, "reply"), (3, "notification")):  # no message since: only these
+        store.queue_outbound(channel="email", account="support", recipient="x@mail.example",
+                             text="waiting", kind=kind, thread_id=thread,
+                             at=now_utc() + timedelta(days=300))
+    store.close()
+    assert filled.cli("purge", "--older-than", "2y").output.startswith("removed 2 threads, ")
+    assert [t["id"] for t in json.loads(filled.cli("threads", "--json").output)] == [2]
+
+
 def printed_cutoff(output: str) -> datetime:
     return datetime.fromisoformat(output.rsplit("closed before ", 1)[1].rstrip(")\n"))
 

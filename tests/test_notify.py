@@ -308,14 +308,14 @@ def test_a_program_the_customer_sent_is_listed_and_not_passed_on_to_staff(world)
     assert "Attachments: счёт.pdf.exe (268 B, a program: not sent along)" in body(note)
 
 
-def test_a_file_too_big_to_come_along_is_said_to_be_in_inbox_show(world):
+def test_a_file_that_does_not_fit_is_said_to_be_in_inbox_show(world):
     world.make(DESK_TOML)
     video = b"%PDF-1.4 " + b"x" * (8 * 2**20)  # over the ~7 MB a notification mail carries
     world.deliver(mail_with_file("f1@mail.example", "olga@mail.example", "урок.pdf", video))
     world.cli("run", "--once")
     (note,) = sent(world)
     assert [part.get_filename() for part in note.walk() if part.get_filename()] == []
-    assert "Attachments: урок.pdf (8.0 MB)\nOne file is too big to come along here:" \
+    assert "Attachments: урок.pdf (8.0 MB)\nOne file did not fit in this message:" \
            " inbox show 1 has it.\n" in body(note)
 
 

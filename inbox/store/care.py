@@ -129,8 +129,8 @@ class CareStore:
         copy = sqlite3.connect(target)
         try:
             self.conn.backup(copy)  # copies pages as they are, damaged ones too
-            damage = _check(copy, "quick_check")
-            if damage:  # a backup that no restore would take must fail tonight's job
+            damage = _check(copy, "quick_check")  # damaged pages; restore checks more
+            if damage:  # an archive of them would not restore: fail tonight's job
                 raise core.StoreDamaged(damage)
             copy.execute("PRAGMA journal_mode=DELETE")
             version = copy.execute("PRAGMA user_version").fetchone()[0]
@@ -152,12 +152,14 @@ class CareStore:
 
     def closed_threads_before(self, before: datetime) -> list[int]:
         """Threads closed before ``before`` with no message since (an agent may answer a
-        closed thread) and nothing still waiting to be sent: a reply queued today must not
-        go with a thread closed years ago."""
+        closed thread) and no answer of an agent still waiting to be sent: a reply queued
+        today must not go with a thread closed years ago. (A notice to staff waiting for a
+        forum topic that never came must not keep a thread for ever: it goes with it.)"""
         return [row["id"] for row in self._rows(
             "SELECT id FROM threads WHERE status = 'closed' AND closed_at < :before"
             " AND last_message_at < :before AND id NOT IN (SELECT thread_id FROM outbox"
-            "   WHERE state IN ('queued', 'retrying') AND thread_id IS NOT NULL)"
+            "   WHERE kind = 'reply' AND state IN ('queued', 'retrying')"
+            "   AND thread_id IS NOT NULL)"
             " ORDER BY id", {"before": core.iso(before)})]
 
     def delete_threads(self, thread_ids: Sequence[int], *, dry_run: bool = False) -> Removed:
@@ -473,6 +475,8 @@ def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
     (a report may run to a line per row: the first few say enough); [] when all is well."""
     try:
         found = [row[0] for row in conn.execute(f"PRAGMA {pragma}(20)")]
+    except sqlite3.OperationalError:
+        raise  # the disk (a read error), not the database: said as such by the caller
     except sqlite3.DatabaseError as exc:  # too damaged to be checked at all
         return [str(exc)]
     if found == ["ok"]:
