@@ -33,7 +33,7 @@ from inbox.config import Config
 from inbox.config_file import StoreSettings
 from inbox.sections import Section
 from inbox.spans import AGE_UNITS, MIN_AGE_DAYS, parse_span
-from inbox.store import Store, StoreDamaged, iso, now_utc
+from inbox.store import Store, StoreDamaged, StoreError, iso, now_utc
 
 BACKUP_FORMAT = "school-inbox-backup"
 BACKUP_VERSION = 1
@@ -212,11 +212,30 @@ def restore(archive: Path, target: StoreSettings, *, force: bool = False) -> Man
         return _restore(archive, target, force)
 
 
+def _numbers_given(path: Path) -> dict[str, int]:
+    """The highest ids the store a restore replaces has given, so that the restored one gives
+    none of them again (agents' notices name those tickets); {} when there is none to read
+    (a new server, a damaged file): nothing more is known then."""
+    if not path.is_file():
+        return {}
+    try:
+        current = Store(path)
+    except (StoreError, sqlite3.DatabaseError):
+        return {}
+    try:
+        return current.high_water()
+    except sqlite3.DatabaseError:
+        return {}
+    finally:
+        current.close()
+
+
 def _restore(archive: Path, target: StoreSettings, force: bool) -> Manifest:
     _refuse_non_empty(target, force)
     stage = f"{_RESTORE_STAGE}{os.getpid()}-"
     for folder in {_parent(target.path), _parent(target.attachments)}:
         _sweep(folder, _RESTORE_STAGE)
+    given = _numbers_given(target.path)
     db_stage = Path(tempfile.mkdtemp(prefix=stage, dir=_parent(target.path)))
     files_stage = Path(tempfile.mkdtemp(prefix=stage, dir=_parent(target.attachments)))
     try:
@@ -225,6 +244,7 @@ def _restore(archive: Path, target: StoreSettings, force: bool) -> Manifest:
             staged = Store(db_stage / "inbox.db", files_stage / "attachments")  # migrates
             try:
                 staged.index_missing()  # a backup made while an old daemon filed unindexed mail
+                staged.retire_up_to(given)
                 problems = staged.integrity_problems()
             finally:
                 staged.close()

@@ -209,6 +209,22 @@ def test_what_a_killed_backup_or_restore_left_is_removed_by_the_next_one(filled,
                                        not_ours)] == [False, False, True, True, True]
 
 
+def test_a_restored_backup_gives_no_number_the_replaced_store_had_given(filled, tmp_path):
+    archive = tmp_path / "b.tar.gz"
+    filled.cli("backup", str(archive))
+    filled.deliver(mail(sender="Dana <dana@mail.example>", message_id="d1@mail.example"))
+    filled.cli("run", "--once")
+    dana = json.loads(filled.cli("show", "4", "--json").output)["contact_id"]
+    gc.collect()  # the in-process commands' connections close, as the processes' would
+    filled.cli("restore", str(archive), "--force")
+    filled.deliver(mail(sender="Emil <emil@mail.example>", message_id="e1@mail.example"))
+    filled.cli("run", "--once")
+    (emil,) = [t for t in json.loads(filled.cli("threads", "--json").output)
+               if t["contact"] == "Emil"]
+    assert emil["id"] == 5  # #4 was Dana's: her agent's notice names it
+    assert json.loads(filled.cli("show", "5", "--json").output)["contact_id"] > dana
+
+
 def test_a_restored_store_is_readable_by_its_owner_only_whatever_the_umask(filled, tmp_path):
     archive = tmp_path / "b.tar.gz"
     filled.cli("backup", str(archive))

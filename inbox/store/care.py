@@ -142,6 +142,25 @@ class CareStore:
             copy.close()
         return Snapshot(target, version, counts, hashes)
 
+    def high_water(self) -> dict[str, int]:
+        """The highest id each never-reused table has given (held or deleted since)."""
+        marks = {}
+        for table in sorted(core.NEVER_REUSED):
+            row = self._one(f"SELECT max(ifnull((SELECT max(id) FROM {table}), 0),"
+                            f" ifnull((SELECT high FROM retired_ids WHERE name = ?), 0)) AS high",
+                            [table])
+            marks[table] = row["high"] if row else 0
+        return marks
+
+    def retire_up_to(self, marks: dict[str, int]) -> None:
+        """Give no id up to ``marks`` again: a restored backup must not hand out the numbers
+        the store it replaces gave after the backup was made (its notices are out there)."""
+        with self._writes():
+            for table, high in marks.items():
+                self.db.execute(
+                    "INSERT INTO retired_ids(name, high) VALUES (?, ?) ON CONFLICT(name)"
+                    " DO UPDATE SET high = max(high, excluded.high)", [table, high])
+
     def is_empty(self) -> bool:
         """No contacts, threads or messages: nothing a restore could overwrite."""
         row = self._one("SELECT (SELECT count(*) FROM contacts) + (SELECT count(*) FROM threads)"

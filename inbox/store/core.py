@@ -944,7 +944,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         """
         columns = ", ".join(row)
         marks = ", ".join("?" * len(row))
-        if table in _NEVER_REUSED:  # numbered above any id it ever had (migration 15)
+        if table in NEVER_REUSED:  # numbered above any id it ever had (migration 15)
             columns, marks = f"id, {columns}", f"{_NEXT_ID.format(table=table)}, {marks}"
         return self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
                                list(row.values())).lastrowid
@@ -1013,7 +1013,7 @@ class AccountState:
 # Tables whose ids people see and quote (tickets, contacts, messages, outbox entries):
 # Store._insert gives a new row an id above both the largest in the table and the largest
 # it ever deleted.
-_NEVER_REUSED = frozenset({"threads", "contacts", "messages", "outbox"})
+NEVER_REUSED = frozenset({"threads", "contacts", "messages", "outbox"})
 _NEXT_ID = ("max(ifnull((SELECT max(id) FROM {table}), 0),"  # max(id) alone: an index seek
             " ifnull((SELECT high FROM retired_ids WHERE name = '{table}'), 0)) + 1")
 _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(?P<table>\w+)\s+ADD\s+COLUMN\s+(?P<column>\w+)",
