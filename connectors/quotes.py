@@ -75,6 +75,9 @@ _MOBILE_SIGNATURE = re.compile(
     re.IGNORECASE,
 )
 _TAIL_LINES = 3  # a mobile or "-Name" signature is only the last few lines of a reply
+# What a client's own footer names ("Отправлено с опозданием…" alone is a person's reply)
+_DEVICE = re.compile(r"iphone|ipad|android|samsung|galaxy|outlook|yandex|яндекс|mail\.ru|почт|"
+                     r"gmail|yahoo|aol|huawei|xiaomi|mobile|мобильн|устройств|device", re.I)
 
 
 class Reply(NamedTuple):
@@ -105,8 +108,8 @@ def _nothing_of_their_own(reply: str) -> bool:
     signature ("-- " first), "Sent from my iPhone", an "Original Message" line."""
     lines = [line.strip() for line in reply.split("\n") if line.strip()]
     return bool(_SIG_DELIMITER.match(lines[0])) or all(
-        _MOBILE_SIGNATURE.match(line) or _SEPARATOR.match(line) or _RULE.match(line)
-        for line in lines)
+        (_MOBILE_SIGNATURE.match(line) and _DEVICE.search(line)) or _SEPARATOR.match(line)
+        or _RULE.match(line) for line in lines)
 
 
 def strip_quotes(text: str) -> tuple[str, str]:

@@ -94,6 +94,11 @@ def test_only_what_the_client_adds_above_a_quote_is_no_new_words(own):
     assert not split_reply(f"Спасибо!\n{own}\n\n{QUOTED_NOTIFICATION}").quoted_only
 
 
+def test_a_one_line_answer_like_a_client_footer_is_an_answer():
+    for own in ("Отправлено с опозданием из-за праздников", "Sent with the invoice attached"):
+        assert not split_reply(f"{own}\n\n{QUOTED_NOTIFICATION}").quoted_only
+
+
 @pytest.mark.parametrize("own", [
     "Проверьте почту.\nОтправлено: вчера в 15:00\nСсылка действует 3 дня.",
     "Расписание:\nDate: 28.11, 18:00\nTo: родителям 5А\nКабинет 12.",
