@@ -147,6 +147,8 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     elif _untagged(address) in own:  # support+t12.token@ is support@'s
         flags.add(Flag.OWN_ADDRESS)
     meta = {"auto": auto, "importance": _importance(msg), "content": _content_hash(raw, msg)}
+    if body.signature_pictures:  # no file its sender meant to send (connectors.signatures)
+        meta["signature-pictures"] = " ".join(sorted(body.signature_pictures))
     if msg.get("Authentication-Results") is not None:
         meta["authentication-results"] = _unfold(_get(msg, "Authentication-Results"))
     if auto == "bounce" or msg.get_content_type() == "multipart/report":
@@ -542,6 +544,7 @@ class _Body:
         self.html_parts: list[str] = []
         self.attachments: list[Attachment] = []
         self.enclosed: list[Message] = []  # attached messages, for a forward with no text
+        self.signature_pictures: frozenset[str] = frozenset()  # Content-IDs a signature shows
         self.flags: set[str] = set()
 
     def collect(self, msg: Message) -> None:
@@ -659,7 +662,8 @@ class _Body:
         reply = quotes.split_reply(text)
         visible = reply.visible
         if self.html_parts and not reply.quoted_only:  # Outlook marks its signature there
-            own = signatures.cut(visible, signatures.first_line("\n".join(self.html_parts)))
+            first, self.signature_pictures = signatures.marked("\n".join(self.html_parts))
+            own = signatures.cut(visible, first)
             if own is None and reply.rest:  # Send pressed: the signature above the quote
                 self.flags.add(Flag.QUOTED_ONLY)
                 return text, text.strip()

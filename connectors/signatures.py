@@ -18,16 +18,17 @@ _MAX_HTML_CHARS = 256_000  # as connectors.mime reads: a signature sits near the
 _LINE_ENDS = frozenset({"p", "div", "br", "li", "tr", "table"})
 
 
-def first_line(html: str) -> str:
-    """The first line of text of the signature the HTML marks; "" when it marks none."""
+def marked(html: str) -> tuple[str, frozenset[str]]:
+    """The first line of text of the signature the HTML marks ("" when it marks none), and
+    the Content-IDs of the pictures in it (a crest, a banner: no file the sender meant)."""
     html = html[:_MAX_HTML_CHARS]
     lowered = html.lower()
     if "signature" not in lowered and "_mailautosig" not in lowered:
-        return ""  # most mail: no second pass over the HTML
+        return "", frozenset()  # most mail: no second pass over the HTML
     finder = _Finder()
     finder.feed(html)
     finder.close()
-    return _words(finder.line) if finder.done else ""
+    return _words(finder.line), frozenset(finder.pictures)
 
 
 def cut(text: str, signature: str) -> str | None:
@@ -49,41 +50,45 @@ def _words(text: str) -> str:
 
 
 class _Finder(HTMLParser):
-    """Collects the marked element's first line of text: up to the first line break after
-    some text (a paragraph's or a division's end, a <br>), and never beyond the element's
-    own end (an empty signature placeholder marks nothing)."""
+    """Reads the marked element: its first line of text (up to the first line break after
+    some text: a paragraph's or a division's end, a <br>) and its pictures, never beyond
+    the element's own end (an empty signature placeholder marks nothing)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.marked = ""  # the marked element's tag while inside it
         self.depth = 0  # of that tag, nested inside the marked element
-        self.done = False
+        self.finished = False  # the element has ended
+        self.line_done = False
         self.line = ""
+        self.pictures: list[str] = []  # cid: sources of its <img>s
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.done:
+        if self.finished:
             return
+        values = {name: (value or "") for name, value in attrs}
         if self.marked:
             self.depth += tag == self.marked
             self._line_break(tag)
+            source = values.get("src", "")
+            if tag == "img" and source.lower().startswith("cid:") and source[4:].strip("<>"):
+                self.pictures.append(source[4:].strip("<>"))
             return
-        values = {name: (value or "").lower() for name, value in attrs}
-        if values.get("id") in _IDS or values.get("name") in _BOOKMARKS:
+        if values.get("id", "").lower() in _IDS or values.get("name", "").lower() in _BOOKMARKS:
             self.marked, self.depth = tag, 1
 
     def handle_endtag(self, tag: str) -> None:
-        if self.done or not self.marked:
+        if self.finished or not self.marked:
             return
         self._line_break(tag)
         if tag == self.marked:
             self.depth -= 1
-            if self.depth == 0:  # the element ends: what it held is all there is
-                self.done = True
+            self.finished = self.depth == 0  # what it held is all there is
 
     def handle_data(self, data: str) -> None:
-        if self.marked and not self.done:
+        if self.marked and not self.line_done and not self.finished:
             self.line += data
 
     def _line_break(self, tag: str) -> None:
         if tag in _LINE_ENDS and self.line.strip():
-            self.done = True
+            self.line_done = True

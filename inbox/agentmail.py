@@ -135,9 +135,11 @@ class AgentMail:
         return None, 0, "the reply token does not belong to this agent and ticket"
 
     def _act(self, item: Inbound, agent: Agent, ticket: int) -> None:
-        # Not a signature's logo; a photo pasted into the reply, or a PDF Apple Mail marks
-        # inline, is what the agent sends.
-        files = [a for a in item.attachments if not a.decoration]
+        # Not a signature's logo or banner; a photo pasted into the reply, or a PDF Apple Mail
+        # marks inline, is what the agent sends.
+        pictures = set(item.meta.get("signature-pictures", "").split())
+        files = [a for a in item.attachments
+                 if not a.decoration and a.content_id not in pictures]
         # Send pressed on the quoted notification: its routing details and help text are
         # for agents, never for the customer. Nothing of the agent's own is no reply.
         text = "" if Flag.QUOTED_ONLY in item.flags else without_notification(item.visible)

@@ -230,6 +230,36 @@ def test_a_notification_pasted_below_the_answer_without_quote_marks_is_not_sent(
     assert body(answer).strip() == "Оплата до пятницы."
 
 
+def test_the_banner_of_an_outlook_signature_stays_behind_and_a_pasted_photo_goes(desk):
+    import base64
+
+    photo, banner = (b"\xff\xd8\xff\xe0" + bytes([n]) * 40_000 for n in (1, 2))  # both > 20 KB
+    html = ("<html><body><div>Вот фото расписания:</div><img src=\"cid:photo1\">"
+            "<div id=\"Signature\"><div>Boris Petrov</div><img src=\"cid:image001.jpg@01DA\">"
+            "</div><div id=\"divRplyFwdMsg\"><b>From:</b> Test School<br><b>Sent:</b> Monday,"
+            " November 23, 2026 4:56 PM<br><b>To:</b> Boris<br><b>Subject:</b> [#1] Оплата</div>"
+            "</body></html>")
+    parts = "".join(
+        f"--b\r\nContent-Type: image/jpeg\r\nContent-ID: <{cid}>\r\n"
+        f"Content-Disposition: inline; filename=\"{name}\"\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.b64encode(data).decode()}\r\n"
+        for cid, name, data in (("photo1", "schedule.jpg", photo),
+                                ("image001.jpg@01DA", "image001.jpg", banner)))
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.deliver((
+        "From: Boris <boris@staff.example>\r\n"
+        f"To: {reply_address(desk, 1, 'boris')}\r\nSubject: RE: [#1] Оплата\r\n"
+        "Message-ID: <r3@staff.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/related; boundary="b"\r\n\r\n'
+        f"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n{parts}--b--\r\n"
+    ).encode())
+    desk.cli("run", "--once")
+    (answer,) = to_customer(desk)
+    assert body(answer).strip() == "Вот фото расписания:"
+    assert [p.get_filename() for p in answer.walk() if p.get_filename()] == ["schedule.jpg"]
+
+
 def test_an_agents_client_that_sets_reply_to_is_still_the_agent(desk):
     desk.deliver(mail())
     desk.cli("run", "--once")
