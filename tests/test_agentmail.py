@@ -192,26 +192,33 @@ def test_agent_attachments_go_to_the_customer(desk):
     assert files == [("invoice.pdf", b"%PDF-1.4\n")]
 
 
-def test_files_apple_mail_marks_inline_go_to_the_customer_but_not_a_signatures_logo(desk):
+def agent_mail_inline(school, subtype: str, body_part: str,
+                      files: list[tuple[str, str, bytes, str]]) -> bytes:
+    """Boris's answer as a client writes it with files shown inline: (type, name, bytes,
+    Content-ID) each, after the body part (``Content-Type: …`` line, blank line, text)."""
     import base64
 
+    parts = "".join(
+        f"--b\r\nContent-Type: {kind}\r\n" + (f"Content-ID: <{cid}>\r\n" if cid else "")
+        + f"Content-Disposition: inline; filename=\"{name}\"\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.b64encode(data).decode()}\r\n"
+        for kind, name, data, cid in files)
+    return ("From: Boris <boris@staff.example>\r\n"
+            f"To: {reply_address(school, 1, 'boris')}\r\nSubject: Re: [#1] Оплата\r\n"
+            "Message-ID: <r2@staff.example>\r\nMIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/{subtype}; boundary="b"\r\n\r\n'
+            f"--b\r\n{body_part}\r\n{parts}--b--\r\n").encode()
+
+
+def test_files_apple_mail_marks_inline_go_to_the_customer_but_not_a_signatures_logo(desk):
     photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 120  # a 30 KB photo
     logo = b"\x89PNG\r\n\x1a\n" + b"\0" * 900
-    parts = [("application/pdf", "invoice.pdf", b"%PDF-1.4\n"), ("image/jpeg", "IMG_1.jpeg", photo),
-             ("image/png", "logo.png", logo)]
-    inline = "".join(
-        f"--b\r\nContent-Type: {kind}\r\nContent-Disposition: inline; filename=\"{name}\"\r\n"
-        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.b64encode(data).decode()}\r\n"
-        for kind, name, data in parts)
     desk.deliver(mail())
     desk.cli("run", "--once")
-    desk.deliver((
-        "From: Boris <boris@staff.example>\r\n"
-        f"To: {reply_address(desk, 1, 'boris')}\r\nSubject: Re: [#1] Оплата\r\n"
-        "Message-ID: <r2@staff.example>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nСчёт и фото квитанции.\r\n"
-        f"{inline}--b--\r\n").encode())
+    desk.deliver(agent_mail_inline(
+        desk, "mixed", "Content-Type: text/plain; charset=utf-8\r\n\r\nСчёт и фото квитанции.",
+        [("application/pdf", "invoice.pdf", b"%PDF-1.4\n", ""),
+         ("image/jpeg", "IMG_1.jpeg", photo, ""), ("image/png", "logo.png", logo, "")]))
     desk.cli("run", "--once")
     (answer,) = to_customer(desk)
     files = [(p.get_filename(), p.get_payload(decode=True)) for p in answer.walk()
@@ -231,29 +238,18 @@ def test_a_notification_pasted_below_the_answer_without_quote_marks_is_not_sent(
 
 
 def test_the_banner_of_an_outlook_signature_stays_behind_and_a_pasted_photo_goes(desk):
-    import base64
-
     photo, banner = (b"\xff\xd8\xff\xe0" + bytes([n]) * 40_000 for n in (1, 2))  # both > 20 KB
     html = ("<html><body><div>Вот фото расписания:</div><img src=\"cid:photo1\">"
             "<div id=\"Signature\"><div>Boris Petrov</div><img src=\"cid:image001.jpg@01DA\">"
             "</div><div id=\"divRplyFwdMsg\"><b>From:</b> Test School<br><b>Sent:</b> Monday,"
             " November 23, 2026 4:56 PM<br><b>To:</b> Boris<br><b>Subject:</b> [#1] Оплата</div>"
             "</body></html>")
-    parts = "".join(
-        f"--b\r\nContent-Type: image/jpeg\r\nContent-ID: <{cid}>\r\n"
-        f"Content-Disposition: inline; filename=\"{name}\"\r\n"
-        f"Content-Transfer-Encoding: base64\r\n\r\n{base64.b64encode(data).decode()}\r\n"
-        for cid, name, data in (("photo1", "schedule.jpg", photo),
-                                ("image001.jpg@01DA", "image001.jpg", banner)))
     desk.deliver(mail())
     desk.cli("run", "--once")
-    desk.deliver((
-        "From: Boris <boris@staff.example>\r\n"
-        f"To: {reply_address(desk, 1, 'boris')}\r\nSubject: RE: [#1] Оплата\r\n"
-        "Message-ID: <r3@staff.example>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/related; boundary="b"\r\n\r\n'
-        f"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n{parts}--b--\r\n"
-    ).encode())
+    desk.deliver(agent_mail_inline(
+        desk, "related", f"Content-Type: text/html; charset=utf-8\r\n\r\n{html}",
+        [("image/jpeg", "schedule.jpg", photo, "photo1"),
+         ("image/jpeg", "image001.jpg", banner, "image001.jpg@01DA")]))
     desk.cli("run", "--once")
     (answer,) = to_customer(desk)
     assert body(answer).strip() == "Вот фото расписания:"
