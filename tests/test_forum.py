@@ -205,6 +205,18 @@ def test_a_linked_member_answers_and_commands_without_a_number_act_on_the_topics
         "#1 taken.", "#1 closed (reply queued)."]
 
 
+def test_a_colleague_answering_in_the_topic_is_not_echoed_back_into_it(forum):
+    linked = json.loads(forum.cli("agents", "link", "aigerim", "--json").output)
+    forum.bot.user_message(888, linked["command"], user=AIGERIM)
+    customer_writes(forum, 501, "Марат", "Не могу войти")
+    topic = topic_of(forum, 1)
+    member_writes(forum, topic, "Сбросили пароль.")  # Boris answers first: his thread now
+    assert show(forum, 1)["agent"] == "boris"
+    member_writes(forum, topic, "И проверьте почту.", user=AIGERIM)
+    assert [m.text for m in in_topic(forum, topic)][-1] == "Queued for Марат (#1)."
+    assert not [m for m in forum.bot.sent if "answered your thread" in m.text]
+
+
 def test_a_second_customer_thread_gets_its_own_topic(forum):
     customer_writes(forum, 501, "Марат", "Не могу войти")
     customer_writes(forum, 502, "Дана", "Где расписание?")
