@@ -75,9 +75,11 @@ _MOBILE_SIGNATURE = re.compile(
     re.IGNORECASE,
 )
 _TAIL_LINES = 3  # a mobile or "-Name" signature is only the last few lines of a reply
-# What a client's own footer names ("Отправлено с опозданием…" alone is a person's reply)
+# Footers that open like a person's sentence: only a named device or app makes them one
+_AMBIGUOUS_FOOTER = re.compile(r"^\s*(?:отправлено|надіслано|sent\s+with)\b", re.I)
 _DEVICE = re.compile(r"iphone|ipad|android|samsung|galaxy|outlook|yandex|яндекс|mail\.ru|почт|"
-                     r"gmail|yahoo|aol|huawei|xiaomi|mobile|мобильн|устройств|device", re.I)
+                     r"gmail|yahoo|aol|huawei|xiaomi|proton|spark|tuta|blackberry|windows|mobile|мобильн|"
+                     r"устройств|device", re.I)
 
 
 class Reply(NamedTuple):
@@ -108,8 +110,14 @@ def _nothing_of_their_own(reply: str) -> bool:
     signature ("-- " first), "Sent from my iPhone", an "Original Message" line."""
     lines = [line.strip() for line in reply.split("\n") if line.strip()]
     return bool(_SIG_DELIMITER.match(lines[0])) or all(
-        (_MOBILE_SIGNATURE.match(line) and _DEVICE.search(line)) or _SEPARATOR.match(line)
-        or _RULE.match(line) for line in lines)
+        _client_footer(line) or _SEPARATOR.match(line) or _RULE.match(line) for line in lines)
+
+
+def _client_footer(line: str) -> bool:
+    """ "Sent from my Pixel 7", "Отправлено с iPhone"; not "Отправлено с опозданием…", a
+    person's answer, which only a named device or app tells apart."""
+    return bool(_MOBILE_SIGNATURE.match(line)) and (
+        not _AMBIGUOUS_FOOTER.match(line) or bool(_DEVICE.search(line)))
 
 
 def strip_quotes(text: str) -> tuple[str, str]:

@@ -88,7 +88,9 @@ QUOTED_NOTIFICATION = ("On Mon, 23 Nov 2026 at 10:00, School <support@school.exa
 
 @pytest.mark.parametrize("own", ["-- \nOlga Ivanova\nSunny School office",
                                  "--\nС уважением,\nОльга", "Sent from my iPhone",
-                                 "Отправлено с iPhone", "-----Original Message-----"])
+                                 "Отправлено с iPhone", "-----Original Message-----",
+                                 "Sent from my Pixel 7", "Sent from Mail for Windows",
+                                 "Sent with Proton Mail secure email."])
 def test_only_what_the_client_adds_above_a_quote_is_no_new_words(own):
     assert split_reply(f"{own}\n\n{QUOTED_NOTIFICATION}").quoted_only
     assert not split_reply(f"Спасибо!\n{own}\n\n{QUOTED_NOTIFICATION}").quoted_only

@@ -496,3 +496,15 @@ def test_ids_of_deleted_threads_contacts_and_messages_are_never_given_again(stor
                                 text="answer", kind="reply", thread_id=newer) == gone_entry + 1
     store.delete_threads([kept])  # an older id lost changes nothing
     assert _thread(store, Identity("email", "emil@example.org")) == newer + 1
+
+
+def test_a_store_a_build_left_at_version_15_learns_which_tickets_take_the_first_form(tmp_path):
+    old = Store(tmp_path / "inbox.db")
+    for identity in (ANNA, Identity("email", "boris@example.org")):
+        _thread(old, identity)
+    old.conn.execute("DELETE FROM sync_state WHERE key = 'reply-tokens:first-form-up-to'")
+    old.conn.execute("PRAGMA user_version = 15")  # what the builds before 16 left
+    old.close()
+    store = Store(tmp_path / "inbox.db")
+    assert store.first_form_tickets() == 2  # their notices were all of the first form
+    store.close()

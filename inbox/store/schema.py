@@ -291,9 +291,7 @@ MIGRATIONS: tuple[str, ...] = (
     # address names the ticket) reached that other family. The highest id each table ever
     # lost is kept here; Store._insert numbers new threads, contacts, messages and outbox
     # entries ("reply to #3 queued (outbox 6)") above it. What an older build deleted is
-    # not known, and it may have numbered a thread twice already: reply addresses now sign
-    # the thread's opening time too (notify.Desk.token), and the first form, without it, is
-    # taken only for the threads numbered up to this migration.
+    # not known, and it may have numbered a thread twice already: see 16.
     """
     CREATE TABLE retired_ids (
         name TEXT PRIMARY KEY,
@@ -319,6 +317,12 @@ MIGRATIONS: tuple[str, ...] = (
     BEGIN
         INSERT OR REPLACE INTO retired_ids(name, high) VALUES ('outbox', old.id);
     END;
+    """,
+    # 16: reply addresses sign the thread's opening time too (notify.Desk.token): a number
+    # an older build gave twice must not take an answer to the deleted thread's notices.
+    # The first form, without it, is still taken for the threads numbered up to here, whose
+    # agents hold notices in it. (Not in 15: development builds had run 15 already.)
+    """
     INSERT OR IGNORE INTO sync_state(account, key, value, updated_at)
         SELECT '', 'reply-tokens:first-form-up-to', CAST(ifnull(max(id), 0) AS TEXT),
                strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
