@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 
 _IDS = frozenset({"signature"})  # not "x_signature": that is a quoted mail's, in the history
 _BOOKMARKS = frozenset({"_mailautosig"})
+_BOOKMARK_STYLE = "mso-bookmark:_mailautosig"
 _MAX_HTML_CHARS = 256_000  # as connectors.mime reads: a signature sits near the top
 _LINE_ENDS = frozenset({"p", "div", "br", "li", "tr", "table"})
 
@@ -50,15 +51,22 @@ def _words(text: str) -> str:
 
 
 class _Finder(HTMLParser):
-    """Reads the marked element: its first line of text (up to the first line break after
-    some text: a paragraph's or a division's end, a <br>) and its pictures, never beyond
-    the element's own end (an empty signature placeholder marks nothing)."""
+    """Reads the marked signature: its first line of text (up to the first line break after
+    some text: a paragraph's or a division's end, a <br>) and its pictures.
+
+    ``div#Signature`` is a container: nothing beyond its end is read (an empty placeholder
+    marks nothing). Word's ``_MailAutoSig`` bookmark is an anchor that often holds only the
+    crest, or nothing: the first line is the first text from it on, and the signature goes
+    on in spans styled ``mso-bookmark:_MailAutoSig``, whose pictures are its own too.
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.marked = ""  # the marked element's tag while inside it
         self.depth = 0  # of that tag, nested inside the marked element
-        self.finished = False  # the element has ended
+        self.bookmark = False  # Word's: read on after the anchor ends
+        self.spans: list[bool] = []  # open <span>s: whether each continues the bookmark
+        self.finished = False  # the container has ended
         self.line_done = False
         self.line = ""
         self.pictures: list[str] = []  # cid: sources of its <img>s
@@ -67,26 +75,36 @@ class _Finder(HTMLParser):
         if self.finished:
             return
         values = {name: (value or "") for name, value in attrs}
-        if self.marked:
+        if tag == "span":
+            self.spans.append(_BOOKMARK_STYLE in values.get("style", "").lower().replace(" ", ""))
+        if self.marked or self.bookmark:
             self.depth += tag == self.marked
             self._line_break(tag)
             source = values.get("src", "")
-            if tag == "img" and source.lower().startswith("cid:") and source[4:].strip("<>"):
+            inside = self.marked or any(self.spans)
+            if inside and tag == "img" and source.lower().startswith("cid:") and (
+                    source[4:].strip("<>")):
                 self.pictures.append(source[4:].strip("<>"))
             return
-        if values.get("id", "").lower() in _IDS or values.get("name", "").lower() in _BOOKMARKS:
+        if values.get("id", "").lower() in _IDS:
             self.marked, self.depth = tag, 1
+        elif values.get("name", "").lower() in _BOOKMARKS:
+            self.marked, self.depth, self.bookmark = tag, 1, True
 
     def handle_endtag(self, tag: str) -> None:
-        if self.finished or not self.marked:
+        if tag == "span" and self.spans:
+            self.spans.pop()
+        if self.finished or not (self.marked or self.bookmark):
             return
         self._line_break(tag)
         if tag == self.marked:
             self.depth -= 1
-            self.finished = self.depth == 0  # what it held is all there is
+            if self.depth == 0:
+                self.marked = ""
+                self.finished = not self.bookmark  # a container holds all there is
 
     def handle_data(self, data: str) -> None:
-        if self.marked and not self.line_done and not self.finished:
+        if (self.marked or self.bookmark) and not self.line_done and not self.finished:
             self.line += data
 
     def _line_break(self, tag: str) -> None:

@@ -293,6 +293,20 @@ def outlook(html: str, plain: str = "") -> bytes:
                    + b"\r\n--XYZ--\r\n")
 
 
+@pytest.mark.parametrize("signature", [
+    # Word's bookmark around the crest only, or empty: the signature is the text from it on
+    "<p class=MsoNormal><a name=\"_MailAutoSig\"><img src=\"cid:image001.gif@01CB\"></a><br>"
+    "<b>Ольга Иванова</b><br>olga@staff.example</p>",
+    "<p class=MsoNormal><a name=\"_MailAutoSig\"></a><b><span>&nbsp;</span></b></p>"
+    "<p class=MsoNormal><span style='mso-bookmark:_MailAutoSig'>Ольга Иванова<br>"
+    "olga@staff.example<img src=\"cid:banner@01CB\"></span></p>",
+])
+def test_a_signature_words_bookmark_starts_is_cut_and_its_pictures_known(signature):
+    parsed = parse(outlook(f"<div>Собрание в четверг.</div>{signature}{OUTLOOK_QUOTE}"))
+    assert parsed.visible == "Собрание в четверг."
+    assert parsed.meta["signature-pictures"] in ("image001.gif@01CB", "banner@01CB")
+
+
 @pytest.mark.parametrize("signature", [OWA_SIGNATURE, WORD_SIGNATURE])
 def test_the_signature_outlook_marks_in_its_html_is_not_the_reply(signature):
     html = f"<div>Собрание в четверг.</div>{signature}{OUTLOOK_QUOTE}"
