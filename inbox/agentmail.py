@@ -132,6 +132,10 @@ class AgentMail:
             for agent in agents:
                 if self._signed_for(ticket, token, agent.id):
                     return agent, ticket, ""
+        if not any(self._exists(ticket) for ticket, _ in tokens):
+            numbers = ", ".join(f"#{ticket}" for ticket, _ in tokens)
+            return None, 0, (f"{numbers} is no longer in the store (forgotten, purged, or"
+                             " gone with a restore from an older backup)")
         return None, 0, "the reply token does not belong to this agent and ticket"
 
     def _act(self, item: Inbound, agent: Agent, ticket: int) -> None:

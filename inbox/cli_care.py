@@ -118,8 +118,10 @@ def restore_command(obj: Context, archive: Path, force: bool) -> None:
                f" {manifest.files} attachment files")
     click.echo(f"What came after {manifest.created_at} is not in it: IMAP mail is fetched again"
                " when the daemon starts (not mail moved out of a watched folder, nor a"
-               " Maildir's), agents' answers by mail with it, which go out again; Telegram"
-               " messages and the agents' other replies, notes and changes since then are gone.")
+               " Maildir's), and agents' answers by mail with it: those to threads the backup"
+               " has go out again, those to newer threads are refused (such threads come back"
+               " under new numbers); Telegram messages and the agents' other replies, notes"
+               " and changes since then are gone.")
 
 
 @click.command()
