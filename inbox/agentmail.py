@@ -98,23 +98,26 @@ class AgentMail:
         a stranger cannot add text to any thread by writing its number; else 0."""
         secret = self.desk.settings.secret
         for ticket, token in tokens:
-            if agents or (secret is not None and any(
-                    self._signed_for(ticket, token, agent_id) for agent_id in self.config.agents)):
+            if agents or (secret is not None and self._signed_for(ticket, token,
+                                                                  list(self.config.agents))):
                 return ticket
         return 0
 
-    def _signed_for(self, ticket: int, token: str, agent_id: str) -> bool:
-        """Whether ``token`` is the desk's for this agent and this thread: made with the
-        thread's opening time, or in the first form for a thread numbered before migration
-        15 (the older notifications of an upgraded store; a number given again since then
-        never takes one)."""
+    def _signed_for(self, ticket: int, token: str, agent_ids: list[str]) -> str:
+        """The agent (of ``agent_ids``) whose reply address for this thread ``token`` is: made
+        with the thread's opening time, or in the first form for a thread numbered before
+        migration 16 (the older notifications of an upgraded store; a number given again
+        since then never takes one); "" for none."""
         try:
             opened = iso(self.store.thread(ticket).created_at)
         except NotFound:
-            return False
-        return hmac.compare_digest(token, self.desk.token(ticket, agent_id, opened)) or (
-            ticket <= self.store.first_form_tickets()
-            and hmac.compare_digest(token, self.desk.token(ticket, agent_id)))
+            return ""
+        first_form = ticket <= self.store.first_form_tickets()
+        return next((agent_id for agent_id in agent_ids
+                     if hmac.compare_digest(token, self.desk.token(ticket, agent_id, opened))
+                     or (first_form
+                         and hmac.compare_digest(token, self.desk.token(ticket, agent_id)))),
+                    "")
 
     def _authenticate(self, item: Inbound, tokens: list[tuple[int, str]],
                       agents: list[Agent]) -> tuple[Agent | None, int, str]:
@@ -129,9 +132,9 @@ class AgentMail:
         if checks:
             return None, 0, f"the receiving server says {checks.group(0)}"
         for ticket, token in tokens:
-            for agent in agents:
-                if self._signed_for(ticket, token, agent.id):
-                    return agent, ticket, ""
+            signed = self._signed_for(ticket, token, [agent.id for agent in agents])
+            if signed:
+                return next(agent for agent in agents if agent.id == signed), ticket, ""
         if not any(self._exists(ticket) for ticket, _ in tokens):
             numbers = ", ".join(f"#{ticket}" for ticket, _ in tokens)
             return None, 0, (f"{numbers} is no longer in the store (forgotten, purged, or"

@@ -165,7 +165,7 @@ class Desk:
         agent for this thread. ``opened``, the thread's ``created_at``, tells it apart from a
         thread that had its number before: a store from before migration 15 may have given a
         deleted thread's number again. Without it, the first form, which only threads
-        numbered before that migration accept (their agents' older notifications)."""
+        numbered before migration 16 accept (their agents' older notifications)."""
         if self.settings.secret is None:
             raise LookupError("[desk] has no secret_file: agents cannot answer by email")
         key = self.settings.secret.reveal().encode()

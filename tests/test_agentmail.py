@@ -506,6 +506,16 @@ def test_an_agents_out_of_office_reply_to_a_notice_never_reaches_the_parent(desk
     assert len(notifications(desk, "boris@staff.example")) == 1  # no notice to answer it
 
 
+def test_the_threads_agent_is_told_when_the_admin_gives_it_to_someone_else(desk):
+    desk.deliver(mail())
+    desk.cli("run", "--once")
+    desk.cli("assign", "1", "aigerim")
+    desk.cli("run", "--once")
+    told = notifications(desk, "boris@staff.example")[-1]
+    assert body(told).startswith(
+        "[#1] The admin (inbox command line) gave this thread to aigerim\n")
+
+
 def test_the_threads_agent_is_told_when_a_colleague_takes_it(desk):
     desk.deliver(mail())
     desk.cli("run", "--once")

@@ -883,7 +883,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     def first_form_tickets(self) -> int:
         """The highest thread number whose agents' reply addresses may be of the first form
-        (signed without the thread's opening time): those numbered before migration 15."""
+        (signed without the thread's opening time): those numbered before migration 16."""
         return int(self.get_sync("", "reply-tokens:first-form-up-to") or 0)
 
     def set_sync(self, account: str, key: str, value: str) -> None:
