@@ -82,6 +82,8 @@ def status(obj: Context, failing_for: timedelta, stale_after: timedelta,
 def backup_command(obj: Context, path: Path) -> None:
     """Back up the store and its attachments into one .tar.gz (safe while the daemon runs).
 
+    A store with a damaged page makes no archive (exit 1): the last good ones stay.
+
     \b
     Example:
       inbox backup /var/backups/school-inbox/$(date +%F).tar.gz
@@ -134,8 +136,9 @@ def restore_command(obj: Context, archive: Path, force: bool) -> None:
 def purge(obj: Context, older_than: datetime | None, dry_run: bool) -> None:
     """Delete closed threads (messages, raw forms, events, files) closed before a cutoff.
 
-    Attachment files still used by another message stay. Contacts stay (use
-    forget-contact for a person).
+    A thread with a message after the cutoff (an agent may answer a closed thread), or an
+    agent's answer still waiting to be sent, is kept. Attachment files still used by
+    another message stay. Contacts stay (use forget-contact for a person).
 
     \b
     Example:
