@@ -662,7 +662,8 @@ class _Body:
         reply = quotes.split_reply(text)
         visible = reply.visible
         if self.html_parts and not reply.quoted_only:  # Outlook marks its signature there
-            first, self.signature_pictures = signatures.marked("\n".join(self.html_parts))
+            html = "\n".join(self.html_parts)[:_MAX_HTML_CHARS]  # as much as is read as text
+            first, self.signature_pictures = signatures.marked(html)
             own = signatures.cut(visible, first)
             if own is None and reply.rest:  # Send pressed: the signature above the quote
                 self.flags.add(Flag.QUOTED_ONLY)

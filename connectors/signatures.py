@@ -10,21 +10,20 @@ the reply was taken from, whichever part that was.
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 _IDS = frozenset({"signature"})  # not "x_signature": that is a quoted mail's, in the history
 _BOOKMARKS = frozenset({"_mailautosig"})
 _BOOKMARK_STYLE = "mso-bookmark:_mailautosig"
-_MAX_HTML_CHARS = 256_000  # as connectors.mime reads: a signature sits near the top
+_MARKERS = re.compile(r"signature|_mailautosig", re.IGNORECASE)
 _LINE_ENDS = frozenset({"p", "div", "br", "li", "tr", "table"})
 
 
 def marked(html: str) -> tuple[str, frozenset[str]]:
     """The first line of text of the signature the HTML marks ("" when it marks none), and
     the Content-IDs of the pictures in it (a crest, a banner: no file the sender meant)."""
-    html = html[:_MAX_HTML_CHARS]
-    lowered = html.lower()
-    if "signature" not in lowered and "_mailautosig" not in lowered:
+    if not _MARKERS.search(html):
         return "", frozenset()  # most mail: no second pass over the HTML
     finder = _Finder()
     finder.feed(html)

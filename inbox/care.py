@@ -220,14 +220,12 @@ def _numbers_given(path: Path) -> dict[str, int]:
         return {}
     try:
         current = Store(path)
+        try:
+            return current.high_water()
+        finally:
+            current.close()
     except (StoreError, sqlite3.DatabaseError):
         return {}
-    try:
-        return current.high_water()
-    except sqlite3.DatabaseError:
-        return {}
-    finally:
-        current.close()
 
 
 def _restore(archive: Path, target: StoreSettings, force: bool) -> Manifest:

@@ -480,17 +480,19 @@ class Notifier:
                 continue
             at = _next_duty(agent, now, urgent)
             if agent.client == "email":
-                self._email(agent, thread, headline, text, attachments, at, urgent,
-                            _fitting(files, self.desk.email, _NOTICE_FILES_BYTES), about,
-                            len(files))
+                sent = _fitting(files, self.desk.email, _NOTICE_FILES_BYTES)
+                self._email(agent, thread, headline, text, attachments, at, urgent, sent,
+                            about, len(files) - len(sent))
             elif agent.client == "telegram":
-                self._telegram(agent, thread, headline, text, attachments, at,
-                               _fitting(files, self.desk.telegram), about, len(files))
+                sent = _fitting(files, self.desk.telegram)
+                self._telegram(agent, thread, headline, text, attachments, at, sent, about,
+                               len(files) - len(sent))
 
     def _email(self, agent: Agent, thread: Thread, headline: str, text: str,
                attachments: Sequence[Attachment], at: datetime, urgent: bool = False,
-               files: Sequence[int] = (), about: int | None = None, kept: int = 0) -> None:
-        """``files`` go along, of the ``kept`` ones the customer's message brought."""
+               files: Sequence[int] = (), about: int | None = None,
+               left_out: int = 0) -> None:
+        """``files`` go along; ``left_out`` more did not fit (see _body)."""
         if self.desk.email is None or not agent.email:
             log.warning("agent %s reads mail but no email channel is configured", agent.id)
             return
@@ -504,7 +506,7 @@ class Notifier:
             channel="email", account=self.desk.email.name, recipient=agent.email,
             subject=f"[#{thread.id}] {thread.subject or '(no subject)'} — {_first(headline)}",
             text=self._body(thread, headline, text, attachments, MAX_EMAIL_TEXT, footer,
-                            kept - len(files)),
+                            left_out),
             headers={**({"Reply-To": reply_to} if reply_to else {}),
                      "In-Reply-To": root, "References": root,
                      # urgent (a breach, a failed delivery): mail clients flag it
@@ -533,7 +535,8 @@ class Notifier:
 
     def _telegram(self, agent: Agent, thread: Thread, headline: str, text: str,
                   attachments: Sequence[Attachment], at: datetime,
-                  files: Sequence[int] = (), about: int | None = None, kept: int = 0) -> None:
+                  files: Sequence[int] = (), about: int | None = None,
+                  left_out: int = 0) -> None:
         chat_id = self.telegram_chat(agent.id)
         if self.desk.telegram is None or not chat_id:
             log.warning("agent %s uses Telegram but is not linked (inbox agents link %s)",
@@ -543,7 +546,7 @@ class Notifier:
         self.store.queue_outbound(
             channel="telegram", account=self.desk.telegram.name, recipient=chat_id,
             text=self._body(thread, headline, text, attachments, MAX_TELEGRAM_TEXT, footer,
-                            kept - len(files)),
+                            left_out),
             headers={"reply_markup": _keyboard([self._buttons(thread)])},
             attachment_ids=files, kind="notification", thread_id=thread.id, at=at,
             about_message_id=about)

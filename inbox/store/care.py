@@ -144,13 +144,9 @@ class CareStore:
 
     def high_water(self) -> dict[str, int]:
         """The highest id each never-reused table has given (held or deleted since)."""
-        marks = {}
-        for table in sorted(core.NEVER_REUSED):
-            row = self._one(f"SELECT max(ifnull((SELECT max(id) FROM {table}), 0),"
-                            f" ifnull((SELECT high FROM retired_ids WHERE name = ?), 0)) AS high",
-                            [table])
-            marks[table] = row["high"] if row else 0
-        return marks
+        return {table: self.conn.execute(
+                    f"SELECT {core.HIGH_WATER.format(table=table)}").fetchone()[0]
+                for table in sorted(core.NEVER_REUSED)}
 
     def retire_up_to(self, marks: dict[str, int]) -> None:
         """Give no id up to ``marks`` again: a restored backup must not hand out the numbers

@@ -1014,8 +1014,10 @@ class AccountState:
 # Store._insert gives a new row an id above both the largest in the table and the largest
 # it ever deleted.
 NEVER_REUSED = frozenset({"threads", "contacts", "messages", "outbox"})
-_NEXT_ID = ("max(ifnull((SELECT max(id) FROM {table}), 0),"  # max(id) alone: an index seek
-            " ifnull((SELECT high FROM retired_ids WHERE name = '{table}'), 0)) + 1")
+# The highest id a table has given, held or deleted since (max(id) alone: an index seek).
+HIGH_WATER = ("max(ifnull((SELECT max(id) FROM {table}), 0),"
+              " ifnull((SELECT high FROM retired_ids WHERE name = '{table}'), 0))")
+_NEXT_ID = HIGH_WATER + " + 1"
 _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(?P<table>\w+)\s+ADD\s+COLUMN\s+(?P<column>\w+)",
                          re.IGNORECASE)
 
