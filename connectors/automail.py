@@ -88,14 +88,15 @@ _MAILER_DAEMON = re.compile(r"mailer-daemon", re.IGNORECASE)  # never a person
 _MESSAGE_ID_LINE = re.compile(r"(?im)^[ \t>]*message-id:[ \t]*(?:\r?\n[ \t>]*)?<([^<>\s]+)>")
 
 
-def classify(msg: Message) -> str:
+def classify(msg: Message, headers: dict[str, str] | None = None) -> str:
     """"" for a person's mail, else "bounce", "auto-replied" or "list" (in that precedence).
 
     "auto-replied" covers every automatic answer or notice (RFC 3834 ``Auto-Submitted``
     other than ``no``, vendor headers, out-of-office subjects, ``Precedence: bulk/junk``
-    without list headers); "bounce" covers delivery and feedback reports.
+    without list headers); "bounce" covers delivery and feedback reports. ``headers``:
+    :func:`header_map` of ``msg``, when the caller has it.
     """
-    headers = _headers(msg)
+    headers = header_map(msg) if headers is None else headers
     subject = _subject(headers.get("subject", ""))
     if _is_bounce(msg, headers, subject):
         return BOUNCE
@@ -109,7 +110,8 @@ def classify(msg: Message) -> str:
     return ""
 
 
-def why_not_answer(msg: Message, own: Collection[str]) -> str:
+def why_not_answer(msg: Message, own: Collection[str],
+                   headers: dict[str, str] | None = None) -> str:
     """Why a message a person may well have written still must get no automatic answer
     (RFC 3834 section 2), "" when it may get one.
 
@@ -117,7 +119,7 @@ def why_not_answer(msg: Message, own: Collection[str]) -> str:
     ``X-Auto-Response-Suppress`` is the sender asking; an ``X-Loop`` naming one of our
     addresses says the message already went through us.
     """
-    headers = _headers(msg)
+    headers = header_map(msg) if headers is None else headers
     if headers.get("return-path", "").replace(" ", "") == "<>":
         return "a null return path (Return-Path: <>)"
     suppress = {word.strip().lower() for word in
@@ -191,7 +193,7 @@ def _quoted_message_id(part: Message, ctype: str) -> str:
     return found.group(1) if found else ""
 
 
-def _headers(msg: Message) -> dict[str, str]:
+def header_map(msg: Message) -> dict[str, str]:
     """Each header's first value by lower-case name, as :func:`_header` gives it: read once,
     where asking the message for each of the twenty names would walk its headers each time."""
     found: dict[str, str] = {}
@@ -202,7 +204,7 @@ def _headers(msg: Message) -> dict[str, str]:
 
 def _header(msg: Message, name: str) -> str:
     """The first such header as stored: raw 8-bit bytes stay (as surrogates), not U+FFFD."""
-    return _headers(msg).get(name.lower(), "")
+    return header_map(msg).get(name.lower(), "")
 
 
 def _subject(raw: str) -> str:
@@ -220,9 +222,10 @@ def _subject(raw: str) -> str:
 
 
 def _is_bounce(msg: Message, headers: dict[str, str], subject: str) -> bool:
-    report_type = str(msg.get_param("report-type", "") or "").lower()
-    if msg.get_content_type() == "multipart/report" and report_type:
-        return report_type in _REPORT_BOUNCE
+    if msg.get_content_type() == "multipart/report":
+        report_type = str(msg.get_param("report-type", "") or "").lower()
+        if report_type:
+            return report_type in _REPORT_BOUNCE
     if "x-failed-recipients" in headers:
         return True
     types = {p.get_content_type() for p in msg.walk()}

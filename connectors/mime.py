@@ -134,7 +134,8 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     body = _Body(max_attachment_bytes)
     body.collect(msg)
     text, visible = body.text()
-    auto = automail.classify(msg)
+    headers = automail.header_map(msg)
+    auto = automail.classify(msg, headers)
     message_id = _first_id(_get(msg, "Message-ID"))
     tickets = subjects.tickets(subject)
     flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
@@ -163,7 +164,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         reason = automail.bounce_reason(msg)
         if reason:
             meta["bounce-reason"] = reason
-    if why_not := automail.why_not_answer(msg, own | school):
+    if why_not := automail.why_not_answer(msg, own | school, headers):
         meta["no-auto-answer"] = why_not
     elif _untagged(address) in school:
         meta["no-auto-answer"] = "it comes from another of the school's mailboxes"

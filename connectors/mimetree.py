@@ -22,7 +22,6 @@ from email.policy import Policy
 _HEADER_LINES = re.compile(r"(?:(?:[\041-\071\073-\176]+:|[\t ])[^\r\n]*(?:\r\n|\r|\n))*")
 _LAST_HEADER_LINE = re.compile(r"(?:[\041-\071\073-\176]+:|[\t ])[^\r\n]*\Z")
 _EOL = re.compile(r"\r\n|\r|\n")
-_EOL_AT_END = re.compile(r"(?:\r\n|\r|\n)\Z")
 # What may follow "--boundary" on a boundary line (feedparser's boundaryre, less the boundary).
 _BOUNDARY_TAIL = re.compile(r"(--)?[ \t]*(\r\n|\r|\n|\Z)")
 # Lines as the stdlib's reader cuts them (io.StringIO(newline="")): not str.splitlines,
@@ -127,8 +126,8 @@ def _boundary_lines(body: str, separator: str):
         position = body.find(separator, position + 1)
 
 
-def _without_last_eol(text: str | None) -> str | None:
-    if not text:
-        return text
-    found = _EOL_AT_END.search(text)
-    return text[:found.start()] if found else text
+def _without_last_eol(text: str) -> str:
+    """``text`` less one line end (feedparser's NLCRE_eol, without its scan of the text)."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith(("\r", "\n")) else text

@@ -136,18 +136,31 @@ class BusinessCalendar:
 
     def _intervals(self, instant: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Open intervals (UTC) that end after ``instant``, in order."""
-        opens, closes = self._minutes
         # Start a day early: last night's overnight hours may still be running.
         day = instant.astimezone(self.zone).date() - timedelta(days=1)
         for _ in range(_HORIZON):
+            interval = self._open_interval(day)
+            if interval is not None and interval[1] > instant:
+                yield interval
+            day += timedelta(days=1)
+
+    def _open_interval(self, day: date) -> tuple[datetime, datetime] | None:
+        """The day's opening hours in UTC (None on a day off), worked out once per day:
+        every new thread's SLA deadlines walk the same few days."""
+        known = self._intervals_by_day
+        if day not in known:
+            known[day] = None
             if self.is_working_day(day):
+                opens, closes = self._minutes
                 midnight = datetime.combine(day, time(), self.zone)
                 # Wall-clock addition within one ZoneInfo: 09:00 stays 09:00 on a DST day.
-                begin = (midnight + timedelta(minutes=opens)).astimezone(UTC)
-                finish = (midnight + timedelta(minutes=closes)).astimezone(UTC)
-                if finish > instant:
-                    yield begin, finish
-            day += timedelta(days=1)
+                known[day] = ((midnight + timedelta(minutes=opens)).astimezone(UTC),
+                              (midnight + timedelta(minutes=closes)).astimezone(UTC))
+        return known[day]
+
+    @cached_property
+    def _intervals_by_day(self) -> dict[date, tuple[datetime, datetime] | None]:
+        return {}
 
 
 def _aware(at: datetime) -> datetime:
