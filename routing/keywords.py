@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -71,12 +71,28 @@ class Keyword:
         if len(self.words) == 1:
             return True
         tokens = words.tokens
-        span = len(self.words)
+        last = len(tokens) - len(self.words)  # the last place the phrase can start
         return any(
             all(_word_matches(tokens[start + i], word, stem)
-                for i, (word, stem) in enumerate(self.words))
-            for start in range(len(tokens) - span + 1)
+                for i, (word, stem) in enumerate(self.words[1:], 1))
+            for start in _places(tokens, first, first_is_stem, last)
         )
+
+
+def _places(tokens: tuple[str, ...], word: str, stem: bool, last: int) -> Iterator[int]:
+    """Where ``word`` stands among ``tokens[:last + 1]``: a phrase is tried only where its
+    first word is (a mail has hundreds of words, and a phrase's first word is rare)."""
+    if stem:
+        yield from (i for i in range(last + 1) if tokens[i].startswith(word))
+        return
+    start = 0
+    while start <= last:  # (index() would read a negative end from the back)
+        try:
+            start = tokens.index(word, start, last + 1)
+        except ValueError:
+            return
+        yield start
+        start += 1
 
 
 def _word_matches(token: str, word: str, stem: bool) -> bool:
