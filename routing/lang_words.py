@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-SEEN_LIMIT = 20_000  # remembered (language, word) answers (~4 MB) before the memo starts over
+SEEN_LIMIT = 10_000  # remembered words (~3 MB with five languages) before the memo starts over
 WORDS_DIR = Path(__file__).resolve().parent / "data" / "words"
 MAGIC = b"SIWF1\n"  # school-inbox word frequencies, format 1
 SUFFIX_LENGTH = 3
@@ -120,25 +120,28 @@ class WordFrequencies:
         self._suffixes = {
             lang: SuffixTable.load(WORDS_DIR / f"{lang}.suffixes.gz") for lang in present
         }
-        self._seen: dict[tuple[str, str], float] = {}
+        self._seen: dict[str, dict[str, float]] = {}
 
     @property
     def languages(self) -> frozenset[str]:
         return frozenset(self._tables)
 
     def zipf(self, lang: str, word: str) -> float:
-        """The word's Zipf frequency in ``lang``; 0.0 when unknown there.
+        """The word's Zipf frequency in ``lang``; 0.0 when unknown there."""
+        return self.zipfs(word).get(lang, 0.0)
 
-        Support mail reuses a small vocabulary, so answers are remembered (bounded).
+    def zipfs(self, word: str) -> dict[str, float]:
+        """The word's Zipf frequency in each language with a table (0.0 where unknown).
+
+        Support mail reuses a small vocabulary, so answers are remembered (bounded), all
+        languages of a word at once: a text's words are weighed in every one of them.
         """
-        key = (lang, word)
-        found = self._seen.get(key)
+        found = self._seen.get(word)
         if found is None:
-            table = self._tables.get(lang)
-            found = table.zipf(word) if table is not None else 0.0
+            found = {lang: table.zipf(word) for lang, table in self._tables.items()}
             if len(self._seen) >= SEEN_LIMIT:
                 self._seen.clear()
-            self._seen[key] = found
+            self._seen[word] = found
         return found
 
     def suffix_log_share(self, lang: str, word: str) -> float:

@@ -229,7 +229,8 @@ class LanguageDetector:
         listed = [lang for lang in scores if lang in self._words.languages]
         if not words or not listed:
             return
-        zipf = {lang: [self._words.zipf(lang, word) for word in words] for lang in listed}
+        known = [self._words.zipfs(word) for word in words]
+        zipf = {lang: [row[lang] for row in known] for lang in listed}
         common = [f"{lang} {sum(z >= COMMON_ZIPF for z in zipf[lang])}/{len(words)}"
                   for lang in listed]
         evidence.append("common words: " + ", ".join(common))

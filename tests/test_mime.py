@@ -6,12 +6,15 @@ import base64
 import functools
 import hashlib
 from datetime import UTC, datetime
+from email.message import Message
+from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors import mime, mimetree
 from connectors.filenames import safe_filename, sniff_content_type
 from connectors.mime import decode_bytes, decode_header_value, parse_email, unflow
 from connectors.printable import printable
@@ -37,6 +40,35 @@ def parse(raw: bytes, **kwargs) -> object:
 
 
 # --- headers and identity ---------------------------------------------------------------
+
+
+ADDRESS_FORMS = [
+    "Ivan\xa0Petrov <a@b.c>", "a  b <x@y>", "<x@y>", "x@y", " x@y ", "Иван <a@b>", "a..b@c",
+    "J. Smith <j@x>", "a@b, c@d", '"Q" <a@b>', "a <b@c> d", "=?utf-8?b?0JjQsg==?= <a@b.ru>",
+    "a\t\tb\r\n <c@d>", "x <a.@b>", "x <.a@b>", "x<a@b>", "x < a@b >", "(c) a@b",
+    "Undisclosed recipients:;", "a@b (Ann)", "Ann <a@b>,", "\udcd0\udc98 <a@b>",
+]
+
+
+def corpus_addresses() -> list[str]:
+    values = []
+    for path in sorted(CORPUS.glob("**/*.eml")):
+        msg = mimetree.parse_bytes(path.read_bytes().lstrip(), mime._POLICY)
+        for name in ("From", "To", "Cc", "Reply-To", "Sender"):
+            values += [mime._unfold(str(value)) for value in msg.get_all(name) or []]
+    return values
+
+
+def test_addresses_read_without_the_stdlib_parser_are_read_as_it_reads_them() -> None:
+    values = ADDRESS_FORMS + corpus_addresses()
+    simple = 0
+    for value in values:
+        msg = Message(mime._POLICY)  # 8-bit bytes stay as surrogates, as in mail read
+        msg["To"] = value
+        assert mime._addresses(msg, "To") == [
+            (n, a) for n, a in getaddresses([value]) if a and "@" in a], value
+        simple += mime._SIMPLE_ADDRESS.fullmatch(value) is not None
+    assert simple > len(values) // 2  # the comparison is mostly of the fast path
 
 
 def test_sender_is_lowercased_address_with_decoded_display_name():

@@ -423,6 +423,18 @@ def test_a_report_and_an_agents_reply_find_our_outbox_entry_by_index_not_by_scan
     assert len(plans) == 2 and not any("SCAN" in plan for plan in plans), plans
 
 
+def test_round_robin_finds_a_teams_last_thread_by_index_not_by_scan(store):
+    plan = " ".join(row[3] for row in store.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT agent FROM threads WHERE team = ? AND agent != ''"
+        " ORDER BY id DESC LIMIT 1", ["office"]))
+    assert "SCAN" not in plan and "threads_team" in plan, plan
+    other = _thread(store)
+    store.update_thread(other, team="office", agent="olga")
+    store.update_thread(_thread(store), team="teachers", agent="boris")
+    assert store.last_assigned("office") == "olga"
+    assert store.last_assigned("nobody's") == ""
+
+
 def test_a_write_waits_for_another_processs_write_instead_of_failing(tmp_path):
     first, second = Store(tmp_path / "inbox.db"), Store(tmp_path / "inbox.db")
     holding = threading.Event()

@@ -328,4 +328,10 @@ MIGRATIONS: tuple[str, ...] = (
                strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')
         FROM threads;
     """,
+    # 17: round-robin asks for the team's last assigned thread with every new thread; with
+    # no index on team, a team that gets few threads had SQLite read back through the
+    # whole table (every thread of the school) to find its last one.
+    """
+    CREATE INDEX IF NOT EXISTS threads_team ON threads(team);
+    """,
 )
