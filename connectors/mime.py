@@ -77,7 +77,6 @@ _CYRILLIC_GUESSES = ("cp1251", "koi8-r")
 # Letter weights: frequent lowercase letters say "real Russian text"; a wrong single-byte
 # guess turns them into capitals or symbols.
 _WEIGHTS = dict.fromkeys("оеаинтсрвл", 3) | dict.fromkeys("кмдпуяыьгзбчйхжшюцщэфъёіїєґ", 1)
-_MIXED_SCRIPT = re.compile(r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]")
 _IMPORTANCE = {"high": "high", "urgent": "high", "1": "high", "2": "high", "normal": "normal",
                "3": "normal", "non-urgent": "low", "low": "low", "4": "low", "5": "low"}
 _PLAIN, _HTML = "text/plain", "text/html"
@@ -315,7 +314,7 @@ def decode_bytes(data: bytes, label: str | None) -> tuple[str, bool]:
         except UnicodeDecodeError:
             pass
     if codec in _CYRILLIC_CODECS:
-        return _best_cyrillic(data, codec), False
+        return _best_cyrillic(data, codec)[0], False
     if codec in (None, "ascii", "utf-8", "cp1252", "iso8859-15"):
         text, lossy = _guess(data, codec)
         # A guess for a charset we do not know ("x-made-up") that reads as no letters: say so.
@@ -330,15 +329,10 @@ def _guess(data: bytes, codec: str | None) -> tuple[str, bool]:
     broken = as_utf8.count("\ufffd")
     if codec != "cp1252" and broken * 10 < _non_ascii(as_utf8):
         return as_utf8, True
-    cyrillic = _best_cyrillic(data, "cp1251")
-    if _plausible(cyrillic):
+    cyrillic, score = _best_cyrillic(data, "cp1251")
+    if score > 0.5 * _non_ascii(cyrillic):  # it reads as Cyrillic rather than cp1252 mojibake
         return cyrillic, False
     return data.decode("cp1252", "replace").replace("\ufffd", ""), False
-
-
-def _plausible(text: str) -> bool:
-    """Whether a guess reads as Cyrillic rather than cp1252 mojibake."""
-    return _cyrillic_score(text) > 0.5 * _non_ascii(text)
 
 
 def _letters(text: str) -> bool:
@@ -351,29 +345,45 @@ def _non_ascii(text: str) -> int:
     return len(text) - len(text.encode("ascii", "ignore"))
 
 
-def _best_cyrillic(data: bytes, labelled: str) -> str:
-    best = data.decode(labelled, "replace")
-    label_score = best_score = _cyrillic_score(best)
+def _best_cyrillic(data: bytes, labelled: str) -> tuple[str, float]:
+    """The text in ``labelled`` or the other Cyrillic guess that reads far better, and its
+    score."""
+    best = labelled
+    label_score = best_score = _cyrillic_score(data, labelled)
     for other in _CYRILLIC_GUESSES:
         if other == labelled:
             continue
-        text = data.decode(other, "replace")
-        score = _cyrillic_score(text)
+        score = _cyrillic_score(data, other)
         if score > best_score and score > max(label_score, 0) * 1.3 + 4:
-            best, best_score = text, score
-    return best
+            best, best_score = other, score
+    return data.decode(best, "replace"), best_score
 
 
-def _cyrillic_score(text: str) -> float:
+def _cyrillic_score(data: bytes, codec: str) -> float:
+    """How much ``data`` decoded by a single-byte ``codec`` reads as Cyrillic: frequent
+    lowercase letters count for it, symbols against, Latin letters glued to Cyrillic ones
+    (a wrong guess's mix) against. Scored on the bytes (one character each), so a guess
+    is decoded only once it has won."""
+    weights, mixed = _byte_weights(codec)
     score = 0.0
-    for ch, n in Counter(text).items():
-        if ch < "\x80":
-            continue
-        weight = _WEIGHTS.get(ch)
-        if weight is None:
-            weight = 0 if ch.isupper() else -2
-        score += weight * n
-    return score - 4 * len(_MIXED_SCRIPT.findall(text))
+    for byte, n in Counter(data).items():
+        score += weights[byte] * n
+    return score - 4 * len(mixed.findall(data))
+
+
+@lru_cache(maxsize=16)
+def _byte_weights(codec: str) -> tuple[tuple[int, ...], re.Pattern[bytes]]:
+    """Each byte's letter weight in ``codec``, and what a Latin letter next to a Cyrillic one
+    is in its bytes."""
+    weights, cyrillic = [0] * 256, []
+    for byte in range(0x80, 0x100):
+        char = bytes([byte]).decode(codec, "replace")
+        weight = _WEIGHTS.get(char)
+        weights[byte] = (0 if char.isupper() else -2) if weight is None else weight
+        if "\u0400" <= char <= "\u04ff":
+            cyrillic.append(re.escape(bytes([byte])))
+    letters = b"[" + b"".join(cyrillic) + b"]" if cyrillic else b"(?!)"
+    return tuple(weights), re.compile(b"[A-Za-z]" + letters + b"|" + letters + b"[A-Za-z]")
 
 
 # --- headers --------------------------------------------------------------------------
@@ -400,6 +410,8 @@ def decode_header_value(value: str, lossy: list[bool] | None = None) -> str:
     character split across two words does not become two halves and a stray space.
     """
     value = _unfold(value)
+    if value.isascii() and "=?" not in value:  # nothing encoded, nothing 8-bit: as it is
+        return one_line(value)
     out: list[str] = []
     pending: bytearray = bytearray()
     pending_charset = ""
@@ -596,7 +608,8 @@ class _Body:
         if lossy:
             self.flags.add(Flag.UNDECODABLE)
         text = printable(text.replace("\r\n", "\n").replace("\r", "\n"))
-        if ctype == _PLAIN and str(part.get_param("format", "")).lower() == "flowed":
+        if ctype == _PLAIN and "format" in _get(part, "Content-Type").lower() and str(
+                part.get_param("format", "")).lower() == "flowed":
             text = unflow(text, delsp=str(part.get_param("delsp", "")).lower() == "yes")
         (self.plain if ctype == _PLAIN else self.html_parts).append(text)
         if ctype == _HTML and "data:image/" in text:
@@ -614,6 +627,9 @@ class _Body:
             self._keep(data, found[1].lower(), "", inline=True, content_id="")
 
     def _filename(self, part: Message) -> str:
+        if not any("name" in _get(part, header).lower()  # filename=, name=, name*0*=
+                   for header in ("Content-Disposition", "Content-Type")):
+            return ""  # what get_filename finds, without parsing both headers' parameters
         try:
             name = part.get_filename() or ""
         except (ValueError, LookupError, TypeError):

@@ -249,6 +249,8 @@ def _is_header_text(joined: str) -> bool:
 
 
 def _field(line: str) -> str:
+    if ":" not in line:  # most lines of a mail: no field, and no regex run to say so
+        return ""
     found = _FIELD.match(line) if len(line) <= _MAX_HEADER_LINE * 4 else None
     return found.group(1).strip().lower() if found else ""
 
