@@ -267,9 +267,12 @@ def _content_hash(raw: bytes, msg: Message) -> str:
     together (64 bits) tell apart the few mails sharing an id, at a twentieth of SHA-256's
     cost: every message pays for this, and almost none reuses an id.
     """
-    separator = b"\r\n\r\n" if b"\r\n\r\n" in raw else b"\n\n"
-    start = raw.find(separator)
-    start = len(raw) if start < 0 else start + len(separator)
+    start = raw.find(b"\r\n\r\n")
+    if start >= 0:
+        start += 4
+    else:
+        start = raw.find(b"\n\n")
+        start = len(raw) if start < 0 else start + 2
     end = len(raw)
     while end > start and raw[end - 1] in b"\r\n \t":
         end -= 1
@@ -395,6 +398,8 @@ def _get(msg: Message, name: str) -> str:
 
 
 def _unfold(value: str) -> str:
+    if "\n" not in value and "\r" not in value:  # most headers: one line
+        return value.strip()
     return _FOLD.sub("", value).strip()
 
 
