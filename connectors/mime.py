@@ -604,11 +604,12 @@ class _Body:
 
     def _add_text(self, part: Message, ctype: str) -> None:
         data = _payload(part)
-        if ctype == _HTML and not part.get_param("charset"):
+        label = _charset(part)
+        # HTML that names no charset in its Content-Type may name one in a <meta> tag (not
+        # when it names one we cannot read: that one is as good as none).
+        if ctype == _HTML and not label and not part.get_param("charset"):
             meta = _META_CHARSET.search(data[:4096])
             label = meta.group(1).decode("ascii") if meta else None
-        else:
-            label = _charset(part)
         text, lossy = decode_bytes(data, label)
         if lossy:
             self.flags.add(Flag.UNDECODABLE)

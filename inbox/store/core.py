@@ -312,10 +312,10 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     def contact_for(self, identity: Identity) -> Contact | None:
         row = self._one(
-            "SELECT contact_id FROM identities WHERE kind = ? AND value = ?",
-            (identity.kind, identity.value),
+            "SELECT c.* FROM identities i JOIN contacts c ON c.id = i.contact_id"
+            " WHERE i.kind = ? AND i.value = ?", (identity.kind, identity.value),
         )
-        return self.contact(row["contact_id"]) if row else None
+        return self._contact(row) if row else None
 
     def ensure_contact(self, identity: Identity, name: str = "") -> Contact:
         """The contact this identity belongs to, created on first contact."""
@@ -335,10 +335,13 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         row = self._one("SELECT * FROM contacts WHERE id = ?", (contact_id,))
         if row is None:
             raise NotFound(f"no contact {contact_id}")
+        return self._contact(row)
+
+    def _contact(self, row: dict) -> Contact:
         identities = tuple(
             Identity(r["kind"], r["value"], r["display_name"])
             for r in self._rows(
-                "SELECT * FROM identities WHERE contact_id = ? ORDER BY kind, value", [contact_id]
+                "SELECT * FROM identities WHERE contact_id = ? ORDER BY kind, value", [row["id"]]
             )
         )
         return Contact(
