@@ -7,9 +7,9 @@ word lists, so both are derived here from freely licensed packages, reproducibly
   built with langdetect's own ``LangProfile`` from the Kazakh UI translations of the Debian
   packages ``libreoffice-l10n-kk`` and ``firefox-esr-l10n-kk`` (MPL-2.0), plus the stems of
   ``hunspell-kk`` (GPL-2+ / LGPL-2.1+ / MPL-1.1).
-- ``words/kk.bin.gz``: word frequencies counted in the same Kazakh UI text, plus every word
+- ``words/kk.bin``: word frequencies counted in the same Kazakh UI text, plus every word
   form ``unmunch`` (Debian ``hunspell-tools``) generates from ``hunspell-kk``, as rare words.
-- ``words/<lang>.bin.gz`` for the other languages: the words of the ``wordfreq`` package
+- ``words/<lang>.bin`` for the other languages: the words of the ``wordfreq`` package
   (data CC-BY-SA 4.0, see README.md for the attribution).
 
 The word tables hold hashes, not words (format in ``routing/lang_words.py``).
@@ -157,7 +157,7 @@ def main() -> None:
 
 def write_words(lang: str, zipf: dict[str, float]) -> None:
     """The word table, and suffix counts over the word forms that are not very rare."""
-    (HERE / "words" / f"{lang}.bin.gz").write_bytes(encode_table(zipf))
+    (HERE / "words" / f"{lang}.bin").write_bytes(encode_table(zipf))
     typical = [word for word, value in zipf.items() if value >= SUFFIX_MIN_ZIPF]
     (HERE / "words" / f"{lang}.suffixes.gz").write_bytes(encode_suffixes(typical))
 
