@@ -271,8 +271,18 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         """
         with self._lock:
             if self.conn.in_transaction:
-                with self.db.atomic():  # a savepoint
+                # A savepoint (one per filed message). Not sqlite-utils' atomic(), which
+                # names each one by 16 random bytes from the kernel: one name serves, since
+                # ROLLBACK TO and RELEASE take the innermost savepoint of that name.
+                self.conn.execute("SAVEPOINT step")
+                try:
                     yield
+                except BaseException:
+                    if self.conn.in_transaction:  # an error may have ended it all already
+                        self.conn.execute("ROLLBACK TO step")
+                        self.conn.execute("RELEASE step")
+                    raise
+                self.conn.execute("RELEASE step")
                 return
             try:
                 # IMMEDIATE: the write lock first, waiting out another writer (the daemon's
