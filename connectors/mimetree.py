@@ -14,6 +14,7 @@ malformed mail is read exactly as before.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Policy
@@ -114,7 +115,7 @@ def _parts(msg: Message, body: str, policy: Policy) -> None:
     msg.epilogue = body[end:]
 
 
-def _boundary_lines(body: str, separator: str):
+def _boundary_lines(body: str, separator: str) -> Iterator[tuple[int, int, bool]]:
     """(start, end, closing) of each line of ``body`` that is a boundary line."""
     size = len(separator)
     position = body.find(separator)
