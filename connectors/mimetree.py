@@ -92,8 +92,8 @@ def _headers(text: str, msg: Message, policy: Policy) -> str:
 def _parts(msg: Message, body: str, policy: Policy) -> None:
     """Split a multipart body at its boundary lines as the stdlib does."""
     boundary = msg.get_boundary()
-    if boundary is None:
-        raise _Unusual
+    if boundary is None or "\r" in boundary or "\n" in boundary:
+        raise _Unusual  # the stdlib matches a boundary line by line: one with a break never
     if str(msg.get("content-transfer-encoding", "8bit")).lower() not in _ENCODINGS_OF_MULTIPART:
         raise _Unusual
     separator = "--" + boundary

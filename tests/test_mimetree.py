@@ -92,6 +92,10 @@ def test_a_well_formed_multipart_is_split_without_the_stdlib_parser() -> None:
     b"Content-Type: message/rfc822\n\nSubject: inner\n\nbody\n",
     b"Content-Type: multipart/mixed\n\nno boundary\n",
     b" folded: first\nSubject: x\n\nbody\n",
+    # a boundary holding a line break (folded, or %0A encoded) is never matched by a line
+    b'Content-Type: multipart/mixed; boundary="a\n b"\n\n--a\n b\nContent-Type: text/plain\n'
+    b"\nhi\n--a\n b--\n",
+    b"Content-Type: multipart/mixed; boundary*=''a%0Ab\n\n--a\nb\n\nhi\n--a\nb--\n",
 ])
 def test_broken_or_enclosing_mail_goes_to_the_stdlib(raw: bytes) -> None:
     assert not fast_path_takes(raw)
