@@ -614,8 +614,8 @@ class _Body:
         if lossy:
             self.flags.add(Flag.UNDECODABLE)
         text = printable(text.replace("\r\n", "\n").replace("\r", "\n"))
-        if ctype == _PLAIN and "format" in _get(part, "Content-Type").lower() and str(
-                part.get_param("format", "")).lower() == "flowed":
+        if (ctype == _PLAIN and _may_hold(part, "format", "Content-Type")
+                and str(part.get_param("format", "")).lower() == "flowed"):
             text = unflow(text, delsp=str(part.get_param("delsp", "")).lower() == "yes")
         (self.plain if ctype == _PLAIN else self.html_parts).append(text)
         if ctype == _HTML and "data:image/" in text:
@@ -633,9 +633,8 @@ class _Body:
             self._keep(data, found[1].lower(), "", inline=True, content_id="")
 
     def _filename(self, part: Message) -> str:
-        if not any("name" in _get(part, header).lower()  # filename=, name=, name*0*=
-                   for header in ("Content-Disposition", "Content-Type")):
-            return ""  # what get_filename finds, without parsing both headers' parameters
+        if not _may_hold(part, "name", "Content-Disposition", "Content-Type"):
+            return ""  # (filename=, name=, name*0*=): what get_filename would find
         try:
             name = part.get_filename() or ""
         except (ValueError, LookupError, TypeError):
@@ -747,6 +746,12 @@ def unflow(text: str, *, delsp: bool = False) -> str:
 
 def _quoted(depth: int, text: str) -> str:
     return f"{'>' * depth} {text}" if depth else text
+
+
+def _may_hold(part: Message, param: str, *headers: str) -> bool:
+    """Whether a parameter named with ``param`` can be in these headers at all: asking the
+    stdlib for one parses every parameter of the header, and most headers hold none such."""
+    return any(param in _get(part, header).lower() for header in headers)
 
 
 def _is_body(ctype: str, disposition: str) -> bool:
