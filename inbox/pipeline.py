@@ -75,6 +75,19 @@ class Placement:
     linked_to: int | None = None
 
 
+@dataclass(frozen=True)
+class Routed:
+    """Where a new thread goes: its columns, the events that say why, the contact as now
+    stored, the template the matching rule names and why nobody was assigned ("" if
+    someone was)."""
+
+    columns: dict[str, object]
+    events: list[tuple[str, dict]]
+    contact: Contact
+    template: str
+    unassigned: str
+
+
 class Pipeline:
     def __init__(self, store: Store, config: Config,
                  clock: Callable[[], datetime] = now_utc, hooks: Sequence[object] = ()):
@@ -153,12 +166,16 @@ class Pipeline:
         placement = self._place(item, contact)
         created_at = _arrival_time(item.received_at, now)
         thread = placement.thread
-        if thread is None or placement.linked_to is not None:
+        new_thread = thread is None or placement.linked_to is not None
+        if new_thread:
+            # Routed before the thread exists, so that it is written once, routing and all.
+            routed = self._route(item, contact, now)
             thread_id = self.store.create_thread(
                 channel=item.channel, account=item.account, contact_id=contact.id,
                 subject=item.subject or _first_line(item.visible), created_at=created_at,
                 conversation=item.keys.conversation, reopened_from=placement.linked_to,
                 flags={*(item.flags & THREAD_FLAGS), *([Flag.REVIEW] if placement.review else [])},
+                **routed.columns,
             )
         else:
             thread_id = thread.id
@@ -186,13 +203,14 @@ class Pipeline:
         if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
             self._bounced(self.store.outbound_for_header_id(item.meta["bounced-message-id"]),
                           item)
-        new_thread = thread is None or placement.linked_to is not None
         template = unassigned = ""
         if new_thread:
             report.new_threads.append(thread_id)
             self.store.log_event(thread_id, "system", "created",
                                  {"reason": placement.reason, "message": stored.message_id})
-            contact, template, unassigned = self._route(thread_id, item, contact, now)
+            for action, detail in routed.events:
+                self.store.log_event(thread_id, "system", action, detail)
+            contact, template, unassigned = routed.contact, routed.template, routed.unassigned
         elif placement.reopen:
             self.store.update_thread(thread_id, status=Status.OPEN, closed_at=None)
             self.store.log_event(thread_id, "system", "reopened",
@@ -418,10 +436,9 @@ class Pipeline:
 
     # -- routing -------------------------------------------------------------------
 
-    def _route(self, thread_id: int, item: Inbound, contact: Contact,
-               now: datetime) -> tuple[Contact, str, str]:
-        """Decide and record where the new thread goes; returns the contact as now stored,
-        the template the matching rule names and why nobody was assigned ("" for none)."""
+    def _route(self, item: Inbound, contact: Contact, now: datetime) -> Routed:
+        """Decide where the new thread ``item`` starts goes (the contact's language is
+        recorded here; the thread's columns and events are the caller's to write)."""
         # A placeholder ("[sticker 😀]") is the connector's wording: the hints decide.
         text = "" if item.meta.get("placeholder") else item.visible
         if item.subject and item.channel == "email":
@@ -452,14 +469,14 @@ class Pipeline:
                 open_counts=self.store.open_counts(team.members)
                 if team.strategy == "least_open" else {},
                 last_assigned=self.store.last_assigned(team.name),
-                previous_agent=self.store.previous_agent(contact.id, thread_id),
+                previous_agent=self.store.previous_agent(contact.id),
             )
             if on_leave:
                 assignment = replace(assignment, reason=f"the rule names {decision.agent}, who"
                                                         f" is unavailable; {assignment.reason}")
             agent = assignment.agent
-        self.store.update_thread(
-            thread_id, language=guess.language, language_confidence=guess.confidence,
+        columns = dict(
+            language=guess.language, language_confidence=guess.confidence,
             segment=decision.segment, team=decision.team, agent=agent,
             priority=decision.priority, tags=decision.tags,
             # Mail no person wrote (out-of-office, bulk) is nobody's to answer in time.
@@ -477,14 +494,13 @@ class Pipeline:
         if guess.confidence >= 0.8 and guess.language != contact.language:
             self.store.update_contact(contact.id, language=guess.language)
             contact = replace(contact, language=guess.language)
-        self.store.log_event(thread_id, "system", "routed", {
+        events: list[tuple[str, dict]] = [("routed", {
             "team": decision.team, "agent": agent, "rule": decision.rule,
-            "language": guess.language, "segment": decision.segment})
+            "language": guess.language, "segment": decision.segment})]
         if agent and assignment is not None:
-            self.store.log_event(thread_id, "system", "assigned", {
-                "agent": agent, "reason": assignment.reason})
+            events.append(("assigned", {"agent": agent, "reason": assignment.reason}))
         unassigned = assignment.reason if assignment is not None and not agent else ""
-        return contact, decision.template, unassigned
+        return Routed(columns, events, contact, decision.template, unassigned)
 
     def _due_times(self, policy_name: str, now: datetime) -> dict[str, datetime]:
         """First-response and resolution deadlines, in business time when the policy says so."""
@@ -507,8 +523,8 @@ class Pipeline:
             channel=item.channel, account=item.account, contact_id=contact.id,
             subject=item.subject or "(message could not be processed)", created_at=now,
             conversation=item.keys.conversation, flags=[Flag.QUARANTINED],
+            team=self.config.routing.default_team,
         )
-        self.store.update_thread(thread_id, team=self.config.routing.default_team)
         self.store.add_message(
             thread_id=thread_id, direction=Direction.IN, channel=item.channel,
             account=item.account, text=item.text, external_id=item.external_id,

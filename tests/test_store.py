@@ -390,15 +390,15 @@ def test_a_new_store_and_its_files_are_readable_by_their_owner_only(tmp_path):
 
 def test_a_returning_contacts_previous_agent_is_who_answered_them_not_who_was_assigned(store):
     first = _thread(store)
+    contact = store.thread(first).contact_id
+    assert store.previous_agent(contact) == ""  # nobody has answered them yet
     store.update_thread(first, agent="olga")
     store.add_message(thread_id=first, direction=Direction.OUT, channel="email",
                       account="school", text="Расписание на сайте.", sender="petr",
                       created_at=now_utc())
     unanswered = _thread(store)
     store.update_thread(unanswered, agent="aigerim")
-    contact = store.thread(first).contact_id
-    assert store.previous_agent(contact, _thread(store)) == "petr"
-    assert store.previous_agent(contact, first) == ""  # nobody answered before the first
+    assert store.previous_agent(contact) == "petr"
 
 
 def test_a_notification_released_into_its_topic_counts_as_waiting_from_then(store):

@@ -405,31 +405,22 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     def create_thread(self, *, channel: str, account: str, contact_id: int, subject: str,
                       created_at: datetime, conversation: str = "",
-                      reopened_from: int | None = None, flags: Sequence[str] = ()) -> int:
+                      reopened_from: int | None = None, flags: Sequence[str] = (),
+                      **columns: Any) -> int:
+        """A new thread; ``columns`` sets any other column at once (a new thread's routing),
+        encoded as :meth:`update_thread` does."""
         with self._writes():
-            return self._insert("threads", {
+            return self._insert("threads", _thread_columns({
                 "channel": channel, "account": account, "contact_id": contact_id,
                 "subject": subject, "subject_key": normalise_subject(subject),
-                "conversation": conversation,
-                "reopened_from": reopened_from, "flags": json.dumps(sorted(flags)),
-                "created_at": iso(created_at), "last_message_at": iso(created_at),
-            })
+                "conversation": conversation, "reopened_from": reopened_from, "flags": flags,
+                "created_at": created_at, "last_message_at": created_at, **columns,
+            }))
 
     def update_thread(self, thread_id: int, **fields: Any) -> None:
         """Set thread columns; datetimes, tags, flags and the routing record are encoded here."""
-        encoded = {}
-        for key, value in fields.items():
-            if isinstance(value, datetime):
-                value = iso(value)
-            elif key in ("tags", "flags"):
-                value = json.dumps(sorted(set(value)) if key == "flags" else list(value))
-            elif key == "routing":
-                value = json.dumps(value, ensure_ascii=False)
-            elif isinstance(value, Status):
-                value = value.value
-            encoded[key] = value
         with self._writes():
-            self._update("threads", thread_id, encoded)
+            self._update("threads", thread_id, _thread_columns(fields))
 
     def thread(self, thread_id: int) -> Thread:
         rows = list(self._thread_rows("t.id = ?", [thread_id]))
@@ -538,16 +529,17 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         )
         return row["agent"] if row else ""
 
-    def previous_agent(self, contact_id: int, before_thread: int) -> str:
-        """The agent who last answered this contact in an earlier thread ("" if none did).
+    def previous_agent(self, contact_id: int) -> str:
+        """The agent who last answered this contact ("" if none did): asked before a new
+        thread of theirs is written, so every thread it looks at is an earlier one.
 
         Who answered, not who was assigned: a colleague who took over is the one the parent
         knows, and one assigned who never wrote helped nobody.
         """
         row = self._one(
             "SELECT m.sender FROM threads t JOIN messages m ON m.thread_id = t.id"
-            " WHERE t.contact_id = ? AND t.id < ? AND m.direction = 'out' AND m.sender != ''"
-            " ORDER BY m.id DESC LIMIT 1", (contact_id, before_thread),
+            " WHERE t.contact_id = ? AND m.direction = 'out' AND m.sender != ''"
+            " ORDER BY m.id DESC LIMIT 1", (contact_id,),
         )
         return row["sender"] if row else ""
 
@@ -608,9 +600,12 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             self._unindexed.append(message_id)
             attachment_ids = tuple(self._add_attachment(message_id, attachment)
                                    for attachment in attachments)
+            # Conditional, so that a thread's first message (or an older one arriving late)
+            # rewrites none of the three indexes that hold last_message_at.
+            at = iso(created_at)
             self.db.execute(
-                "UPDATE threads SET last_message_at = max(last_message_at, ?) WHERE id = ?",
-                [iso(created_at), thread_id],
+                "UPDATE threads SET last_message_at = ? WHERE id = ? AND last_message_at < ?",
+                [at, thread_id, at],
             )
         return Stored(message_id, thread_id, True, attachment_ids)
 
@@ -1055,6 +1050,22 @@ _THREAD_COLUMNS = ", ".join(f"t.{column}" for column in (
     "last_message_at", "language", "language_confidence", "segment", "team", "agent",
     "priority", "tags", "sla_policy", "first_response_due", "resolution_due",
     "first_response_at", "closed_at", "conversation", "flags", "reopened_from"))
+
+
+def _thread_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Thread columns as stored: datetimes, tags, flags and the routing record encoded."""
+    encoded = {}
+    for key, value in fields.items():
+        if isinstance(value, datetime):
+            value = iso(value)
+        elif key in ("tags", "flags"):
+            value = json.dumps(sorted(set(value)) if key == "flags" else list(value))
+        elif key == "routing":
+            value = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, Status):
+            value = value.value
+        encoded[key] = value
+    return encoded
 
 
 def _thread(row: dict) -> Thread:
