@@ -88,16 +88,19 @@ _MAILER_DAEMON = re.compile(r"mailer-daemon", re.IGNORECASE)  # never a person
 _MESSAGE_ID_LINE = re.compile(r"(?im)^[ \t>]*message-id:[ \t]*(?:\r?\n[ \t>]*)?<([^<>\s]+)>")
 
 
-def classify(msg: Message, headers: dict[str, str] | None = None) -> str:
+def classify(msg: Message, headers: dict[str, str] | None = None,
+             subject: str | None = None) -> str:
     """"" for a person's mail, else "bounce", "auto-replied" or "list" (in that precedence).
 
     "auto-replied" covers every automatic answer or notice (RFC 3834 ``Auto-Submitted``
     other than ``no``, vendor headers, out-of-office subjects, ``Precedence: bulk/junk``
     without list headers); "bounce" covers delivery and feedback reports. ``headers``:
-    :func:`header_map` of ``msg``, when the caller has it.
+    :func:`header_map` of ``msg``, and ``subject`` its decoded Subject, when the caller has
+    them.
     """
     headers = header_map(msg) if headers is None else headers
-    subject = _subject(headers.get("subject", ""))
+    subject = (_subject(headers.get("subject", "")) if subject is None
+               else subject[:_SUBJECT_PREFIX])
     if _is_bounce(msg, headers, subject):
         return BOUNCE
     if _is_auto_reply(msg, headers, subject):

@@ -134,7 +134,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     body.collect(msg)
     text, visible = body.text()
     headers = automail.header_map(msg)
-    auto = automail.classify(msg, headers)
+    auto = automail.classify(msg, headers, subject)
     message_id = _first_id(_get(msg, "Message-ID"))
     tickets = subjects.tickets(subject)
     flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
@@ -475,21 +475,25 @@ def _addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
     values = [_unfold(str(v)) for name in names for v in (msg.get_all(name) or [])]
     simple = [_SIMPLE_ADDRESS.fullmatch(value) for value in values]
     if all(simple):  # what getaddresses gives for these, without its character walk
-        pairs = [(_SPACES.sub(" ", found[1] or ""), found[2] or found[3]) for found in simple]
+        pairs = [(found[1] if found[1] is not None else _SPACES.sub(" ", found[2] or ""),
+                  found[3] or found[4]) for found in simple]
     else:
         pairs = getaddresses(values)
     return [(n, a) for n, a in pairs if a and "@" in a]
 
 
 # One "Name <local@domain>" or a bare address, the form nearly every From, To and Cc has,
-# in words with no character RFC 5322 gives a meaning (no quotes, comments, dots in the
-# name, groups): email.utils.getaddresses reads it as the name's words joined by one space
-# and the address as written (tests/test_mime.py holds the two together on the corpus).
+# in words with no character RFC 5322 gives a meaning (no comments, dots in the name,
+# groups), or with the whole name in one quoted string without escapes (what most mail
+# clients write): email.utils.getaddresses reads it as the name's words joined by one
+# space, a quoted name as written between its quotes, and the address as written
+# (tests/test_mime.py holds the two together on the corpus and on tricky forms).
 _ATOM = r"""[^ \t\r\n()<>@,:;."\[\]\\]+"""  # and only these four are its white space
 _DOTTED = rf"{_ATOM}(?:\.{_ATOM})*"
 _WS = r"[ \t\r\n]"
 _SIMPLE_ADDRESS = re.compile(
-    rf"{_WS}*(?:((?:{_ATOM}{_WS}+)*{_ATOM}){_WS}*)?<({_DOTTED}@{_DOTTED})>{_WS}*"
+    rf'{_WS}*(?:"([^"\\\r\n]*)"{_WS}*|((?:{_ATOM}{_WS}+)*{_ATOM}){_WS}*)?'
+    rf"<({_DOTTED}@{_DOTTED})>{_WS}*"
     rf"|{_WS}*({_DOTTED}@{_DOTTED}){_WS}*")
 _SPACES = re.compile(rf"{_WS}+")
 

@@ -22,8 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from typing import TYPE_CHECKING
 
 from inbox import running, systemd
 from inbox.agentbot import AgentBot
@@ -40,6 +39,9 @@ from inbox.sections import ConfigError
 from inbox.store import Store, iso, now_utc, parse_time
 from routing.language import LanguageDetector
 from routing.rules import Routing
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger("inbox.daemon")
 
@@ -194,6 +196,10 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        # Imported here: `inbox run --once` (cron) and every other command never schedule,
+        # and APScheduler's import scans all installed packages' entry points (0.15 s).
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
         self.scheduler = AsyncIOScheduler(event_loop=loop)
         for channel in self.config.channels:
             self._schedule_poll(channel, delay=0)

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import snowballstemmer
-
 from inbox.sections import Section
 
 SNOWBALL = {"ru": "russian", "en": "english", "de": "german", "fr": "french"}
@@ -96,6 +94,10 @@ def kazakh_stem(word: str) -> str:
 
 @cache
 def _snowball(language: str) -> Any:
+    # Imported on first use: its stemmers for every language it knows take 60 ms to
+    # import, which every `inbox` command paid and which a school without FAQ never needs.
+    import snowballstemmer
+
     return snowballstemmer.stemmer(SNOWBALL[language])
 
 

@@ -47,6 +47,10 @@ ADDRESS_FORMS = [
     "J. Smith <j@x>", "a@b, c@d", '"Q" <a@b>', "a <b@c> d", "=?utf-8?b?0JjQsg==?= <a@b.ru>",
     "a\t\tb\r\n <c@d>", "x <a.@b>", "x <.a@b>", "x<a@b>", "x < a@b >", "(c) a@b",
     "Undisclosed recipients:;", "a@b (Ann)", "Ann <a@b>,", "\udcd0\udc98 <a@b>",
+    '"Brown, Michael" <m@x>', '""<a@b>', '" Spaced  Name " <a@b>', '"a\\"b" <c@d>',
+    '"unterminated <a@b>', '"A" "B" <a@b>', '"A"B <a@b>', 'B"A" <a@b>', '"Иван Петров" <a@b>',
+    '"a(b)c" <a@b>', '"x" <a@b> (c)', '"x"', '"x" a@b', '"a\tb" <c@d>', '"<a@b>" <c@d>',
+    '"=?utf-8?b?0JjQsg==?=" <a@b.ru>', '"x" <a@b>, "y" <c@d>', "\"x\" <a@b>",
 ]
 
 
