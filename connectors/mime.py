@@ -127,15 +127,16 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
                school_addresses: Collection[str]) -> Inbound:
     # Some stores prepend blank lines, which would turn every header into body text.
     msg = mimetree.parse_bytes(raw.lstrip(b" \t\r\n"), _POLICY)
+    head = _Headers(msg)
     lossy: list[bool] = []
-    subject = decode_header_value(_get(msg, "Subject"), lossy)
+    subject = decode_header_value(head["Subject"], lossy)
     name, address = _sender(msg, lossy)
     body = _Body(max_attachment_bytes)
     body.collect(msg)
     text, visible = body.text()
     headers = automail.header_map(msg)
     auto = automail.classify(msg, headers, subject)
-    message_id = _first_id(_get(msg, "Message-ID"))
+    message_id = _first_id(head["Message-ID"])
     tickets = subjects.tickets(subject)
     flags = set(body.flags) | set(_AUTO_FLAGS.get(auto, ()))
     own = {_untagged(a.lower()) for a in own_addresses if a}
@@ -146,11 +147,11 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         flags.add(Flag.NO_SENDER)
     elif _untagged(address) in own:  # support+t12.token@ is support@'s
         flags.add(Flag.OWN_ADDRESS)
-    meta = {"auto": auto, "importance": _importance(msg), "content": _content_hash(raw, msg)}
+    meta = {"auto": auto, "importance": _importance(head), "content": _content_hash(raw, head)}
     if body.signature_pictures:  # no file its sender meant to send (connectors.signatures)
         meta["signature-pictures"] = " ".join(sorted(body.signature_pictures))
-    if msg.get("Authentication-Results") is not None:
-        meta["authentication-results"] = _unfold(_get(msg, "Authentication-Results"))
+    if "Authentication-Results" in head:
+        meta["authentication-results"] = _unfold(head["Authentication-Results"])
     if auto == "bounce" or msg.get_content_type() == "multipart/report":
         # A report (a failure, a delay, a read receipt) belongs with the message it is about;
         # only one that says it failed marks it failed.
@@ -167,7 +168,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         meta["no-auto-answer"] = why_not
     elif _untagged(address) in school:
         meta["no-auto-answer"] = "it comes from another of the school's mailboxes"
-    if outlook := _thread_index(msg):  # so our answer joins the customer's conversation
+    if outlook := _thread_index(head):  # so our answer joins the customer's conversation
         meta["thread-index"] = outlook
     answer_to = _reply_to(msg, lossy)
     if address and answer_to and answer_to[1] not in {address, *own} and not auto:
@@ -176,15 +177,15 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         meta["from"] = address
         name, address = answer_to  # not the form's own name ("Website Form") for the parent
     hints = {}
-    if msg.get("Content-Language") is not None:
-        hints["content-language"] = _unfold(_get(msg, "Content-Language")).strip()
+    if "Content-Language" in head:
+        hints["content-language"] = _unfold(head["Content-Language"]).strip()
     return Inbound(
         channel="email",
         account=account,
         external_id=message_id or _digest_id(raw),
         sender=Identity("email", address or "unknown", name),
         text=text,
-        received_at=received_at or _date(_get(msg, "Date")),
+        received_at=received_at or _date(head["Date"]),
         raw=raw,
         source_ref=source_ref,
         subject=subject,
@@ -195,8 +196,8 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
         language_hints=hints,
         keys=ThreadKeys(
             message_id=message_id,
-            in_reply_to=_first_id(_get(msg, "In-Reply-To")),
-            references=_references(_get(msg, "References")),
+            in_reply_to=_first_id(head["In-Reply-To"]),
+            references=_references(head["References"]),
             ticket=tickets[-1] if tickets else None,
         ),
         flags=flags,
@@ -257,7 +258,7 @@ def _digest_id(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _content_hash(raw: bytes, msg: Message) -> str:
+def _content_hash(raw: bytes, head: _Headers) -> str:
     """What two copies of one mail share: From, Subject, Date and the body.
 
     Copies differ only in what servers add on the way (Received, Delivered-To), so they
@@ -277,7 +278,7 @@ def _content_hash(raw: bytes, msg: Message) -> str:
     while end > start and raw[end - 1] in b"\r\n \t":
         end -= 1
     body = memoryview(raw)[start:end]
-    heads = "\0".join(_unfold(_get(msg, name)) for name in ("From", "Subject", "Date"))
+    heads = "\0".join(_unfold(head[name]) for name in ("From", "Subject", "Date"))
     heads_bytes = heads.encode("utf-8", "surrogateescape")
     crc = zlib.crc32(heads_bytes, zlib.crc32(body))
     adler = zlib.adler32(heads_bytes, zlib.adler32(body))
@@ -395,6 +396,30 @@ def _byte_weights(codec: str) -> tuple[tuple[int, ...], re.Pattern[bytes]]:
 def _get(msg: Message, name: str) -> str:
     value = msg.get(name)
     return "" if value is None else str(value)
+
+
+class _Headers:
+    """A message's headers by name (the first of each; "" when absent), read once.
+
+    ``Message.get`` walks every header, lower-casing each name, for each name asked, and a
+    mail is asked for some twenty. A value holding 8-bit bytes is still taken from
+    ``Message.get``, which gives it as compat32 does.
+    """
+
+    def __init__(self, msg: Message) -> None:
+        self._msg = msg
+        self._first: dict[str, str] = {}
+        for name, value in msg.raw_items():
+            self._first.setdefault(name.lower(), value)
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._first
+
+    def __getitem__(self, name: str) -> str:
+        value = self._first.get(name.lower())
+        if value is None:
+            return ""
+        return value if isinstance(value, str) and value.isascii() else _get(self._msg, name)
 
 
 def _unfold(value: str) -> str:
@@ -550,10 +575,10 @@ def _date(value: str) -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _thread_index(msg: Message) -> str:
+def _thread_index(head: _Headers) -> str:
     """Outlook's conversation index (22 bytes, then 5 per reply), when the mail has a valid
     one; else ""."""
-    value = "".join(_get(msg, "Thread-Index").split())
+    value = "".join(head["Thread-Index"].split())
     try:
         size = len(b64decode(value, validate=True)) if value else 0
     except (ValueError, binascii.Error):
@@ -561,12 +586,9 @@ def _thread_index(msg: Message) -> str:
     return value if size >= 22 and (size - 22) % 5 == 0 else ""
 
 
-def _importance(msg: Message) -> str:
+def _importance(head: _Headers) -> str:
     for header in ("Importance", "X-Priority", "X-MSMail-Priority", "Priority"):
-        value = msg.get(header)
-        if value is None:
-            continue
-        words = str(value).strip().lower().replace("(", " ").split()
+        words = head[header].strip().lower().replace("(", " ").split()
         if words and words[0] in _IMPORTANCE:
             return _IMPORTANCE[words[0]]
     return "normal"

@@ -62,12 +62,15 @@ def test_redelivered_message_is_a_no_op(store):
     thread_id = _thread(store)
     kwargs = dict(thread_id=thread_id, direction=Direction.IN, channel="email",
                   account="school", text="hi", external_id="same@example.org",
-                  created_at=now_utc())
+                  created_at=now_utc(), raw=b"raw bytes",
+                  attachments=[Attachment("a.txt", "text/plain", 3, b"abc")])
     first = store.add_message(**kwargs)
     again = store.add_message(**kwargs)
     assert first.created and not again.created
     assert again.message_id == first.message_id
-    assert len(store.messages(thread_id)) == 1
+    (message,) = store.messages(thread_id)
+    assert len(message.attachments) == 1 and store.raw(message.id) == b"raw bytes"
+    assert store.conn.execute("SELECT count(*) FROM raw").fetchone()[0] == 1  # no second copy
 
 
 def test_same_external_id_on_another_account_is_another_message(store):
