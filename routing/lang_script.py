@@ -80,17 +80,19 @@ ALPHABETS: Mapping[str, frozenset[str]] = {
     }.items()
 }
 
-_script_cache: dict[str, str] = {}
+class _Scripts(dict[str, str]):
+    """Script by character, worked out from its Unicode name the first time it is seen."""
 
-
-def script_of(ch: str) -> str:
-    """The script of a letter ("LATIN", "CYRILLIC", "CJK", ...); "" for anything else."""
-    script = _script_cache.get(ch)
-    if script is None:
+    def __missing__(self, ch: str) -> str:
         script = unicodedata.name(ch, "").split(" ", 1)[0] if ch.isalpha() else ""
         script = "LATIN" if script == "FULLWIDTH" else script
-        _script_cache[ch] = script
-    return script
+        self[ch] = script
+        return script
+
+
+# The script of a letter ("LATIN", "CYRILLIC", "CJK", ...); "" for anything else. A dict
+# lookup in C once a character is known: detection asks it of every letter and word.
+script_of = _Scripts().__getitem__
 
 
 def scripts_of(language: str) -> frozenset[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from routing.lang_profiles import NgramModel, profile_languages
 from routing.lang_script import (
@@ -229,13 +230,15 @@ class LanguageDetector:
         listed = [lang for lang in scores if lang in self._words.languages]
         if not words or not listed:
             return
-        known = [self._words.zipfs(word) for word in words]
-        zipf = {lang: [row[lang] for row in known] for lang in listed}
-        common = [f"{lang} {sum(z >= COMMON_ZIPF for z in zipf[lang])}/{len(words)}"
+        # Each word's frequencies in the listed languages, in their order; then by language.
+        pick = itemgetter(*listed) if len(listed) > 1 else lambda known: (known[listed[0]],)
+        rows = [pick(self._words.zipfs(word)) for word in words]
+        zipf = dict(zip(listed, zip(*rows, strict=True), strict=True))
+        common = [f"{lang} {len([z for z in zipf[lang] if z >= COMMON_ZIPF])}/{len(words)}"
                   for lang in listed]
         evidence.append("common words: " + ", ".join(common))
         # A word no list has (a rare inflection, a new loanword) still has a telling ending.
-        unknown = [w for i, w in enumerate(words) if not any(z[i] for z in zipf.values())]
+        unknown = [word for word, row in zip(words, rows, strict=True) if not any(row)]
         word_scores = {
             lang: WORD_WEIGHT * sum(zipf[lang])
             + SUFFIX_WEIGHT * sum(self._words.suffix_log_share(lang, w) for w in unknown)

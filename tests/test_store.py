@@ -426,6 +426,18 @@ def test_a_report_and_an_agents_reply_find_our_outbox_entry_by_index_not_by_scan
     assert len(plans) == 2 and not any("SCAN" in plan for plan in plans), plans
 
 
+def test_least_open_counts_open_threads_without_reading_closed_ones(store):
+    for agent, status in (("olga", Status.OPEN), ("olga", Status.PENDING),
+                          ("olga", Status.CLOSED), ("boris", Status.CLOSED)):
+        store.update_thread(_thread(store), agent=agent, status=status)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    assert store.open_counts(["olga", "boris"]) == {"olga": 2}
+    store.conn.set_trace_callback(None)
+    plan = " ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + statements[0]))
+    assert "threads_agent_status (agent=? AND status=?)" in plan, plan
+
+
 def test_round_robin_finds_a_teams_last_thread_by_index_not_by_scan(store):
     plan = " ".join(row[3] for row in store.conn.execute(
         "EXPLAIN QUERY PLAN SELECT agent FROM threads WHERE team = ? AND agent != ''"
