@@ -357,7 +357,7 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
         )
         return Contact(
             id=row["id"], name=row["name"], identities=identities, segment=row["segment"],
-            tags=tuple(json.loads(row["tags"])), language=row["language"],
+            tags=_json_tuple(row["tags"]), language=row["language"],
             start_payload=row["start_payload"], unreachable=bool(row["unreachable"]),
         )
 
@@ -1097,6 +1097,12 @@ def _thread_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
     return encoded
 
 
+def _json_tuple(text: str) -> tuple:
+    """A stored JSON list (tags, flags) as a tuple. Most are empty, and comparing is some
+    fifty times cheaper than json.loads, which every thread and contact read paid twice."""
+    return () if text == "[]" else tuple(json.loads(text))
+
+
 def _thread(row: dict) -> Thread:
     return Thread(
         id=row["id"], status=Status(row["status"]), channel=row["channel"],
@@ -1105,12 +1111,12 @@ def _thread(row: dict) -> Thread:
         last_message_at=parse_time(row["last_message_at"]), language=row["language"],
         language_confidence=row["language_confidence"], segment=row["segment"],
         team=row["team"], agent=row["agent"], priority=row["priority"],
-        tags=tuple(json.loads(row["tags"])), sla_policy=row["sla_policy"],
+        tags=_json_tuple(row["tags"]), sla_policy=row["sla_policy"],
         first_response_due=parse_time(row["first_response_due"]),
         resolution_due=parse_time(row["resolution_due"]),
         first_response_at=parse_time(row["first_response_at"]),
         closed_at=parse_time(row["closed_at"]), messages=row["message_count"],
-        conversation=row["conversation"], flags=tuple(json.loads(row["flags"])),
+        conversation=row["conversation"], flags=_json_tuple(row["flags"]),
         reopened_from=row["reopened_from"],
     )
 
@@ -1122,7 +1128,7 @@ def _message(row: dict, attachments: list[Attachment]) -> Message:
         created_at=parse_time(row["created_at"]), subject=row["subject"],
         visible_text=row["visible_text"], external_id=row["external_id"] or "",
         delivery=row["delivery"], attachments=tuple(attachments),
-        flags=tuple(json.loads(row["flags"])),
+        flags=_json_tuple(row["flags"]),
     )
 
 
