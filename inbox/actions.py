@@ -219,8 +219,7 @@ class Actions:
         if Flag.NO_SENDER in thread.flags:
             raise ActionError(f"thread {thread.id}: the sender's address could not be read"
                               " from the message; there is no one to answer")
-        contact = self.store.contact(thread.contact_id)
-        for identity in contact.identities:
+        for identity in self.store.identities(thread.contact_id):
             if identity.kind == thread.channel:
                 return identity.value
         raise ActionError(

@@ -134,7 +134,6 @@ class Contact:
 
     id: int
     name: str
-    identities: tuple[Identity, ...] = ()
     segment: str = ""
     tags: tuple[str, ...] = ()
     language: str = ""

@@ -193,7 +193,7 @@ class Pipeline:
             header_message_id=item.keys.message_id, sender=_sender(item),
             flags=sorted(item.flags), meta=item.meta, raw=item.raw,
             raw_kind="telegram" if item.channel == "telegram" else "rfc822",
-            attachments=item.attachments, created_at=created_at,
+            attachments=item.attachments, created_at=created_at, opens_thread=new_thread,
         )
         if Flag.QUARANTINED in item.flags:  # set aside by its connector (PTB could not read it)
             report.quarantined += 1

@@ -46,9 +46,10 @@ def facts_for(store: Store, thread: Thread) -> Facts | None:
     if first is None:
         return None
     contact = store.contact(thread.contact_id)
+    identities = store.identities(contact.id)
     kind = "telegram" if thread.channel == "telegram" else thread.channel
-    sender = next((i for i in contact.identities if i.kind == kind),
-                  contact.identities[0] if contact.identities else Identity(kind, ""))
+    sender = next((i for i in identities if i.kind == kind),
+                  identities[0] if identities else Identity(kind, ""))
     record = store.routing_record(thread.id)
     detected = record.get("language", {}).get("detected", True)
     # The time rules saw: when the thread was routed, not the sender's Date header (a wrong

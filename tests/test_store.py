@@ -58,6 +58,23 @@ def test_message_round_trip_keeps_text_flags_and_attachment_bytes(store):
     assert store.attachment_data(attachment) == b"%PDF"
 
 
+def test_a_later_message_moves_its_thread_up_and_a_late_older_one_does_not(store):
+    thread_id = _thread(store)
+    opened = store.thread(thread_id).last_message_at
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                      account="school", text="first", external_id="m1", created_at=opened,
+                      opens_thread=True)
+    store.conn.set_trace_callback(None)
+    assert not [sql for sql in statements if sql.startswith("UPDATE threads")]
+    for minutes, text in ((5, "later"), (-60, "an old one, delivered late")):
+        store.add_message(thread_id=thread_id, direction=Direction.IN, channel="email",
+                          account="school", text=text, external_id=text,
+                          created_at=opened + timedelta(minutes=minutes))
+        assert store.thread(thread_id).last_message_at == opened + timedelta(minutes=5)
+
+
 def test_redelivered_message_is_a_no_op(store):
     thread_id = _thread(store)
     kwargs = dict(thread_id=thread_id, direction=Direction.IN, channel="email",
@@ -126,7 +143,7 @@ def test_one_contact_can_have_email_and_telegram_identities(store):
     contact = store.ensure_contact(email)
     store.add_identity(contact.id, Identity("telegram", "12345", "Anna"))
     assert store.contact_for(Identity("telegram", "12345")).id == contact.id
-    assert {i.kind for i in store.contact(contact.id).identities} == {"email", "telegram"}
+    assert {i.kind for i in store.identities(contact.id)} == {"email", "telegram"}
 
 
 def test_thread_found_by_any_stored_message_id(store):

@@ -348,15 +348,16 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             raise NotFound(f"no contact {contact_id}")
         return self._contact(row)
 
+    def identities(self, contact_id: int) -> tuple[Identity, ...]:
+        """The addresses and accounts a contact writes from (read apart from the contact:
+        filing a message, which reads its sender's contact, never needs them)."""
+        return tuple(Identity(row["kind"], row["value"], row["display_name"]) for row in self._rows(
+            "SELECT kind, value, display_name FROM identities WHERE contact_id = ?"
+            " ORDER BY kind, value", [contact_id]))
+
     def _contact(self, row: dict) -> Contact:
-        identities = tuple(
-            Identity(r["kind"], r["value"], r["display_name"])
-            for r in self._rows(
-                "SELECT * FROM identities WHERE contact_id = ? ORDER BY kind, value", [row["id"]]
-            )
-        )
         return Contact(
-            id=row["id"], name=row["name"], identities=identities, segment=row["segment"],
+            id=row["id"], name=row["name"], segment=row["segment"],
             tags=_json_tuple(row["tags"]), language=row["language"],
             start_payload=row["start_payload"], unreachable=bool(row["unreachable"]),
         )
@@ -574,8 +575,11 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                     external_id: str | None = None, header_message_id: str = "",
                     flags: Sequence[str] = (), meta: dict | None = None,
                     raw: bytes | None = None, raw_kind: str = "",
-                    attachments: Sequence[Attachment] = ()) -> Stored:
+                    attachments: Sequence[Attachment] = (), opens_thread: bool = False) -> Stored:
         """File one message; a re-delivered ``(account, external_id)`` returns the existing one.
+
+        ``opens_thread``: the thread was just created for this message, at its time, so its
+        last_message_at needs no update.
 
         Attachment bytes are written to content-addressed files before the
         commit: a crash leaves at most an unreferenced file, never a row
@@ -601,13 +605,14 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             self._unindexed.append(message_id)
             attachment_ids = tuple(self._add_attachment(message_id, attachment)
                                    for attachment in attachments)
-            # Conditional, so that a thread's first message (or an older one arriving late)
-            # rewrites none of the three indexes that hold last_message_at.
-            at = iso(created_at)
-            self.db.execute(
-                "UPDATE threads SET last_message_at = ? WHERE id = ? AND last_message_at < ?",
-                [at, thread_id, at],
-            )
+            if not opens_thread:
+                # Conditional, so that an older message arriving late rewrites none of the
+                # three indexes that hold last_message_at.
+                at = iso(created_at)
+                self.db.execute(
+                    "UPDATE threads SET last_message_at = ? WHERE id = ? AND last_message_at < ?",
+                    [at, thread_id, at],
+                )
         return Stored(message_id, thread_id, True, attachment_ids)
 
     def add_new_attachments(self, message_id: int, attachments: Sequence[Attachment]
