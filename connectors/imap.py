@@ -184,6 +184,11 @@ class ImapMailbox:
         except _DROPPED as exc:
             raise ImapUnreachable(f"{self._label}: cannot connect to {server.where}: "
                                   f"{self.server.mask(exc)}") from None
+        # imapclient turns imaplib's protocol trace on (debug 5) and hands it to a logger.
+        # Shown or not, imaplib formats it first: every FETCH batch's message bodies go
+        # through repr() (60 % of fetching, 0.7 M instructions a mail), and a daemon run at
+        # DEBUG would write parents' mail into its log. Off.
+        client._imap.debug = 0
         try:
             if server.security == "starttls":
                 client.starttls(server.tls_context())

@@ -144,6 +144,15 @@ async def test_fetch_hands_out_mail_until_acked_then_only_newer(connect, dovecot
     assert subjects(await channel.fetch()) == ["Question 3"]
 
 
+async def test_a_debug_log_never_holds_the_mail_it_fetched(connect, dovecot, mail_user, caplog):
+    dovecot.append(mail_user, "INBOX", message(1))
+    caplog.set_level(logging.DEBUG)  # imapclient's and imaplib's loggers included
+    [item] = await connect(mail_user).fetch()
+    assert item.text.strip() == "Message number 1."
+    assert "Message number 1" not in caplog.text
+    assert mail_user.password not in caplog.text
+
+
 async def test_fetch_uses_arrival_time_and_leaves_mail_unseen(connect, dovecot, mail_user):
     arrived = datetime(2024, 9, 3, 8, 30, tzinfo=UTC)
     dovecot.seed(mail_user, "INBOX", [message(1)], received=arrived)
