@@ -163,6 +163,7 @@ class Pipeline:
         if self._about_staff_mail(item):
             report.claimed += 1
             return
+        contact = self._remember_contact(contact, item)  # before routing, which reads it
         placement = self._place(item, contact)
         created_at = _arrival_time(item.received_at, now)
         thread = placement.thread
@@ -199,7 +200,6 @@ class Pipeline:
             report.quarantined += 1
         else:
             report.stored += 1
-        contact = self._remember_contact(contact, item)
         if Flag.BOUNCE in item.flags and item.meta.get("bounced-message-id"):
             self._bounced(self.store.outbound_for_header_id(item.meta["bounced-message-id"]),
                           item)
