@@ -99,8 +99,11 @@ def classify(msg: Message, headers: dict[str, str] | None = None,
     them.
     """
     headers = header_map(msg) if headers is None else headers
-    subject = (_subject(headers.get("subject", "")) if subject is None
-               else subject[:_SUBJECT_PREFIX])
+    if subject is None or "=?" in subject:
+        # An encoded word the caller left as written ("=?utf-8?q?Out of Office?=", with
+        # spaces RFC 2047 forbids) may still be one the stdlib reads: responders write them.
+        subject = _subject(headers.get("subject", ""))
+    subject = subject[:_SUBJECT_PREFIX]
     if _is_bounce(msg, headers, subject):
         return BOUNCE
     if _is_auto_reply(msg, headers, subject):

@@ -128,6 +128,16 @@ def test_a_responders_subject_is_automatic(subject):
     assert classify(msg) == "auto-replied"
 
 
+@pytest.mark.parametrize("subject", [
+    "=?utf-8?q?Out of Office?=",  # spaces RFC 2047 forbids: the stdlib reads it; responders too
+    "=?utf-8?Q?Automatic_reply:_=D0=9E=D0=BF=D0=BB=D0=B0=D1=82=D0=B0?=",
+    "Автоответ: Оплата".encode("koi8-r").decode("ascii", "surrogateescape"),  # raw 8-bit koi8-r
+])
+def test_a_responders_subject_is_automatic_however_it_is_encoded(subject):
+    raw = f"From: a@b.c\r\nSubject: {subject}\r\n\r\nhi\r\n".encode("ascii", "surrogateescape")
+    assert parse_email(raw, account="support").meta["auto"] == "auto-replied"
+
+
 @pytest.mark.parametrize(("header", "why"), [
     ("Return-Path: <>", "a null return path (Return-Path: <>)"),
     ("X-Auto-Response-Suppress: DR, AutoReply",

@@ -83,6 +83,7 @@ CHARSET_FORMS = [
     "text/plain; charset=\u017f", "text/plain; charset=\u212a", 'text/plain; charset=""',
     "text/plain; charset=utf=8", "text/plain; charset*0=utf; charset*1=-8", "text/plain",
     "charset=utf-8", "text/plain; charset = utf-8 ; x", 'text/plain; charset="utf 8"',
+    "text/plain; charset=utf-8; x*=a; x*0=b", "text/plain; charset=utf-8;\r\n format=flowed",
 ]
 
 
