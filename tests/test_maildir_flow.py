@@ -10,7 +10,6 @@ from inbox.channel import Inbound
 from inbox.config import load_config
 from inbox.daemon import Daemon
 from inbox.model import Identity
-from inbox.pipeline import Pipeline
 from inbox.store import Store
 from tests.conftest import INBOX_TOML, mail, mailbox_read_first
 
@@ -539,34 +538,3 @@ def test_a_mistyped_maildir_path_fails_the_channel_instead_of_reading_a_new_empt
     assert not (school.root / "Maildr").exists()
     problems = json.loads(school.cli("status", "--json", "--failing-for", "0s", ok=False).output)
     assert problems["channels"][0]["state"] == "failing"
-
-
-START_PAYLOAD_ROUTING = """default_team = "support"
-[[segments]]
-name = "applicant"
-start_payloads = ["course-"]
-[[rules]]
-name = "Applicants"
-[rules.when]
-segment = "applicant"
-[rules.then]
-team = "support"
-agent = "aigerim"
-priority = "high"
-"""
-
-
-def test_a_first_message_carrying_a_start_payload_is_routed_by_it(school):
-    """The payload is the contact's before the new thread is routed (no hook claimed it)."""
-    school.write(INBOX_TOML, START_PAYLOAD_ROUTING)
-    config = load_config(school.config)
-    store = Store(config.store.path, config.store.attachments)
-    item = Inbound(channel="telegram", account="support", external_id="u1",
-                   sender=Identity("telegram", "503", "Марат"), text="/start course-42",
-                   received_at=datetime.now(UTC), raw=b"{}",
-                   meta={"command": "start", "start_payload": "course-42"})
-    report = Pipeline(store, config).ingest([item])
-    thread = store.thread(report.new_threads[0])
-    assert (thread.segment, thread.agent, thread.priority) == ("applicant", "aigerim", "high")
-    assert store.contact(thread.contact_id).start_payload == "course-42"
-    store.close()

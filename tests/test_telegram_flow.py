@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import time
+from datetime import UTC, datetime
 
 import pytest
 
+from inbox.channel import Inbound
+from inbox.config import load_config
 from inbox.daemon import POLL_GAP
+from inbox.model import Identity
+from inbox.pipeline import Pipeline
+from inbox.store import Store
 from tests.botapi import TOKEN
+from tests.conftest import INBOX_TOML
 from tests.processes import DaemonProcess
 
 ROUTING = """\
@@ -267,3 +274,20 @@ def test_in_a_customer_group_chat_everyone_joins_the_thread_without_review(bot_s
     (thread,) = threads(bot_school)
     shown = json.loads(bot_school.cli("show", str(thread["id"]), "--json").output)
     assert [m["flags"] for m in shown["messages"]] == [[], []]
+
+
+def test_a_first_message_carrying_a_start_payload_is_routed_by_it(school):
+    """The payload is the contact's before the new thread is routed (no hook claimed it:
+    in the daemon the greeting claims every /start, but the pipeline must not rely on it)."""
+    school.write(INBOX_TOML, ROUTING)
+    config = load_config(school.config)
+    store = Store(config.store.path, config.store.attachments)
+    item = Inbound(channel="telegram", account="support", external_id="u1",
+                   sender=Identity("telegram", "503", "Марат"), text="/start course-42",
+                   received_at=datetime.now(UTC), raw=b"{}",
+                   meta={"command": "start", "start_payload": "course-42"})
+    report = Pipeline(store, config).ingest([item])
+    thread = store.thread(report.new_threads[0])
+    assert (thread.segment, thread.agent, thread.priority) == ("applicant", "aigerim", "high")
+    assert store.contact(thread.contact_id).start_payload == "course-42"
+    store.close()
