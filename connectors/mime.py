@@ -797,8 +797,8 @@ def _leaves(msg: Message) -> Iterator[Message]:
 
 
 def _charset(part: Message) -> str | None:
-    found = _SIMPLE_CHARSET.fullmatch(value) if isinstance(
-        value := part.get("content-type"), str) else None
+    value = part.get("content-type")  # a Header object when it holds 8-bit bytes
+    found = _SIMPLE_CHARSET.fullmatch(value) if isinstance(value, str) else None
     if found:  # what get_content_charset reads there, without its parameter parser
         return (found[1] or found[2]).lower()
     try:
