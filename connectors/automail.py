@@ -199,13 +199,21 @@ def _quoted_message_id(part: Message, ctype: str) -> str:
     return found.group(1) if found else ""
 
 
-def header_map(msg: Message) -> dict[str, str]:
-    """Each header's first value by lower-case name, as :func:`_header` gives it: read once,
-    where asking the message for each of the twenty names would walk its headers each time."""
+def first_headers(msg: Message) -> dict[str, str]:
+    """Each header's first value as stored, by lower-case name: one walk over the headers
+    for every name asked, where ``Message.get`` walks them all (lower-casing each) per name."""
     found: dict[str, str] = {}
     for key, value in msg.raw_items():
-        found.setdefault(key.lower(), " ".join(str(value).split()))
+        found.setdefault(key.lower(), value)
     return found
+
+
+def header_map(msg: Message, first: dict[str, str] | None = None) -> dict[str, str]:
+    """Each header's first value by lower-case name, white space collapsed, as
+    :func:`_header` gives it; ``first``: :func:`first_headers` of ``msg``, when the caller
+    has it."""
+    first = first_headers(msg) if first is None else first
+    return {name: " ".join(str(value).split()) for name, value in first.items()}
 
 
 def _header(msg: Message, name: str) -> str:

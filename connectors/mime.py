@@ -134,7 +134,7 @@ def _normalise(raw: bytes, account: str, source_ref: str, received_at: datetime 
     body = _Body(max_attachment_bytes)
     body.collect(msg)
     text, visible = body.text()
-    headers = automail.header_map(msg)
+    headers = automail.header_map(msg, head.first)
     auto = automail.classify(msg, headers, subject)
     message_id = _first_id(head["Message-ID"])
     tickets = subjects.tickets(subject)
@@ -399,24 +399,20 @@ def _get(msg: Message, name: str) -> str:
 
 
 class _Headers:
-    """A message's headers by name (the first of each; "" when absent), read once.
-
-    ``Message.get`` walks every header, lower-casing each name, for each name asked, and a
-    mail is asked for some twenty. A value holding 8-bit bytes is still taken from
-    ``Message.get``, which gives it as compat32 does.
+    """A message's headers by name (the first of each; "" when absent), read once
+    (:func:`automail.first_headers`) for the twenty names a mail is asked. A value holding
+    8-bit bytes is still taken from ``Message.get``, which gives it as compat32 does.
     """
 
     def __init__(self, msg: Message) -> None:
         self._msg = msg
-        self._first: dict[str, str] = {}
-        for name, value in msg.raw_items():
-            self._first.setdefault(name.lower(), value)
+        self.first = automail.first_headers(msg)
 
     def __contains__(self, name: str) -> bool:
-        return name.lower() in self._first
+        return name.lower() in self.first
 
     def __getitem__(self, name: str) -> str:
-        value = self._first.get(name.lower())
+        value = self.first.get(name.lower())
         if value is None:
             return ""
         return value if isinstance(value, str) and value.isascii() else _get(self._msg, name)

@@ -1086,10 +1086,10 @@ def _json_fields(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _thread_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
+def _thread_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     """Thread columns as stored: datetimes, tags, flags and the routing record encoded."""
     encoded = {}
-    for key, value in fields.items():
+    for key, value in values.items():
         if isinstance(value, datetime):
             value = iso(value)
         elif key in ("tags", "flags"):
