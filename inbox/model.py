@@ -207,18 +207,20 @@ class Thread:
 
 @dataclass(frozen=True)
 class SlaClocks:
-    """What the SLA timer job needs of a thread: its policy and the clocks still running.
+    """What the SLA timer job needs of an open thread: its policy, the clocks still running
+    and the timers already fired.
 
     A slim view, so checking hundreds of open threads every half minute does not
     load each one whole.
     """
 
     id: int
-    status: Status
     sla_policy: str
     first_response_due: datetime | None
     resolution_due: datetime | None
     first_response_at: datetime | None
+    fired: frozenset[tuple[str, str]]  # (target, stage), e.g. ("resolution", "warning")
+    mark: str  # the thread's sla_check_at as read: the job's next look is written over it only
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """SLA timers: warn before a target is missed, escalate when it is, pause while pending.
 
 The pipeline stores each thread's ``first_response_due``/``resolution_due`` when
-it routes it; :class:`SlaClock` reads them on every :meth:`SlaClock.check` (an
-APScheduler interval job, and ``inbox run --once``). Each (thread, target,
+it routes it; :meth:`SlaClock.check` (an APScheduler interval job, and ``inbox run
+--once``) reads them, and stores with each thread the earliest instant one of its
+timers can fire, so later checks (in this process or the next) read only the threads
+whose instant has come, or whose clocks changed since. Each (thread, target,
 stage) fires once, ever: the store's primary key says so, so a restart, a second
 check in the same second or a daemon that was down for a day fires nothing
 twice, and timers that fell due meanwhile fire once at the next check.
@@ -17,22 +19,23 @@ before it fires anything, no status-changing code needs to call us.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from inbox.actions import Actions
 from inbox.config import Config, SlaPolicy
-from inbox.model import Event, SlaClocks, Status, Thread
+from inbox.model import Event, SlaClocks, Thread
 from inbox.sections import Section
 from inbox.store import Store
 from routing.assign import assign
 
 log = logging.getLogger("inbox.sla")
 
-TARGETS = ("first_response", "resolution")
+NEVER = datetime.max.replace(tzinfo=UTC)  # no timer left to fire
 # Events that end a wait for the customer: the status left ``pending``.
 # What stops the clocks, and what starts them again. Mail no person wrote to a closed thread
 # (an out-of-office reply to the survey) is logged "customer-replied" but leaves it closed.
@@ -90,39 +93,49 @@ class SlaClock:
         self.config = config
         self.notifier = notifier
         self.settings = settings
-        # (thread, target) -> (due, quiet until): no warning can come before that instant,
-        # since business time never runs faster than the clock on the wall. Saves the
-        # calendar sums for every open thread on every check of a long-running daemon.
-        self._quiet: dict[tuple[int, str], tuple[datetime, datetime]] = {}
+        self._plan_checked = False
 
     def check(self, now: datetime) -> list[Fired]:
         """Apply finished pauses, then fire every warning and breach that is due at ``now``."""
+        self._forget_other_plans()
         self.apply_pauses()
         fired: list[Fired] = []
-        for thread in self.store.sla_threads():
+        looked: list[tuple[SlaClocks, datetime]] = []
+        for thread in self.store.sla_threads(now):
             policy = self.config.sla.get(thread.sla_policy)
-            if policy is None or thread.status is Status.PENDING:
+            if policy is None:  # its policy left the config: back if it does (a new plan)
+                looked.append((thread, NEVER))
                 continue
-            targets = [(target, due, span) for target, due, span in
-                       self._targets(thread, policy)
-                       if not self._is_quiet(thread.id, target, due, now)]
-            if not targets:
-                continue
-            done = self.store.fired_timers(thread.id)
-            for target, due, span in targets:
+            done = thread.fired
+            look_again = NEVER
+            for target, due, span in self._targets(thread, policy):
                 if (target, "breach") in done:
                     continue
                 if (target, "warning") in done:  # only the breach is left: no calendar sums
-                    stage = "breach" if now >= due else None
+                    stage, until = ("breach", due) if now >= due else (None, due)
                 else:
-                    stage = self._stage(thread.id, target, policy, due, span, now)
-                if stage is None or (target, stage) in done:
-                    continue
-                found = self._fire(self.store.thread(thread.id), policy, target, stage,
-                                   due, now)
-                if found is not None:
-                    fired.append(found)
+                    stage, until = self._stage(policy, due, span, now)
+                if stage is not None and (target, stage) not in done:
+                    found = self._fire(self.store.thread(thread.id), policy, target, stage,
+                                       due, now)
+                    if found is not None:
+                        fired.append(found)
+                if stage != "breach":
+                    look_again = min(look_again, until)
+            looked.append((thread, look_again))
+        self.store.set_sla_checks(looked)
         return fired
+
+    def _forget_other_plans(self) -> None:
+        """The times to look again that the store holds were worked out with some SLA
+        policies and calendar; under others (a changed config) warnings may fall due
+        earlier, so every thread is looked at once more. Asked once per configuration."""
+        if self._plan_checked:
+            return
+        plan = _plan(self.config)
+        if self.store.sla_plan() != plan:
+            self.store.reset_sla_checks(plan)
+        self._plan_checked = True
 
     # -- pauses ----------------------------------------------------------------------------
 
@@ -179,21 +192,19 @@ class SlaClock:
         if thread.resolution_due is not None:
             yield "resolution", thread.resolution_due, policy.resolution
 
-    def _is_quiet(self, thread_id: int, target: str, due: datetime, now: datetime) -> bool:
-        quiet = self._quiet.get((thread_id, target))
-        return quiet is not None and quiet[0] == due and now < quiet[1]
-
-    def _stage(self, thread_id: int, target: str, policy: SlaPolicy, due: datetime,
-               span: timedelta, now: datetime) -> str | None:
-        """"breach" once due, "warning" once ``warn_at`` of the span is used, else None."""
+    def _stage(self, policy: SlaPolicy, due: datetime, span: timedelta,
+               now: datetime) -> tuple[str | None, datetime]:
+        """("breach", due) once due, ("warning", due) once ``warn_at`` of the span is used,
+        else (None, the earliest instant the warning can come): business time never runs
+        faster than the clock on the wall, so not before the business time left to the
+        warning has passed on the wall."""
         if now >= due:
-            return "breach"
+            return "breach", due
         left = policy.elapsed(now, due, self.config.calendar)
         margin = span * (1 - policy.warn_at)
         if left <= margin:
-            return "warning"
-        self._quiet[(thread_id, target)] = (due, now + (left - margin))
-        return None
+            return "warning", due
+        return None, now + (left - margin)
 
     def _fire(self, thread: Thread, policy: SlaPolicy, target: str, stage: str,
               due: datetime, now: datetime) -> Fired | None:
@@ -250,6 +261,17 @@ def pauses(events: list[Event]) -> Iterator[tuple[datetime, datetime]]:
             paused_from = None
         if event.action in RESUMING and paused_from is None:
             paused_from, paused_by = event.created_at, event.action
+
+
+def _plan(config: Config) -> str:
+    """A fingerprint of what the times to look again depend on: the policies and calendar."""
+    calendar = config.calendar
+    return hashlib.sha256(repr((
+        sorted((p.name, p.first_response, p.resolution, p.business_hours, p.warn_at)
+               for p in config.sla.values()),
+        (calendar.timezone, calendar.days, calendar.start, calendar.end,
+         sorted(calendar.holidays)),
+    )).encode()).hexdigest()[:16]
 
 
 def _describe(target: str, stage: str, due: datetime, policy: SlaPolicy) -> str:

@@ -35,6 +35,11 @@ def clock_for(store, config, **settings) -> SlaClock:
     return SlaClock(store, config, Notifier(store, config), EscalationSettings(**settings))
 
 
+def fired_timers(store, thread_id) -> set[tuple[str, str]]:
+    return {(row["target"], row["stage"]) for row in store.db.query(
+        "SELECT target, stage FROM sla_timers WHERE thread_id = ?", [thread_id])}
+
+
 def told(store) -> list[tuple[str, str]]:
     """(agent address, first line of the SLA sentence) of every notification queued."""
     found = []
@@ -185,8 +190,8 @@ def test_timers_fire_once_across_a_restart_on_the_same_store_file(world):
         reopened = Store(config.store.path)
         assert clock_for(reopened, config).check(utc("2026-03-30 09:02")) == []
         assert len(told(reopened)) == 3  # warning to the agent, breach to agent and lead
-        assert reopened.fired_timers(thread_id) == {("first_response", "warning"),
-                                                    ("first_response", "breach")}
+        assert fired_timers(reopened, thread_id) == {("first_response", "warning"),
+                                                     ("first_response", "breach")}
     finally:
         reopened.close()
 
@@ -200,7 +205,73 @@ def test_timers_that_fell_due_while_down_fire_once_and_skip_the_stale_warning(wo
                                                           ("resolution", "breach")]
     assert not any("warning" in sentence for _, sentence in told(store))
     assert clock_for(store, config).check(utc("2026-03-31 08:05")) == []
-    assert len(store.fired_timers(thread_id)) == 4
+    assert len(fired_timers(store, thread_id)) == 4
+
+
+# -- when a thread is looked at -----------------------------------------------------------
+
+
+def test_a_check_reads_a_thread_again_only_when_a_timer_can_fire_even_after_a_restart(world):
+    _, config, store = world
+    # Monday 09:00 CEST: the warning falls due at 10:30 CEST (08:30 UTC).
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    assert clock_for(store, config).check(utc("2026-03-30 07:05")) == []
+    assert store.sla_threads(utc("2026-03-30 08:29")) == []  # nothing to read until then
+    store.close()
+    reopened = Store(config.store.path)  # what `inbox run --once` from cron meets
+    try:
+        clock = clock_for(reopened, config)
+        assert clock.check(utc("2026-03-30 08:29")) == []
+        assert reopened.sla_threads(utc("2026-03-30 08:29")) == []
+        assert [f.stage for f in clock.check(utc("2026-03-30 08:30"))] == ["warning"]
+        # After the warning only the breach is left: the thread is next read at 09:00 UTC.
+        assert reopened.sla_threads(utc("2026-03-30 08:59")) == []
+        assert [t.id for t in reopened.sla_threads(utc("2026-03-30 09:00"))] == [thread_id]
+    finally:
+        reopened.close()
+
+
+def test_a_change_to_the_clocks_has_the_thread_read_at_the_next_check(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    clock = clock_for(store, config)
+    clock.check(utc("2026-03-30 07:05"))
+    store.update_thread(thread_id, agent="aigerim", priority="high")  # no clock changes
+    assert store.sla_threads(utc("2026-03-30 07:06")) == []
+    store.update_thread(thread_id, first_response_at=utc("2026-03-30 07:06"))
+    assert [t.id for t in store.sla_threads(utc("2026-03-30 07:06"))] == [thread_id]
+    # Answered: only the resolution clock runs, 8 h from 09:00 CEST, warned with 2 h left.
+    assert clock.check(utc("2026-03-30 07:06")) == []
+    assert store.sla_threads(utc("2026-03-30 12:59")) == []
+    assert [f.target for f in clock.check(utc("2026-03-30 13:00"))] == ["resolution"]
+
+
+def test_a_due_time_moved_by_another_process_during_a_check_is_read_again(world):
+    _, config, store = world
+    thread_id = file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    (read,) = store.sla_threads(utc("2026-03-30 07:05"))  # a check has read the thread ...
+    other = Store(config.store.path)
+    try:  # ... when an agent's command in another process moves its due time
+        other.update_thread(thread_id, first_response_due=utc("2026-03-30 07:30"))
+    finally:
+        other.close()
+    store.set_sla_checks([(read, utc("2026-03-30 08:30"))])  # what the check worked out
+    assert [t.id for t in store.sla_threads(utc("2026-03-30 07:06"))] == [thread_id]
+    assert [f.stage for f in clock_for(store, config).check(utc("2026-03-30 07:30"))] == [
+        "breach"]
+
+
+def test_a_changed_policy_or_calendar_has_every_thread_read_again(world):
+    school, config, store = world
+    file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    clock_for(store, config).check(utc("2026-03-30 07:05"))  # warning at 75 %: 08:30 UTC
+    school.write(QUALITY_TOML.replace("warn_at = 0.75", "warn_at = 0.5"), ROUTING_TOML)
+    changed = load_config(school.config)  # a restart or SIGHUP with the new file
+    assert [f.stage for f in clock_for(store, changed).check(utc("2026-03-30 08:00"))] == [
+        "warning"]
+    # Worked out again once; the next clock on the same config reads nothing early.
+    clock_for(store, changed).check(utc("2026-03-30 08:01"))
+    assert store.sla_threads(utc("2026-03-30 08:59")) == []
 
 
 # -- pauses --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import json
 import os
+import random
 import re
 import sqlite3
 import threading
@@ -420,7 +421,15 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
             }))
 
     def update_thread(self, thread_id: int, **fields: Any) -> None:
-        """Set thread columns; datetimes, tags, flags and the routing record are encoded here."""
+        """Set thread columns; datetimes, tags, flags and the routing record are encoded here.
+
+        A change to what the SLA clocks run on has the timer job look at the thread on its
+        next check: the time it had worked out to look again belongs to the old values. The
+        new mark ('#' and a random number) sorts before every instant, and differs from the
+        one a check running meanwhile read, so that check's result does not overwrite it.
+        """
+        if SLA_INPUTS.intersection(fields):
+            fields["sla_check_at"] = f"#{random.getrandbits(64):016x}"
         with self._writes():
             self._update("threads", thread_id, _thread_columns(fields))
 
@@ -1037,6 +1046,9 @@ class AccountState:
 # Tables whose ids people see and quote (tickets, contacts, messages, outbox entries):
 # Store._insert gives a new row an id above both the largest in the table and the largest
 # it ever deleted.
+# The thread columns an SLA clock's next firing depends on (see QualityStore.sla_threads).
+SLA_INPUTS = frozenset({"status", "sla_policy", "first_response_due", "resolution_due",
+                        "first_response_at"})
 NEVER_REUSED = frozenset({"threads", "contacts", "messages", "outbox"})
 # The highest id a table has given, held or deleted since (max(id) alone: an index seek).
 HIGH_WATER = ("max(ifnull((SELECT max(id) FROM {table}), 0),"

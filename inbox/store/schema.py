@@ -334,4 +334,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX IF NOT EXISTS threads_team ON threads(team);
     """,
+    # 18: when the SLA timer job must next look at a thread ('' = at its next check), so a
+    # check reads the few threads with something due instead of every open one (3,240
+    # open threads: 55 ms every half minute, and all their business-time sums again in
+    # every `inbox run --once` from cron, which kept them in memory only). The store
+    # empties it whenever a due time, the status or the policy changes. The pauses the
+    # job applies first are looked for among the open threads' 'pending' and 'closed'
+    # events alone, in the indexes (not every event of every open thread: 8 ms a check).
+    """
+    ALTER TABLE threads ADD COLUMN sla_check_at TEXT NOT NULL DEFAULT '';
+    CREATE INDEX IF NOT EXISTS threads_sla_check ON threads(status, sla_check_at, sla_policy);
+    CREATE INDEX IF NOT EXISTS events_pauses ON events(thread_id, created_at)
+        WHERE action IN ('pending', 'closed');
+    """,
 )
