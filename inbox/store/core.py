@@ -603,8 +603,8 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
                 "account": account, "external_id": external_id or None,
                 "header_message_id": header_message_id, "sender": sender, "subject": subject,
                 "text": text, "visible_text": text if visible_text is None else visible_text,
-                "html": html, "flags": json.dumps(sorted(flags)),
-                "meta": json.dumps(meta or {}, ensure_ascii=False), "raw_id": raw_id,
+                "html": html, "flags": _json_list(sorted(flags)),
+                "meta": json.dumps(meta, ensure_ascii=False) if meta else "{}", "raw_id": raw_id,
                 "created_at": iso(created_at),
             }, unless="(account, external_id)")
             if not message_id:  # filed before (a re-delivery): the stored one stands
@@ -1091,11 +1091,23 @@ def _json_fields(value: object) -> object:
     record before encoding it: both went through every string of the rule trace in
     Python, where the encoder writes them in C.
     """
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    names = _FIELD_NAMES.get(type(value))
+    if names is None:
+        if not is_dataclass(value) or isinstance(value, type):
+            if isinstance(value, datetime):
+                return value.isoformat()
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
+    return {name: getattr(value, name) for name in names}
+
+
+# A dataclass's field names by class: dataclasses.fields() builds its answer anew each time.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _json_list(values: list) -> str:
+    """A list as stored JSON; the empty one (most flags and tags) without the encoder."""
+    return json.dumps(values) if values else "[]"
 
 
 def _thread_columns(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -1105,7 +1117,7 @@ def _thread_columns(values: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, datetime):
             value = iso(value)
         elif key in ("tags", "flags"):
-            value = json.dumps(sorted(set(value)) if key == "flags" else list(value))
+            value = _json_list(sorted(set(value)) if key == "flags" else list(value))
         elif key == "routing":
             value = json.dumps(value, ensure_ascii=False, default=_json_fields)
         elif isinstance(value, Status):
