@@ -418,6 +418,8 @@ def test_export_contact_writes_rows_raw_messages_and_files(filled, tmp_path):
     assert [m["text"].strip() for m in record["messages"]] == ["Тот же файл",
                                                                "Уникальное слово зебра"]
     assert raw.startswith(b"From: boris@mail.example")
+    assert {"subject", "status", "sla_policy"} <= set(record["threads"][0])
+    assert "sla_check_at" not in record["threads"][0]  # the timer job's, not theirs
     folder = tmp_path / "boris"
     filled.cli("export-contact", str(boris), "-o", str(folder))
     assert (folder / "attachments" / "3-own.pdf").read_bytes() == b"%PDF-own"

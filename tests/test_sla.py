@@ -261,9 +261,26 @@ def test_a_due_time_moved_by_another_process_during_a_check_is_read_again(world)
         "breach"]
 
 
+def test_a_check_with_nothing_due_takes_no_write_lock(world):
+    _, config, store = world
+    file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    clock = clock_for(store, config)
+    clock.check(utc("2026-03-30 07:05"))
+    other = Store(config.store.path)
+    try:
+        other.conn.execute("BEGIN IMMEDIATE")  # a long purge in another process
+        store.conn.execute("PRAGMA busy_timeout = 200")
+        assert clock.check(utc("2026-03-30 07:06")) == []  # not "database is locked"
+    finally:
+        other.close()
+
+
 def test_a_changed_policy_or_calendar_has_every_thread_read_again(world):
     school, config, store = world
     file_at(store, config, customer_mail(1, "Вопрос", utc("2026-03-30 07:00")))
+    closed = file_at(store, config, customer_mail(2, "Спасибо", utc("2026-03-30 07:00")))
+    store.update_thread(closed, status=Status.CLOSED)
+    mark = store.db.execute("SELECT sla_check_at FROM threads WHERE id = ?", [closed]).fetchone()
     clock_for(store, config).check(utc("2026-03-30 07:05"))  # warning at 75 %: 08:30 UTC
     school.write(QUALITY_TOML.replace("warn_at = 0.75", "warn_at = 0.5"), ROUTING_TOML)
     changed = load_config(school.config)  # a restart or SIGHUP with the new file
@@ -272,6 +289,9 @@ def test_a_changed_policy_or_calendar_has_every_thread_read_again(world):
     # Worked out again once; the next clock on the same config reads nothing early.
     clock_for(store, changed).check(utc("2026-03-30 08:01"))
     assert store.sla_threads(utc("2026-03-30 08:59")) == []
+    # A closed thread is not rewritten: opening it again gives it a new mark anyway.
+    assert store.db.execute("SELECT sla_check_at FROM threads WHERE id = ?",
+                            [closed]).fetchone() == mark
 
 
 # -- pauses --------------------------------------------------------------------------------

@@ -372,7 +372,9 @@ class CareStore:
             "contact": _plain(contact),
             "identities": rows("SELECT kind, value, display_name FROM identities"
                                " WHERE contact_id = ? ORDER BY kind, value", [contact_id]),
-            "threads": [_plain(t) for t in threads],
+            # Not when the SLA timer job next looks at a thread: its bookkeeping, not theirs.
+            "threads": [_plain({k: v for k, v in t.items() if k != "sla_check_at"})
+                        for t in threads],
             "messages": rows(f"SELECT * FROM messages WHERE id IN ({messages})"
                              " ORDER BY thread_id, created_at, id", message_ids),
             "attachments": rows(f"SELECT * FROM attachments WHERE message_id IN ({messages})"

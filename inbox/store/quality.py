@@ -66,7 +66,10 @@ class QualityStore:
 
     def set_sla_checks(self, checks: Sequence[tuple[SlaClocks, datetime]]) -> None:
         """Remember when to look at each thread again; not over a newer mark (a due time
-        moved meanwhile by another process): that thread is looked at again first."""
+        moved meanwhile by another process): that thread is looked at again first.
+        Nothing looked at, nothing written: most checks take no write lock."""
+        if not checks:
+            return
         with self.transaction():
             self.conn.executemany(
                 "UPDATE threads SET sla_check_at = ? WHERE id = ? AND sla_check_at = ?",
@@ -76,7 +79,9 @@ class QualityStore:
         """Look at every thread again: the SLA policies or the calendar that the times to
         look again were worked out with (``plan``, a fingerprint of them) have changed."""
         with self.transaction():
-            self.db.execute("UPDATE threads SET sla_check_at = '' WHERE sla_check_at != ''")
+            # Open threads only: the others get a new mark when they are opened again.
+            self.db.execute("UPDATE threads SET sla_check_at = ''"
+                            " WHERE status = 'open' AND sla_check_at != ''")
             self.set_sync("", SLA_PLAN_KEY, plan)
 
     def sla_plan(self) -> str | None:
