@@ -151,7 +151,7 @@ class Pipeline:
             return
         item.external_id = external_id
         now = self.clock()
-        contact = self._contact_for(item)
+        contact, first_contact = self._contact_for(item)
         for hook in self.hooks:
             claim = getattr(hook, "claim", None)
             if claim is not None and claim(item, contact):
@@ -170,7 +170,7 @@ class Pipeline:
         new_thread = thread is None or placement.linked_to is not None
         if new_thread:
             # Routed before the thread exists, so that it is written once, routing and all.
-            routed = self._route(item, contact, now)
+            routed = self._route(item, contact, now, returning=not first_contact)
             thread_id = self.store.create_thread(
                 channel=item.channel, account=item.account, contact_id=contact.id,
                 subject=item.subject or _first_line(item.visible), created_at=created_at,
@@ -384,18 +384,19 @@ class Pipeline:
         return Placement(thread, f"{reason}; closed too long ago, new thread linked",
                          linked_to=thread.id)
 
-    def _contact_for(self, item: Inbound) -> Contact:
-        """The sender's contact; a Telegram user the roster knows by username joins that contact."""
+    def _contact_for(self, item: Inbound) -> tuple[Contact, bool]:
+        """The sender's contact, and whether it is new (it then has no threads yet); a
+        Telegram user the roster knows by username joins that contact."""
         contact = self.store.contact_for(item.sender)
         if contact:
-            return contact
+            return contact, False
         username = item.meta.get("username", "").lower()
         if item.sender.kind == "telegram" and username:
             known = self.store.contact_for(Identity("telegram-username", username))
             if known:
                 self.store.add_identity(known.id, item.sender)
-                return self.store.contact(known.id)
-        return self.store.ensure_contact(item.sender)
+                return self.store.contact(known.id), False
+        return self.store.add_contact(item.sender), True
 
     def _remember_contact(self, contact: Contact, item: Inbound) -> Contact:
         """The contact as it is now stored (a /start payload waits on it for routing)."""
@@ -435,9 +436,11 @@ class Pipeline:
 
     # -- routing -------------------------------------------------------------------
 
-    def _route(self, item: Inbound, contact: Contact, now: datetime) -> Routed:
+    def _route(self, item: Inbound, contact: Contact, now: datetime, *,
+               returning: bool) -> Routed:
         """Decide where the new thread ``item`` starts goes (the contact's language is
-        recorded here; the thread's columns and events are the caller's to write)."""
+        recorded here; the thread's columns and events are the caller's to write).
+        ``returning``: the contact may have written before (a new one has had no agent)."""
         # A placeholder ("[sticker 😀]") is the connector's wording: the hints decide.
         text = "" if item.meta.get("placeholder") else item.visible
         if item.subject and item.channel == "email":
@@ -469,7 +472,7 @@ class Pipeline:
                 if team.strategy == "least_open" else {},
                 last_assigned=self.store.last_assigned(team.name)
                 if team.strategy == "round_robin" else "",
-                previous_agent=self.store.previous_agent(contact.id),
+                previous_agent=self.store.previous_agent(contact.id) if returning else "",
             )
             if on_leave:
                 assignment = replace(assignment, reason=f"the rule names {decision.agent}, who"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from inbox.model import Attachment, DeliveryState, Direction, Identity, Status
+from inbox.model import Attachment, Contact, DeliveryState, Direction, Identity, Status
 from inbox.store import SCHEMA_VERSION, NotFound, Store, StoreError, iso, now_utc
 from inbox.store.core import DUE_OUTBOUND
 from inbox.store.schema import MIGRATIONS
@@ -32,6 +32,13 @@ def _thread(store, identity=ANNA):
     contact = store.ensure_contact(identity)
     return store.create_thread(channel="email", account="school", contact_id=contact.id,
                                subject="Оплата", created_at=now_utc())
+
+
+def test_a_new_contact_is_returned_as_it_reads_back(store):
+    made = store.ensure_contact(ANNA)
+    assert made == store.contact(made.id) == Contact(made.id, "Anna")
+    assert store.ensure_contact(ANNA) == made  # found, not made twice
+    assert store.identities(made.id) == (ANNA,)
 
 
 def test_store_uses_wal_and_foreign_keys(store):

@@ -331,17 +331,18 @@ class Store(AgentStore, QualityStore, StatsStore, CareStore, TopicStore):
 
     def ensure_contact(self, identity: Identity, name: str = "") -> Contact:
         """The contact this identity belongs to, created on first contact."""
-        found = self.contact_for(identity)
-        if found:
-            return found
+        return self.contact_for(identity) or self.add_contact(identity, name)
+
+    def add_contact(self, identity: Identity, name: str = "") -> Contact:
+        """A new contact known by ``identity``, which the caller has just found no contact
+        for. Returned as written (its other columns at their defaults), not read back."""
+        name = name or identity.display_name or identity.value
         with self._writes():
-            contact_id = self._insert(
-                "contacts", {"name": name or identity.display_name or identity.value,
-                             "created_at": iso(now_utc())})
+            contact_id = self._insert("contacts", {"name": name, "created_at": iso(now_utc())})
             self._insert("identities", {"kind": identity.kind, "value": identity.value,
                                         "contact_id": contact_id,
                                         "display_name": identity.display_name})
-        return self.contact(contact_id)
+        return Contact(contact_id, name)
 
     def contact(self, contact_id: int) -> Contact:
         row = self._one("SELECT * FROM contacts WHERE id = ?", (contact_id,))
