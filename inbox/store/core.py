@@ -1044,12 +1044,12 @@ class AccountState:
         self._store.delete_sync(self._account, key)
 
 
-# Tables whose ids people see and quote (tickets, contacts, messages, outbox entries):
-# Store._insert gives a new row an id above both the largest in the table and the largest
-# it ever deleted.
 # The thread columns an SLA clock's next firing depends on (see QualityStore.sla_threads).
 SLA_INPUTS = frozenset({"status", "sla_policy", "first_response_due", "resolution_due",
                         "first_response_at"})
+# Tables whose ids people see and quote (tickets, contacts, messages, outbox entries):
+# Store._insert gives a new row an id above both the largest in the table and the largest
+# it ever deleted.
 NEVER_REUSED = frozenset({"threads", "contacts", "messages", "outbox"})
 # The highest id a table has given, held or deleted since (max(id) alone: an index seek).
 HIGH_WATER = ("max(ifnull((SELECT max(id) FROM {table}), 0),"
