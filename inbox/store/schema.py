@@ -338,7 +338,8 @@ MIGRATIONS: tuple[str, ...] = (
     # check reads the few threads with something due instead of every open one (3,240
     # open threads: 55 ms every half minute, and all their business-time sums again in
     # every `inbox run --once` from cron, which kept them in memory only). The store
-    # empties it whenever a due time, the status or the policy changes. The pauses the
+    # replaces it with a fresh mark ('#...', sorting before every instant) whenever a due
+    # time, the status or the policy changes. The pauses the
     # job applies first are looked for among the open threads' 'pending' and 'closed'
     # events alone, in the indexes (not every event of every open thread: 8 ms a check).
     """
