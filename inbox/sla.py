@@ -19,7 +19,6 @@ before it fires anything, no status-changing code needs to call us.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -111,11 +110,9 @@ class SlaClock:
             for target, due, span in self._targets(thread, policy):
                 if (target, "breach") in done:
                     continue
-                if (target, "warning") in done:  # only the breach is left: no calendar sums
-                    stage, until = ("breach", due) if now >= due else (None, due)
-                else:
-                    stage, until = self._stage(policy, due, span, now)
-                if stage is not None and (target, stage) not in done:
+                stage, until = self._stage(policy, due, span, now,
+                                           warned=(target, "warning") in done)
+                if stage is not None:
                     found = self._fire(self.store.thread(thread.id), policy, target, stage,
                                        due, now)
                     if found is not None:
@@ -192,14 +189,16 @@ class SlaClock:
         if thread.resolution_due is not None:
             yield "resolution", thread.resolution_due, policy.resolution
 
-    def _stage(self, policy: SlaPolicy, due: datetime, span: timedelta,
-               now: datetime) -> tuple[str | None, datetime]:
-        """("breach", due) once due, ("warning", due) once ``warn_at`` of the span is used,
-        else (None, the earliest instant the warning can come): business time never runs
-        faster than the clock on the wall, so not before the business time left to the
-        warning has passed on the wall."""
+    def _stage(self, policy: SlaPolicy, due: datetime, span: timedelta, now: datetime, *,
+               warned: bool) -> tuple[str | None, datetime]:
+        """("breach", due) once due, ("warning", due) once ``warn_at`` of the span is used
+        (unless ``warned`` already), else (None, the earliest instant the next stage can
+        come): business time never runs faster than the clock on the wall, so a warning
+        not before the business time left to it has passed on the wall."""
         if now >= due:
             return "breach", due
+        if warned:  # only the breach is left: no calendar sums
+            return None, due
         left = policy.elapsed(now, due, self.config.calendar)
         margin = span * (1 - policy.warn_at)
         if left <= margin:
@@ -264,14 +263,14 @@ def pauses(events: list[Event]) -> Iterator[tuple[datetime, datetime]]:
 
 
 def _plan(config: Config) -> str:
-    """A fingerprint of what the times to look again depend on: the policies and calendar."""
+    """What the times to look again depend on, the policies and the calendar, as text."""
     calendar = config.calendar
-    return hashlib.sha256(repr((
+    return repr((
         sorted((p.name, p.first_response, p.resolution, p.business_hours, p.warn_at)
                for p in config.sla.values()),
         (calendar.timezone, calendar.days, calendar.start, calendar.end,
          sorted(calendar.holidays)),
-    )).encode()).hexdigest()[:16]
+    ))
 
 
 def _describe(target: str, stage: str, due: datetime, policy: SlaPolicy) -> str:

@@ -77,7 +77,7 @@ class QualityStore:
 
     def reset_sla_checks(self, plan: str) -> None:
         """Look at every thread again: the SLA policies or the calendar that the times to
-        look again were worked out with (``plan``, a fingerprint of them) have changed."""
+        look again were worked out with (``plan``, their description) have changed."""
         with self.transaction():
             # Open threads only: the others get a new mark when they are opened again.
             self.db.execute("UPDATE threads SET sla_check_at = ''"
@@ -85,7 +85,7 @@ class QualityStore:
             self.set_sync("", SLA_PLAN_KEY, plan)
 
     def sla_plan(self) -> str | None:
-        """The fingerprint of the SLA policies and calendar the stored check times are for."""
+        """The SLA policies and calendar the stored check times were worked out with."""
         return self.get_sync("", SLA_PLAN_KEY)
 
     def record_timer(self, thread_id: int, target: str, stage: str, due: datetime,
